@@ -1,0 +1,120 @@
+"""The ``ops`` command line: a thin Click layer over the core modules.
+
+Each command parses and validates its arguments, calls one core function, prints its result on stdout and
+maps ``ops.errors`` to ``error: <message>`` on stderr with exit code 1 (2 for usage errors). Logs and
+progress go to stderr. Heavy modules (psycopg, yoyo, boto3) are imported inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from ops import __version__
+from ops.config import Settings, load_dotenv_file, scrub
+from ops.errors import OpsError
+
+log = logging.getLogger("ops")
+
+
+class OpsGroup(click.Group):
+    """A group whose commands are imported only when called, and whose errors are one clean line."""
+
+    lazy: dict[str, tuple[str, str]] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module_name, attr = self.lazy[name]
+            import importlib
+
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except OpsError as e:
+            _fail(ctx, str(e), e.exit_code, e)
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted", 130, None)
+        except BrokenPipeError:  # `ops ... | head`: the reader left, nothing to report
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
+        except Exception as e:  # an unexpected failure: one line, the traceback only with -v
+            _fail(ctx, f"unexpected {type(e).__name__}: {' '.join(str(e).split())}", 1, e)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Settings) else Settings()
+
+
+def _fail(ctx: click.Context, message: str, code: int, exc: BaseException | None) -> None:
+    settings = _settings(ctx)
+    secrets = settings.secrets()
+    if exc is not None and settings.verbose and not isinstance(exc, OpsError):
+        import traceback
+
+        click.echo(scrub("".join(traceback.format_exception(exc)), secrets), err=True)
+    click.echo(f"error: {scrub(message, secrets)}", err=True)
+    ctx.exit(code)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("ops")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+@click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ops")
+@click.option("--db-url", envvar="DB_URL", metavar="URL", help="PostgreSQL URL, postgresql://user:password@host:port/db [env: DB_URL].")
+@click.option(
+    "--secret-key",
+    envvar=["FLASK_SECRET_KEY", "SECRET_KEY"],
+    metavar="KEY",
+    help="Secret that signs tokens [env: FLASK_SECRET_KEY or SECRET_KEY].",
+)
+@click.option("--fs-url", envvar="FS_URL", metavar="URL", help="Root of picture storage: a path, file:// or s3:// [env: FS_URL].")
+@click.option("--fs-permanent-url", envvar="FS_PERMANENT_URL", metavar="URL", help="Original pictures [env: FS_PERMANENT_URL].")
+@click.option("--fs-derivates-url", envvar="FS_DERIVATES_URL", metavar="URL", help="Derived files [env: FS_DERIVATES_URL].")
+@click.option("--fs-tmp-url", envvar="FS_TMP_URL", metavar="URL", help="Pictures being processed [env: FS_TMP_URL].")
+@click.option("-v", "--verbose", count=True, help="More logs on stderr, and tracebacks of unexpected errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, **values: Any) -> None:
+    """Migrations and operations for a Panoramax-style picture database and storage.
+
+    Settings come from options, environment variables (same names as Panoramax) or a .env file in the
+    current directory. Example:
+
+        DB_URL=postgresql://geovisio@localhost/geovisio ops db status
+    """
+    ctx.obj = Settings(**values)
+    _setup_logging(ctx.obj.verbose, ctx.obj.quiet)
+
+
+OpsGroup.lazy = {
+    "db": ("ops.cli.db", "db"),
+    "local-db": ("ops.cli.localdb", "local_db"),
+}
+
+
+def main() -> None:
+    """Console-script entry point."""
+    load_dotenv_file()
+    cli(prog_name="ops")

@@ -1,0 +1,69 @@
+"""``ops local-db``: a local PostgreSQL + PostGIS cluster for trials (never for production)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ops.localdb import DEFAULT_DATA_DIR, LocalCluster
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Where the cluster keeps its data.",
+)
+
+
+@click.group("local-db")
+def local_db() -> None:
+    """A local PostgreSQL + PostGIS cluster (127.0.0.1, trust auth) for trying ops and for the tests."""
+
+
+@local_db.command()
+@data_dir_option
+def start(data_dir: Path) -> None:
+    """Create (first time) and start the cluster; print its URL.
+
+        ops local-db start && export DB_URL=$(ops local-db url)
+    """
+    click.echo(LocalCluster(data_dir).start())
+
+
+@local_db.command()
+@data_dir_option
+def stop(data_dir: Path) -> None:
+    """Stop the cluster (its data stays).
+
+        ops local-db stop
+    """
+    click.echo("stopped" if LocalCluster(data_dir).stop() else "not running")
+
+
+@local_db.command()
+@data_dir_option
+def status(data_dir: Path) -> None:
+    """Say whether the cluster runs, and its URL. Exit 1 when it is stopped.
+
+        ops local-db status
+    """
+    cluster = LocalCluster(data_dir)
+    if cluster.running_port() is None:
+        state = "stopped" if cluster.initialized() else "not created"
+        click.echo(f"{state} ({cluster.data_dir})")
+        raise click.exceptions.Exit(1)
+    click.echo(f"running: {cluster.url()} ({cluster.data_dir})")
+
+
+@local_db.command()
+@data_dir_option
+@click.option("--start", "start_it", is_flag=True, help="Start the cluster first if it is not running.")
+def url(data_dir: Path, start_it: bool) -> None:
+    """Print the connection URL of the cluster.
+
+        export DB_URL=$(ops local-db url --start)
+    """
+    cluster = LocalCluster(data_dir)
+    click.echo(cluster.start() if start_it else cluster.url())
