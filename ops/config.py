@@ -45,8 +45,7 @@ def mask_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = [
-            (k, "***" if k.lower() in SECRET_QUERY_KEYS else v)
-            for k, v in parse_qsl(query, keep_blank_values=True)
+            (k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(query, keep_blank_values=True)
         ]
         query = urlencode(pairs, safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
@@ -88,12 +87,10 @@ def normalize_db_url(url: str) -> str:
     except ValueError as e:
         raise ConfigError(f"malformed DB_URL {mask_url(url)}: {e}") from None
     if parts.scheme not in ACCEPTED_DB_SCHEMES:
-        raise ConfigError(
-            f"malformed DB_URL {mask_url(url)}: it must start with postgresql:// or postgres://"
-        )
+        raise ConfigError(f"malformed DB_URL {mask_url(url)}: it must start with postgresql:// or postgres://")
     if not parts.path.strip("/"):
         raise ConfigError(f"malformed DB_URL {mask_url(url)}: no database name after the host")
-    return urlunsplit(("postgresql",) + tuple(parts)[1:])
+    return urlunsplit(("postgresql", *tuple(parts)[1:]))
 
 
 def application_name() -> str:

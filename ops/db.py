@@ -28,7 +28,9 @@ def postgres_options(settings: dict[str, str | int]) -> str:
     return " ".join(f"-c {name}={value}" for name, value in settings.items())
 
 
-def connect(url: str, *, autocommit: bool = False, server_settings: dict[str, str | int] | None = None) -> psycopg.Connection:
+def connect(
+    url: str, *, autocommit: bool = False, server_settings: dict[str, str | int] | None = None
+) -> psycopg.Connection:
     """Open a psycopg connection, turning any failure into one masked line."""
     import psycopg
 

@@ -116,7 +116,9 @@ class LocalCluster:
         try:
             pw = pwd.getpwnam(SUPERUSER)
         except KeyError:
-            raise LocalDbError(f"running as root needs a '{SUPERUSER}' OS user to run the server; {INSTALL_HINT}") from None
+            raise LocalDbError(
+                f"running as root needs a '{SUPERUSER}' OS user to run the server; {INSTALL_HINT}"
+            ) from None
         os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
         probe = self._run(["/usr/bin/test", "-w", str(self.data_dir)], check=False)
         if probe.returncode != 0:
@@ -151,7 +153,9 @@ class LocalCluster:
     def url(self, database: str = DATABASE) -> str:
         port = self.running_port()
         if port is None:
-            raise LocalDbError(f"the local database in {self.data_dir} is not running; start it with `ops local-db start`")
+            raise LocalDbError(
+                f"the local database in {self.data_dir} is not running; start it with `ops local-db start`"
+            )
         return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{database}"
 
     def init(self) -> None:

@@ -312,7 +312,9 @@ def _run_once(backend: Any, m: PlannedMigration, direction: str) -> None:
             _record(backend, m, direction, int((time.monotonic() - started) * 1000))
 
 
-def _failure_message(m: PlannedMigration, direction: str, failed: _StatementFailed, blockers: list[db.LockHolder]) -> str:
+def _failure_message(
+    m: PlannedMigration, direction: str, failed: _StatementFailed, blockers: list[db.LockHolder]
+) -> str:
     error = failed.error
     sqlstate = getattr(error, "sqlstate", None) or "?????"
     diag = getattr(error, "diag", None)
@@ -330,7 +332,9 @@ def _failure_message(m: PlannedMigration, direction: str, failed: _StatementFail
     return message
 
 
-def _run_with_retries(backend: Any, watch_conn: psycopg.Connection, m: PlannedMigration, direction: str, backoff_s: float) -> None:
+def _run_with_retries(
+    backend: Any, watch_conn: psycopg.Connection, m: PlannedMigration, direction: str, backoff_s: float
+) -> None:
     pid = backend.connection.info.backend_pid
     attempt = 0
     while True:

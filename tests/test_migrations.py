@@ -27,7 +27,9 @@ def schema_dump(url: str, *extra: str) -> str:
         [str(find_bindir() / "pg_dump"), "--schema-only", "--no-owner", *extra, url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    return "\n".join(line for line in out.splitlines() if not line.startswith(("-- Dumped", "\\restrict", "\\unrestrict")))
+    return "\n".join(
+        line for line in out.splitlines() if not line.startswith(("-- Dumped", "\\restrict", "\\unrestrict"))
+    )
 
 
 def applied_ids(url: str) -> list[str]:
@@ -250,7 +252,9 @@ def test_non_transactional_migration_runs_create_index_concurrently(ops, empty_d
 
 
 def _ddl_setup(ops, url: str, tmp_path: Path) -> Path:
-    folder = write_migrations(tmp_path / "m", {"0001_t.sql": "CREATE TABLE t (id int);", "0001_t.rollback.sql": "DROP TABLE t;"})
+    folder = write_migrations(
+        tmp_path / "m", {"0001_t.sql": "CREATE TABLE t (id int);", "0001_t.rollback.sql": "DROP TABLE t;"}
+    )
     assert ops("db", "--migrations-dir", str(folder), "upgrade", env={"DB_URL": url}).exit_code == 0
     # RESET cannot drop the lock_timeout: it is a connection option.
     return write_migrations(folder, {
@@ -264,7 +268,9 @@ def test_ddl_lock_timeout_retries_then_names_the_blocker(ops, empty_db_url, tmp_
     with psycopg.connect(empty_db_url, application_name="long-report") as blocker:
         blocker.execute("SELECT count(*) FROM t")  # holds ACCESS SHARE until the transaction ends
         blocker_pid = blocker.info.backend_pid
-        result = ops("db", "--migrations-dir", str(folder), "upgrade", "--ddl-lock-timeout", "0.3", env={"DB_URL": empty_db_url})
+        result = ops(
+            "db", "--migrations-dir", str(folder), "upgrade", "--ddl-lock-timeout", "0.3", env={"DB_URL": empty_db_url}
+        )
     assert result.exit_code == 1
     assert "migration 0002_col failed at statement 2 (SQLSTATE 55P03)" in result.stderr
     assert f"blocked by pid {blocker_pid} (long-report" in result.stderr
@@ -277,7 +283,9 @@ def test_ddl_lock_released_during_retries_lets_the_migration_pass(ops, empty_db_
     blocker.execute("SELECT count(*) FROM t")
     release = threading.Timer(0.8, blocker.close)
     release.start()
-    result = ops("db", "--migrations-dir", str(folder), "upgrade", "--ddl-lock-timeout", "0.3", env={"DB_URL": empty_db_url})
+    result = ops(
+        "db", "--migrations-dir", str(folder), "upgrade", "--ddl-lock-timeout", "0.3", env={"DB_URL": empty_db_url}
+    )
     release.join()
     assert result.exit_code == 0, result.stderr
     assert applied_ids(empty_db_url) == ["0001_t", "0002_col"]
@@ -320,15 +328,21 @@ def test_killed_runner_leaves_no_stale_lock(empty_db_url, tmp_path):
     proc = ops_subprocess("db", "--migrations-dir", str(slow), "upgrade", env=env)
     with psycopg.connect(empty_db_url, autocommit=True) as c:
         for _ in range(300):
-            if c.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()").fetchone()[0]:
+            if c.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]:
                 break
             time.sleep(0.05)
         else:
             pytest.fail("the migration never started")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    quick = write_migrations(tmp_path / "quick", {"0001_t.sql": "CREATE TABLE t (id int);", "0001_t.rollback.sql": "DROP TABLE t;"})
-    rerun = ops_subprocess("db", "--migrations-dir", str(quick), "upgrade", "--lock-timeout", "30", "--ddl-lock-timeout", "30", env=env)
+    quick = write_migrations(
+        tmp_path / "quick", {"0001_t.sql": "CREATE TABLE t (id int);", "0001_t.rollback.sql": "DROP TABLE t;"}
+    )
+    rerun = ops_subprocess(
+        "db", "--migrations-dir", str(quick), "upgrade", "--lock-timeout", "30", "--ddl-lock-timeout", "30", env=env
+    )
     out, err = rerun.communicate(timeout=90)
     assert rerun.returncode == 0, err
     assert "applied 0001_t" in out

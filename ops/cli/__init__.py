@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -23,7 +23,7 @@ log = logging.getLogger("ops")
 class OpsGroup(click.Group):
     """A group whose commands are imported only when called, and whose errors are one clean line."""
 
-    lazy: dict[str, tuple[str, str]] = {}
+    lazy: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
@@ -82,16 +82,27 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 @click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ops")
-@click.option("--db-url", envvar="DB_URL", metavar="URL", help="PostgreSQL URL, postgresql://user:password@host:port/db [env: DB_URL].")
+@click.option(
+    "--db-url",
+    envvar="DB_URL",
+    metavar="URL",
+    help="PostgreSQL URL, postgresql://user:password@host:port/db [env: DB_URL].",
+)
 @click.option(
     "--secret-key",
     envvar=["FLASK_SECRET_KEY", "SECRET_KEY"],
     metavar="KEY",
     help="Secret that signs tokens [env: FLASK_SECRET_KEY or SECRET_KEY].",
 )
-@click.option("--fs-url", envvar="FS_URL", metavar="URL", help="Root of picture storage: a path, file:// or s3:// [env: FS_URL].")
-@click.option("--fs-permanent-url", envvar="FS_PERMANENT_URL", metavar="URL", help="Original pictures [env: FS_PERMANENT_URL].")
-@click.option("--fs-derivates-url", envvar="FS_DERIVATES_URL", metavar="URL", help="Derived files [env: FS_DERIVATES_URL].")
+@click.option(
+    "--fs-url", envvar="FS_URL", metavar="URL", help="Root of picture storage: a path, file:// or s3:// [env: FS_URL]."
+)
+@click.option(
+    "--fs-permanent-url", envvar="FS_PERMANENT_URL", metavar="URL", help="Original pictures [env: FS_PERMANENT_URL]."
+)
+@click.option(
+    "--fs-derivates-url", envvar="FS_DERIVATES_URL", metavar="URL", help="Derived files [env: FS_DERIVATES_URL]."
+)
 @click.option("--fs-tmp-url", envvar="FS_TMP_URL", metavar="URL", help="Pictures being processed [env: FS_TMP_URL].")
 @click.option("-v", "--verbose", count=True, help="More logs on stderr, and tracebacks of unexpected errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")

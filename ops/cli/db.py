@@ -87,7 +87,9 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
 @lock_timeout_option
 @ddl_lock_timeout_option
 @click.pass_context
-def rollback(ctx: click.Context, everything: bool, yes: bool, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float) -> None:
+def rollback(
+    ctx: click.Context, everything: bool, yes: bool, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float
+) -> None:
     """Roll back the most recently applied migration (by time applied), or all with --all.
 
     --all deletes every table of ops and their data: it asks first on a terminal and needs --yes otherwise.
@@ -102,7 +104,9 @@ def rollback(ctx: click.Context, everything: bool, yes: bool, dry_run: bool, loc
     if dry_run:
         with dbmod.connect(url) as conn:
             conn.read_only = True
-            plan = migrations.plan_rollback(conn, directory or migrations.default_migrations_dir(), everything=everything)
+            plan = migrations.plan_rollback(
+                conn, directory or migrations.default_migrations_dir(), everything=everything
+            )
         if not plan:
             click.echo("nothing to roll back")
         _print_plan(plan, "roll back")
@@ -112,7 +116,9 @@ def rollback(ctx: click.Context, everything: bool, yes: bool, dry_run: bool, loc
             raise click.UsageError("--all deletes every table of ops and its data; add --yes to confirm")
         click.confirm("Roll back ALL migrations? Every table of ops and its data will be deleted", abort=True, err=True)
     options = migrations.RunOptions(lock_timeout_s=lock_timeout, ddl_lock_timeout_s=ddl_lock_timeout)
-    result = migrations.rollback(url, directory, everything=everything, options=options, report=click.echo, log=log.info)
+    result = migrations.rollback(
+        url, directory, everything=everything, options=options, report=click.echo, log=log.info
+    )
     if not result.done:
         click.echo("nothing to roll back")
     if result.cleaned_bookkeeping:
@@ -120,14 +126,16 @@ def rollback(ctx: click.Context, everything: bool, yes: bool, dry_run: bool, loc
 
 
 @db.command()
-@click.option("--check", is_flag=True, help="Exit 1 when a migration is pending, modified or missing (container start-up).")
+@click.option(
+    "--check", is_flag=True, help="Exit 1 when a migration is pending, modified or missing (container start-up)."
+)
 @json_option
 @click.pass_context
 def status(ctx: click.Context, check: bool, as_json: bool) -> None:
     """Show every migration as applied, pending, modified (file changed since) or missing (file gone).
 
-        ops db status
-        ops db status --check --json
+    ops db status
+    ops db status --check --json
     """
     from ops import db as dbmod
     from ops import migrations
@@ -141,7 +149,9 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
         counts[s.state] = counts.get(s.state, 0) + 1
     current = not any(s.state != "applied" for s in states)
     if as_json:
-        click.echo(json.dumps({"up_to_date": current, "counts": counts, "migrations": [s.as_dict() for s in states]}, indent=2))
+        click.echo(
+            json.dumps({"up_to_date": current, "counts": counts, "migrations": [s.as_dict() for s in states]}, indent=2)
+        )
     else:
         width = max((len(s.id) for s in states), default=10)
         for s in states:

@@ -27,7 +27,7 @@ def local_db() -> None:
 def start(data_dir: Path) -> None:
     """Create (first time) and start the cluster; print its URL.
 
-        ops local-db start && export DB_URL=$(ops local-db url)
+    ops local-db start && export DB_URL=$(ops local-db url)
     """
     click.echo(LocalCluster(data_dir).start())
 
@@ -37,7 +37,7 @@ def start(data_dir: Path) -> None:
 def stop(data_dir: Path) -> None:
     """Stop the cluster (its data stays).
 
-        ops local-db stop
+    ops local-db stop
     """
     click.echo("stopped" if LocalCluster(data_dir).stop() else "not running")
 
@@ -47,7 +47,7 @@ def stop(data_dir: Path) -> None:
 def status(data_dir: Path) -> None:
     """Say whether the cluster runs, and its URL. Exit 1 when it is stopped.
 
-        ops local-db status
+    ops local-db status
     """
     cluster = LocalCluster(data_dir)
     if cluster.running_port() is None:
@@ -63,7 +63,7 @@ def status(data_dir: Path) -> None:
 def url(data_dir: Path, start_it: bool) -> None:
     """Print the connection URL of the cluster.
 
-        export DB_URL=$(ops local-db url --start)
+    export DB_URL=$(ops local-db url --start)
     """
     cluster = LocalCluster(data_dir)
     click.echo(cluster.start() if start_it else cluster.url())

@@ -9,9 +9,7 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-dry_run_option = click.option(
-    "--dry-run", is_flag=True, help="Show what would be done and change nothing."
-)
+dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would be done and change nothing.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 lock_timeout_option = click.option(

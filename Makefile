@@ -1,0 +1,52 @@
+# Set-up and everyday tasks. On a fresh machine: `make migrate` then `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+OPS := $(VENV)/bin/ops
+# Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
+WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
+
+.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+postgres:
+	@sh scripts/ensure-postgres.sh
+
+migrate: setup
+	@if [ -z "$$DB_URL" ]; then sh scripts/ensure-postgres.sh; fi
+	@$(WITH_DB) $(OPS) db upgrade && $(OPS) db status
+
+rollback: setup
+	@$(WITH_DB) $(OPS) db rollback
+
+rollback-all: setup
+	@$(WITH_DB) $(OPS) db rollback --all --yes
+
+status: setup
+	@$(WITH_DB) $(OPS) db status
+
+refresh: setup
+	@$(WITH_DB) $(OPS) refresh
+
+worker: setup
+	@$(WITH_DB) $(OPS) worker
+
+test: setup postgres
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check ops tests bench
+	$(VENV)/bin/ruff format --check ops tests bench
+
+bench: setup postgres
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,88 @@
+"""Settings, URL handling and error output: one clear line, secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.config import mask_url, normalize_db_url
+from ops.errors import ConfigError
+
+
+def test_mask_url_hides_password_and_password_query():
+    assert mask_url("postgresql://u:s3cr%40t@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert (
+        mask_url("postgresql://h/db?password=abc&sslmode=require") == "postgresql://h/db?password=***&sslmode=require"
+    )
+    assert mask_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg"])
+def test_accepted_schemes(scheme):
+    assert normalize_db_url(f"{scheme}://u:p@h:5/db") == "postgresql://u:p@h:5/db"
+
+
+@pytest.mark.parametrize("bad", ["mysql://h/db", "h/db", "postgresql://h:notaport/db", "postgresql://h"])
+def test_malformed_urls_are_refused_without_the_password(bad):
+    with pytest.raises(ConfigError) as err:
+        normalize_db_url(bad)
+    assert "malformed DB_URL" in str(err.value)
+
+
+def test_db_url_unset_says_how_to_set_it(ops):
+    result = ops("db", "status")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: DB_URL is not set")
+    assert "ops local-db start" in lines[0]
+
+
+def test_malformed_url_is_one_line(ops):
+    result = ops("db", "status", env={"DB_URL": "mysql://root:hunter2@h/db"})
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == "error: malformed DB_URL mysql://root:***@h/db: it must start with postgresql:// or postgres://"
+    )
+
+
+def test_unreachable_database_masks_the_password(ops):
+    from ops.localdb import free_port
+
+    port = free_port()
+    url = f"postgresql://alice:Very-Secret-42@127.0.0.1:{port}/geovisio"
+    for args in (["db", "status"], ["-v", "db", "upgrade"], ["db", "rollback"]):
+        result = ops(*args, env={"DB_URL": url})
+        assert result.exit_code == 1
+        assert "Very-Secret-42" not in result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines[-1].startswith(f"error: cannot connect to postgresql://alice:***@127.0.0.1:{port}/geovisio: ")
+        assert "Traceback" not in result.stderr
+
+
+def test_password_never_printed_even_verbose(ops, db_url):
+    # the test cluster trusts local connections, so any password is accepted and must stay hidden
+    url = db_url.replace("postgres@", "postgres:Hidden-Pw-99@")
+    for args in (["-v", "db", "status"], ["-v", "db", "upgrade"], ["-v", "db", "upgrade", "--dry-run"]):
+        result = ops(*args, env={"DB_URL": url})
+        assert result.exit_code == 0, result.stderr
+        assert "Hidden-Pw-99" not in result.stdout + result.stderr
+
+
+def test_dotenv_file_is_read(db_url, tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / ".env").write_text(f"DB_URL={db_url}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops", "db", "status", "--check"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "up to date" in proc.stdout
+
+
+def test_db_commands_need_no_storage_nor_secret(ops, db_url):
+    result = ops("db", "status", env={"DB_URL": db_url})
+    assert result.exit_code == 0
+    assert "FS_URL" not in result.stderr and "SECRET" not in result.stderr
