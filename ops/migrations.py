@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import psycopg
 
 YOYO_MIGRATION_TABLE = "_yoyo_migration"
-BOOKKEEPING_TABLES = ("ops_migrations", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
+BOOKKEEPING_TABLES = ("ops_migrations", "ops_views", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
 # pg_try_advisory_lock key of the migration runner: b"opsmigr" as an integer.
 MIGRATION_LOCK_KEY = int.from_bytes(b"opsmigr", "big")
 LOCK_NOT_AVAILABLE = "55P03"
@@ -52,6 +52,11 @@ def _silent(_: str) -> None:
 def default_migrations_dir() -> Path:
     """The ``sql/migrations`` folder shipped inside the installed package."""
     return Path(str(resources.files("ops.sql") / "migrations"))
+
+
+def views_dir_for(migrations_dir: Path) -> Path:
+    """Views live next to the migrations: ``sql/views`` beside ``sql/migrations``."""
+    return migrations_dir.parent / "views"
 
 
 def normalized_checksum(text: str) -> str:
@@ -393,12 +398,12 @@ def upgrade(
     options: RunOptions | None = None,
     report: Report = _silent,
     log: Report = _silent,
-    after: Callable[[psycopg.Connection], None] | None = None,
 ) -> RunResult:
-    """Apply every pending migration, each in its own transaction (unless ``-- transactional: false``).
-
-    ``after`` runs on the lock connection once the migrations are applied, still under the lock (views).
+    """Apply every pending migration, each in its own transaction (unless ``-- transactional: false``),
+    then, under the same lock, bring the materialized views of ``views/`` (beside the migrations) in sync.
     """
+    from ops import views
+
     directory = directory or default_migrations_dir()
     options = options or RunOptions()
     result = RunResult()
@@ -416,8 +421,7 @@ def upgrade(
                     report(f"applied {m.id} ({elapsed:.2f} s)")
             finally:
                 backend.connection.close()
-        if after is not None:
-            after(lock_conn)
+        views.sync(lock_conn, views_dir_for(directory), report=report)
     return result
 
 
@@ -429,19 +433,21 @@ def rollback(
     options: RunOptions | None = None,
     report: Report = _silent,
     log: Report = _silent,
-    before: Callable[[psycopg.Connection], None] | None = None,
 ) -> RunResult:
     """Roll back the most recently applied migration, or all of them (then drop the bookkeeping too).
 
-    ``before`` runs under the lock before anything is rolled back (``--all`` drops the views with it).
+    Views depend on the tables: they are dropped first, and after a partial rollback re-created where
+    their tables still exist.
     """
+    from ops import views
+
     directory = directory or default_migrations_dir()
     options = options or RunOptions()
     result = RunResult()
     with migration_lock(url, options, log) as lock_conn:
         plan = plan_rollback(lock_conn, directory, everything=everything)
-        if before is not None:
-            before(lock_conn)
+        if plan or everything:
+            views.drop_all(lock_conn, keep_bookkeeping=not everything)
         if plan:
             backend = _open_backend(url, int(options.ddl_lock_timeout_s * 1000))
             try:
@@ -456,6 +462,8 @@ def rollback(
         if everything and not applied_migrations(lock_conn):
             drop_bookkeeping(lock_conn)
             result.cleaned_bookkeeping = True
+        elif plan:
+            views.sync_tolerant(lock_conn, views_dir_for(directory), report=report, log=log)
     return result
 
 

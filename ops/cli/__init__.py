@@ -122,6 +122,9 @@ def cli(ctx: click.Context, **values: Any) -> None:
 OpsGroup.lazy = {
     "db": ("ops.cli.db", "db"),
     "local-db": ("ops.cli.localdb", "local_db"),
+    "refresh": ("ops.cli.db", "refresh"),
+    "sequences": ("ops.cli.sequences", "sequences"),
+    "set-sequences-heading": ("ops.cli.sequences", "set_sequences_heading"),
 }
 
 

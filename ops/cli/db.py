@@ -138,28 +138,80 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
     ops db status --check --json
     """
     from ops import db as dbmod
-    from ops import migrations
+    from ops import migrations, views
 
     url, directory = _url(ctx), _dir(ctx)
     with dbmod.connect(url) as conn:
         conn.read_only = True
         states = migrations.migration_status(conn, directory or migrations.default_migrations_dir())
+        view_states = views.view_status(conn)
     counts: dict[str, int] = {}
     for s in states:
         counts[s.state] = counts.get(s.state, 0) + 1
     current = not any(s.state != "applied" for s in states)
     if as_json:
-        click.echo(
-            json.dumps({"up_to_date": current, "counts": counts, "migrations": [s.as_dict() for s in states]}, indent=2)
-        )
+        data = {
+            "up_to_date": current,
+            "counts": counts,
+            "migrations": [s.as_dict() for s in states],
+            "views": [v.as_dict() for v in view_states],
+        }
+        click.echo(json.dumps(data, indent=2))
     else:
         width = max((len(s.id) for s in states), default=10)
         for s in states:
             when = s.applied_at.strftime("%Y-%m-%d %H:%M:%S") if s.applied_at else ""
             click.echo(f"{s.id:<{width}}  {s.state:<8}  {when}".rstrip())
+        for v in view_states:
+            if v.refreshed_at:
+                when = f"refreshed {v.refreshed_at:%Y-%m-%d %H:%M:%S} in {v.refresh_duration_ms / 1000:.2f} s, {v.nb_rows} rows"
+            else:
+                when = "never refreshed"
+            click.echo(f"view {v.name}: {when}{'' if v.populated else ' (not populated)'}")
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no migrations"
         click.echo(f"{summary}; {'up to date' if current else 'schema NOT up to date: run ops db upgrade'}")
     if check and not current:
         bad = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if state != "applied")
         click.echo(f"error: database schema is not current: {bad}", err=True)
         ctx.exit(1)
+
+
+@click.command("refresh")
+@click.option("--view", "view_name", metavar="NAME", help="Refresh only this view.")
+@json_option
+@click.pass_context
+def refresh(ctx: click.Context, view_name: str | None, as_json: bool) -> None:
+    """Refresh the materialized views of sql/views (what the cron job runs).
+
+    Each view is refreshed CONCURRENTLY when it is populated and has its unique index (readers are never
+    blocked), plainly otherwise. One refresh per view at a time across all machines: a view being refreshed
+    elsewhere is reported as skipped (exit 0). Exit 1 when a refresh fails.
+
+        ops refresh
+        ops db refresh --view pictures_grid --json
+    """
+    from ops import views
+    from ops.cli.common import database
+
+    def say(o: views.RefreshOutcome) -> None:
+        if as_json:
+            return
+        if o.state == "refreshed":
+            how = "concurrently" if o.concurrently else "plainly"
+            click.echo(f"refreshed {o.view} {how} in {o.duration_s:.2f} s: {o.nb_rows} rows")
+        elif o.state == "skipped":
+            click.echo(f"skipped {o.view}: {o.message}")
+        else:
+            click.echo(f"error: refresh of {o.view} failed: {o.message}", err=True)
+
+    with database(ctx) as conn:
+        outcomes = views.refresh(conn, view_name, report=say)
+    if as_json:
+        click.echo(json.dumps([o.as_dict() for o in outcomes], indent=2))
+    if not outcomes and not as_json:
+        click.echo("no views to refresh")
+    if views.failed(outcomes):
+        ctx.exit(1)
+
+
+db.add_command(refresh)

@@ -1,0 +1,72 @@
+"""Helpers of the CLI layer: settings, connections with the schema guard, id arguments, progress, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import click
+
+from ops.config import Settings
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+def settings(ctx: click.Context) -> Settings:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Settings) else Settings()
+
+
+@contextmanager
+def database(ctx: click.Context, *, check_schema: bool = True) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to DB_URL; refuses to go on when migrations are pending."""
+    from ops import db, migrations
+
+    url = settings(ctx).require_db_url()
+    with db.connect(url, autocommit=True) as conn:
+        if check_schema:
+            migrations.ensure_schema_current(conn)
+        yield conn
+
+
+class UuidType(click.ParamType):
+    """An id argument: must be a UUID (exit 2 naming the bad value otherwise)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.name = f"{what.upper().replace(' ', '_')}_ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> UUID:
+        if isinstance(value, UUID):
+            return value
+        try:
+            return UUID(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a {self.what} id (a UUID)", param, ctx)
+
+
+SEQUENCE_ID = UuidType("sequence")
+
+
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr when it is a terminal; silent in pipes and cron."""
+    if not sys.stderr.isatty() or total == 0:
+        yield lambda _n: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar.update
+
+
+def emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    """The result of a command: JSON for scripts, or human lines."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        for line in lines:
+            click.echo(line)

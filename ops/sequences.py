@@ -1,0 +1,157 @@
+"""Sequence upkeep: picture order (reorder) and headings from the movement path.
+
+Both work set-based, a batch of sequences per transaction (no round trip per picture or per sequence), so
+a run over a whole instance never holds one giant transaction and an interrupted run can simply be run
+again: they only write what differs from the wanted result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from ops import queries
+from ops.errors import OpsError
+
+if TYPE_CHECKING:
+    import psycopg
+
+DEFAULT_BATCH_SIZE = 1000
+Progress = Callable[[int], None]
+
+
+class UnknownSequences(OpsError):
+    """Some ids given on the command line are no sequence."""
+
+
+def _noop(_: int) -> None:
+    pass
+
+
+def check_sequences_exist(conn: psycopg.Connection, ids: list[UUID]) -> None:
+    """Raise UnknownSequences listing every id of ``ids`` that is no sequence."""
+    rows = conn.execute(
+        "SELECT ids.id FROM unnest(%(ids)s::uuid[]) AS ids (id) "
+        "WHERE NOT EXISTS (SELECT 1 FROM sequences s WHERE s.id = ids.id) ORDER BY 1",
+        {"ids": ids},
+    ).fetchall()
+    if rows:
+        unknown = ", ".join(str(r[0]) for r in rows)
+        raise UnknownSequences(f"no such sequence: {unknown} (nothing was changed)")
+
+
+def count_targets(conn: psycopg.Connection, ids: list[UUID] | None) -> int:
+    if ids:
+        return len(set(ids))
+    return int(conn.execute("SELECT count(*) FROM sequences WHERE status <> 'deleted'").fetchone()[0])
+
+
+def target_batches(conn: psycopg.Connection, ids: list[UUID] | None, batch_size: int) -> Iterator[list[UUID]]:
+    """The sequences to work on, in batches: the given ids, or every sequence not deleted (keyset paging,
+    so memory stays flat whatever the number of sequences)."""
+    if ids:
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), batch_size):
+            yield unique[start : start + batch_size]
+        return
+    after = UUID(int=0)
+    while True:
+        rows = conn.execute(
+            "SELECT id FROM sequences WHERE status <> 'deleted' AND id > %(after)s ORDER BY id LIMIT %(n)s",
+            {"after": after, "n": batch_size},
+        ).fetchall()
+        if not rows:
+            return
+        batch = [r[0] for r in rows]
+        yield batch
+        after = batch[-1]
+
+
+def recompute_derived(conn: psycopg.Connection, seq_ids: list[UUID]) -> None:
+    """Recompute geom, bbox, min/max picture time and picture count of the given sequences."""
+    conn.execute(queries.load("sequence_derived"), {"seq_ids": seq_ids})
+
+
+@dataclass
+class ReorderResult:
+    sequences_examined: int = 0
+    sequences_changed: int = 0
+    pictures_moved: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reorder(
+    conn: psycopg.Connection,
+    ids: list[UUID] | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Progress = _noop,
+) -> ReorderResult:
+    """Rank the pictures of each sequence 1..n by (ts, originalFileName, id) and recompute its derived
+    fields, committing a batch of sequences per transaction. Sequences already in order are not written."""
+    if ids:
+        check_sequences_exist(conn, ids)
+    result = ReorderResult()
+    step_ranks, step_flip = queries.statements("reorder_ranks")
+    for batch in target_batches(conn, ids, batch_size):
+        with conn.transaction():
+            moved = conn.execute(step_ranks, {"seq_ids": batch}).fetchall()
+            changed = [row[0] for row in moved]
+            if changed:
+                conn.execute(step_flip, {"changed": changed})
+                recompute_derived(conn, changed)
+        result.sequences_examined += len(batch)
+        result.sequences_changed += len(changed)
+        result.pictures_moved += sum(row[1] for row in moved)
+        progress(len(batch))
+    return result
+
+
+@dataclass
+class HeadingResult:
+    sequences_examined: int = 0
+    sequences_changed: int = 0
+    pictures_updated: int = 0
+    sequences_without_azimuth: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+HEADING_RANGE = (-359, 359)
+
+
+def set_headings(
+    conn: psycopg.Connection,
+    ids: list[UUID] | None = None,
+    *,
+    value: int = 0,
+    overwrite: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Progress = _noop,
+) -> HeadingResult:
+    """Set picture headings to the geodesic azimuth of movement plus ``value`` degrees (90 = looking right).
+
+    Without ``overwrite`` only NULL or previously computed headings change."""
+    low, high = HEADING_RANGE
+    if not low <= value <= high:
+        raise OpsError(f"heading value must be an integer from {low} to {high}, got {value}")
+    if ids:
+        check_sequences_exist(conn, ids)
+    result = HeadingResult()
+    query = queries.load("headings")
+    for batch in target_batches(conn, ids, batch_size):
+        with conn.transaction():
+            changed, updated, without = conn.execute(
+                query, {"seq_ids": batch, "value": value, "overwrite": overwrite}
+            ).fetchone()
+        result.sequences_examined += len(batch)
+        result.sequences_changed += changed
+        result.pictures_updated += updated
+        result.sequences_without_azimuth += without
+        progress(len(batch))
+    return result
