@@ -60,3 +60,11 @@ def test_compose_has_a_one_shot_migration_the_others_wait_for():
     assert db_url.startswith("postgresql://")
     for s in services.values():  # Panoramax's compose misspells these as BD_*
         assert not any(str(k).startswith("BD_") for k in s.get("environment", {}) or {})
+
+
+def test_compose_runs_a_worker_after_the_migrations():
+    services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
+    worker = services["worker"]
+    assert worker["command"] == ["ops", "worker"]
+    assert worker["depends_on"]["migrations"]["condition"] == "service_completed_successfully"
+    assert worker["environment"]["FS_URL"].startswith("s3://")

@@ -122,7 +122,10 @@ def cli(ctx: click.Context, **values: Any) -> None:
 OpsGroup.lazy = {
     "db": ("ops.cli.db", "db"),
     "local-db": ("ops.cli.localdb", "local_db"),
+    "cleanup": ("ops.cli.files", "cleanup"),
     "refresh": ("ops.cli.db", "refresh"),
+    "storage": ("ops.cli.files", "storage"),
+    "worker": ("ops.cli.files", "worker"),
     "sequences": ("ops.cli.sequences", "sequences"),
     "set-sequences-heading": ("ops.cli.sequences", "set_sequences_heading"),
 }

@@ -1,6 +1,8 @@
 -- The job queue drained by `ops worker`, and the history of the jobs it ran.
 -- At most one queued job per target; picture_to_delete_id has no foreign key on purpose:
 -- the picture row is gone when its files are deleted.
+-- The history keeps plain ids, without foreign keys: it outlives the rows it speaks of (an audit trail of
+-- what was deleted and of errors), and deleting pictures never has to scan it.
 -- depends: 0003_pictures_sequences
 CREATE TYPE job_type AS ENUM ('prepare', 'delete', 'dispatch', 'finalize', 'read_metadata', 'transfer');
 
@@ -19,13 +21,14 @@ CREATE TABLE job_queue (
 );
 
 CREATE INDEX job_queue_nb_errors_ts_idx ON job_queue (nb_errors, ts);
+CREATE INDEX job_queue_task_idx ON job_queue (task, to_do_after_ts);
 
 CREATE TABLE job_history (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     job_id uuid NOT NULL,
-    picture_id uuid REFERENCES pictures (id) ON DELETE CASCADE,
-    upload_set_id uuid REFERENCES upload_sets (id) ON DELETE CASCADE,
-    sequence_id uuid REFERENCES sequences (id) ON DELETE CASCADE,
+    picture_id uuid,
+    upload_set_id uuid,
+    sequence_id uuid,
     picture_to_delete_id uuid,
     job_task job_type NOT NULL,
     args jsonb,

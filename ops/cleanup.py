@@ -1,0 +1,302 @@
+"""``ops cleanup``: remove sequences, pictures and their files, safely.
+
+Selection: the given sequences and the pictures no other sequence holds (or the whole instance). Flags pick
+what goes: database entries, derivatives (cache), originals (permanent), and with a full cleanup tmp too.
+
+The database and the storage never disagree in the dangerous direction: when rows and files both go, one
+transaction deletes the rows and queues one ``delete`` job per picture; only after the commit are the jobs
+processed, by the worker's own code. An interrupted cleanup leaves jobs that a re-run or ``ops worker``
+completes. A database-only cleanup touches no file (they become orphans: ``ops storage orphans``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from ops import jobs, queries
+from ops.errors import OpsError
+from ops.storage import KINDS, DeleteResult, Storage
+
+TABLES = ("sequences", "sequences_pictures", "pictures", "job_queue", "upload_sets")
+FILE_BATCH = 1000
+Log = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class CleanupPlan:
+    """What to remove: ``seq_ids`` None means the whole instance."""
+
+    seq_ids: list[UUID] | None
+    database: bool
+    kinds: tuple[str, ...]
+
+    @classmethod
+    def from_flags(
+        cls, seq_ids: list[UUID] | None, *, full: bool, database: bool, cache: bool, permanent: bool
+    ) -> CleanupPlan:
+        if full or not (database or cache or permanent):
+            return cls(seq_ids, True, KINDS)
+        kinds = tuple(k for k, wanted in (("permanent", permanent), ("derivates", cache)) if wanted)
+        return cls(seq_ids, database, kinds)
+
+
+@dataclass
+class CleanupResult:
+    dry_run: bool
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
+    files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    finished_earlier_jobs: int = 0
+    jobs: jobs.BatchResult | None = None
+    storage_requests: dict[str, int] = field(default_factory=dict)
+
+    def add_files(self, deletion: DeleteResult) -> None:
+        for kind, n in deletion.files.items():
+            self.files[kind] += n
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "files": self.files,
+            "finished_earlier_delete_jobs": self.finished_earlier_jobs,
+            "delete_jobs": self.jobs.as_dict() if self.jobs else None,
+            "storage_requests": self.storage_requests,
+        }
+
+
+class UnknownSequences(OpsError):
+    """Ids that are no sequence (and no earlier cleanup of them is pending)."""
+
+
+def _sequences_in_pending_jobs(conn: psycopg.Connection, ids: list[UUID]) -> set[UUID]:
+    rows = conn.execute(
+        "SELECT DISTINCT (args ->> 'sequence_id')::uuid FROM job_queue "
+        "WHERE task = 'delete' AND args ->> 'sequence_id' = ANY(%s::text[])",
+        ([str(i) for i in ids],),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _existing(conn: psycopg.Connection, ids: list[UUID]) -> set[UUID]:
+    rows = conn.execute("SELECT id FROM sequences WHERE id = ANY(%s::uuid[])", (ids,)).fetchall()
+    return {r[0] for r in rows}
+
+
+def cleanup(
+    conn: psycopg.Connection,
+    storage: Storage | None,
+    plan: CleanupPlan,
+    *,
+    dry_run: bool = False,
+    enqueue_only: bool = False,
+    batch_size: int = jobs.DEFAULT_BATCH_SIZE,
+    log: Log = _silent,
+) -> CleanupResult:
+    """Run (or, with ``dry_run``, count) a cleanup. ``conn`` is an autocommit connection.
+
+    With ``enqueue_only``, a cleanup of rows and files stops after the commit: the queued delete jobs are
+    left to ``ops worker`` (or a re-run)."""
+    if plan.kinds and storage is None:
+        raise OpsError(
+            "deleting files needs the storage settings (FS_URL, or FS_PERMANENT_URL + FS_DERIVATES_URL + FS_TMP_URL)"
+        )
+    result = CleanupResult(dry_run)
+    if plan.seq_ids is None:
+        _whole_instance(conn, storage, plan, result, dry_run, log)
+    else:
+        _per_sequence(conn, storage, plan, result, dry_run, enqueue_only, batch_size, log)
+    if storage is not None:
+        result.storage_requests = storage.requests()
+    return result
+
+
+def _per_sequence(
+    conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, result: CleanupResult,
+    dry_run: bool, enqueue_only: bool, batch_size: int, log: Log,
+) -> None:  # fmt: skip
+    ids = sorted(set(plan.seq_ids or []))
+    existing = _existing(conn, ids)
+    unknown = [i for i in ids if i not in existing]
+    if unknown and plan.database and plan.kinds:
+        pending = _sequences_in_pending_jobs(conn, unknown)
+        unknown = [i for i in unknown if i not in pending]
+    if unknown:
+        raise UnknownSequences(f"no such sequence: {', '.join(map(str, unknown))} (nothing was changed)")
+    if plan.database and plan.kinds and not dry_run and not enqueue_only:
+        assert storage is not None
+        earlier = jobs.drain(conn, storage, batch_size=batch_size, log=log)
+        result.finished_earlier_jobs = earlier.jobs
+        result.add_files(earlier.deletion)
+        if earlier.jobs:
+            log(f"finished {earlier.jobs} delete jobs left by an earlier run")
+    params = {"seq_ids": sorted(existing)}
+    select_pictures, primary_key = queries.statements("cleanup_select")
+    with conn.transaction() as tx:
+        conn.execute(select_pictures, params)
+        conn.execute(primary_key)
+        if plan.database:
+            counts = conn.execute(queries.load("cleanup_counts"), params).fetchone()
+            result.rows = dict(zip(TABLES, counts, strict=True))
+        if dry_run:
+            if storage is not None:
+                _count_files(conn, storage, plan.kinds, result)
+            raise psycopg.Rollback(tx)
+        if plan.database:
+            if plan.kinds:
+                conn.execute(queries.load("jobs_enqueue_delete"), {"kinds": json.dumps(list(plan.kinds))})
+            for statement in queries.statements("cleanup_delete"):
+                conn.execute(statement, {**params, "database_only": not plan.kinds})
+        elif plan.kinds:
+            assert storage is not None
+            for batch in _picture_batches(conn):
+                for kind in plan.kinds:
+                    result.add_files(storage.areas[kind].delete_pictures(batch))
+    if plan.database and plan.kinds and not enqueue_only:
+        assert storage is not None
+        result.jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
+        result.add_files(result.jobs.deletion)
+
+
+def _picture_batches(conn: psycopg.Connection) -> Iterator[list[UUID]]:
+    """The selected pictures in batches, from a server-side cursor: memory stays flat."""
+    with conn.cursor(name="cleanup_pictures_cursor") as cur:
+        cur.itersize = FILE_BATCH
+        cur.execute("SELECT id FROM cleanup_pictures ORDER BY id")
+        while rows := cur.fetchmany(FILE_BATCH):
+            yield [r[0] for r in rows]
+
+
+def _count_files(conn: psycopg.Connection, storage: Storage, kinds: tuple[str, ...], result: CleanupResult) -> None:
+    for batch in _picture_batches(conn):
+        for kind in kinds:
+            result.files[kind] += storage.areas[kind].count_pictures(batch)
+
+
+def _whole_instance(
+    conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, result: CleanupResult, dry_run: bool, log: Log
+) -> None:
+    if plan.database:
+        counts = conn.execute(queries.load("cleanup_all_counts")).fetchone()
+        result.rows = dict(zip(TABLES, counts, strict=True))
+    if dry_run:
+        if storage is not None:
+            for kind in plan.kinds:
+                result.files[kind] = sum(1 for _ in storage.areas[kind].list_files())
+        return
+    if plan.database:
+        with conn.transaction():
+            for statement in queries.statements("cleanup_all_delete"):
+                conn.execute(statement)
+        log("database entries removed")
+    for kind in plan.kinds:
+        assert storage is not None
+        result.add_files(storage.areas[kind].wipe())
+        log(f"{kind} storage emptied")
+
+
+# --- orphans -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OrphanReport:
+    deleted: bool
+    files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    bytes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    pictures: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    removed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    too_recent: int = 0
+    unrecognized: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "deleted": self.deleted,
+            "orphan_files": self.files,
+            "orphan_bytes": self.bytes,
+            "orphan_pictures": self.pictures,
+            "removed_files": self.removed,
+            "skipped_too_recent": self.too_recent,
+            "unrecognized_files": self.unrecognized,
+            "examples": self.examples,
+        }
+
+
+ORPHAN_CHECK_SQL = """
+SELECT ids.id FROM unnest(%(ids)s::uuid[]) AS ids (id)
+WHERE NOT EXISTS (SELECT 1 FROM pictures p WHERE p.id = ids.id)
+  AND NOT EXISTS (SELECT 1 FROM job_queue q WHERE q.picture_to_delete_id = ids.id)
+"""
+
+
+def find_orphans(
+    conn: psycopg.Connection,
+    storage: Storage,
+    *,
+    delete: bool = False,
+    min_age_s: float = 3600,
+    log: Log = _silent,
+) -> OrphanReport:
+    """Files whose picture has no row and no pending delete job; with ``delete``, remove them.
+
+    Files younger than ``min_age_s`` are left alone: an upload may write its file before its row commits.
+    Files outside the layout are counted, never touched. Streams the listing: memory stays flat.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    report = OrphanReport(delete)
+    cutoff = datetime.now(UTC) - timedelta(seconds=min_age_s)
+    for kind in KINDS:
+        area = storage.areas[kind]
+        pending: dict[UUID, list[tuple[str, int]]] = {}
+
+        def flush(area: Any = area, kind: str = kind, pending: dict[UUID, list[tuple[str, int]]] = pending) -> None:
+            if not pending:
+                return
+            orphan_ids = [r[0] for r in conn.execute(ORPHAN_CHECK_SQL, {"ids": list(pending)}).fetchall()]
+            keys = []
+            for pic_id in orphan_ids:
+                report.pictures[kind] += 1
+                for key, size in pending[pic_id]:
+                    report.files[kind] += 1
+                    report.bytes[kind] += size
+                    keys.append(key)
+                    if len(report.examples) < 10:
+                        report.examples.append(f"{kind}/{key}")
+            if delete and keys:
+                removed = area.delete_keys(keys)
+                report.removed[kind] += removed.files[kind]
+            pending.clear()
+
+        for stored in area.list_files():
+            pic_id = _picture_of(kind, stored.key)
+            if pic_id is None:
+                report.unrecognized += 1
+                continue
+            if stored.modified > cutoff:
+                report.too_recent += 1
+                continue
+            if pic_id not in pending and len(pending) >= FILE_BATCH:
+                flush()
+            pending.setdefault(pic_id, []).append((stored.key, stored.size))
+        flush()
+        log(f"{kind}: {report.files[kind]} orphan files of {report.pictures[kind]} pictures")
+    return report
+
+
+def _picture_of(kind: str, key: str) -> UUID | None:
+    from ops.storage import picture_id_from_key
+
+    if kind == "derivates":
+        parts = key.split("/")
+        return picture_id_from_key("/".join(parts[:5])) if len(parts) >= 6 else None
+    return picture_id_from_key(key) if key.endswith(".jpg") and key.count("/") == 4 else None

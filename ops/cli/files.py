@@ -1,0 +1,203 @@
+"""``ops cleanup``, ``ops storage orphans`` and ``ops worker``: everything that deletes picture files."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Any
+from uuid import UUID
+
+import click
+
+from ops.cli.common import SEQUENCE_ID, emit, settings
+from ops.cli.common import database as open_database
+from ops.cli.options import dry_run_option, json_option, yes_option
+
+log = logging.getLogger("ops")
+
+
+def _storage(ctx: click.Context) -> Any:
+    from ops import storage
+
+    store = storage.from_settings(settings(ctx))
+    store.check()
+    return store
+
+
+def _counts(title: str, counts: dict[str, int]) -> str:
+    return f"{title}: " + ", ".join(f"{name} {n}" for name, n in counts.items())
+
+
+@click.command()
+@click.argument("sequence_ids", nargs=-1, type=SEQUENCE_ID)
+@click.option(
+    "--full", is_flag=True, help="Database entries, cached derivates, original pictures and tmp files (the default)."
+)
+@click.option(
+    "--database",
+    is_flag=True,
+    help="Delete database entries (sequences, their pictures, queued jobs, emptied upload sets). Alone, it touches "
+    "no file: they become orphans (see ops storage orphans).",
+)
+@click.option("--cache", is_flag=True, help="Delete cached derivates (thumb, sd, tiles…) of the pictures.")
+@click.option("--permanent-pictures", is_flag=True, help="Delete the original pictures.")
+@click.option(
+    "--enqueue-only",
+    is_flag=True,
+    help="When rows and files both go: delete the rows and queue the file deletions for ops worker, then stop.",
+)
+@dry_run_option
+@yes_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Pictures per batch.")
+@json_option
+@click.pass_context
+def cleanup(
+    ctx: click.Context,
+    sequence_ids: tuple[UUID, ...],
+    full: bool,
+    database: bool,
+    cache: bool,
+    permanent_pictures: bool,
+    enqueue_only: bool,
+    dry_run: bool,
+    yes: bool,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Delete sequences and their pictures: database entries and/or files (no flag: everything).
+
+    With ids, only those sequences and the pictures no other sequence holds; without ids, the whole
+    instance (asks first; --yes when not on a terminal). Accounts and tokens are never deleted.
+
+        ops cleanup 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --dry-run
+        ops cleanup 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --cache
+        ops cleanup --database --yes
+    """
+    from ops.cleanup import CleanupPlan
+    from ops.cleanup import cleanup as run_cleanup
+
+    plan = CleanupPlan.from_flags(
+        list(sequence_ids) or None, full=full, database=database, cache=cache, permanent=permanent_pictures
+    )
+    what = ", ".join((["database entries"] if plan.database else []) + [f"{k} files" for k in plan.kinds])
+    if plan.seq_ids is None and not dry_run and not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"no sequence id: this deletes the whole instance ({what}); add --yes to confirm")
+        click.confirm(f"Delete the WHOLE instance ({what})?", abort=True, err=True)
+    store = _storage(ctx) if plan.kinds else None
+    with open_database(ctx) as conn:
+        result = run_cleanup(
+            conn, store, plan, dry_run=dry_run, enqueue_only=enqueue_only, batch_size=batch_size, log=log.info
+        )
+    prefix = "would delete" if dry_run else "deleted"
+    lines = [_counts(f"{prefix} rows", result.rows) if plan.database else "database: untouched"]
+    if enqueue_only and plan.database and plan.kinds and not dry_run:
+        lines.append(f"queued the file deletions of {result.rows['pictures']} pictures for ops worker")
+    else:
+        lines.append(_counts(f"{prefix} files", result.files) if plan.kinds else "files: untouched")
+    if result.jobs is not None and (result.jobs.retried or result.jobs.given_up):
+        lines.append(
+            f"warning: {result.jobs.retried + result.jobs.given_up} pictures' files could not be deleted yet: see job_history"
+        )
+    emit(result.as_dict(), as_json, lines)
+
+
+@click.group()
+def storage() -> None:
+    """Picture storage checks."""
+
+
+@storage.command()
+@click.option("--delete", "delete_them", is_flag=True, help="Delete the orphan files (default: only list them).")
+@click.option(
+    "--min-age",
+    type=click.FloatRange(min=0),
+    default=3600,
+    show_default=True,
+    metavar="SECONDS",
+    help="Leave files younger than this (an upload may write its file before its row).",
+)
+@json_option
+@click.pass_context
+def orphans(ctx: click.Context, delete_them: bool, min_age: float, as_json: bool) -> None:
+    """Find files in permanent, derivates and tmp whose picture has no row and no pending delete job.
+
+    ops storage orphans
+    ops storage orphans --delete --json
+    """
+    from ops.cleanup import find_orphans
+
+    store = _storage(ctx)
+    with open_database(ctx) as conn:
+        report = find_orphans(conn, store, delete=delete_them, min_age_s=min_age, log=log.info)
+    lines = [
+        f"{kind}: {report.files[kind]} orphan files ({report.bytes[kind]} bytes) of {report.pictures[kind]} pictures"
+        + (f", {report.removed[kind]} deleted" if delete_them else "")
+        for kind in report.files
+    ]
+    lines += [f"left alone: {report.too_recent} too recent, {report.unrecognized} outside the storage layout"]
+    emit(report.as_dict(), as_json, lines)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Drain the queue, then exit (cron, tests).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Jobs per batch.")
+@click.option(
+    "--nb-retries",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    envvar="PICTURE_PROCESS_NB_RETRIES",
+    help="Attempts before a failing job leaves the queue [env: PICTURE_PROCESS_NB_RETRIES].",
+)
+@click.option(
+    "--refresh-cron",
+    default="0 2 * * *",
+    show_default=True,
+    envvar="PICTURE_PROCESS_REFRESH_CRON",
+    help="When to refresh the views [env: PICTURE_PROCESS_REFRESH_CRON].",
+)
+@json_option
+@click.pass_context
+def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, refresh_cron: str, as_json: bool) -> None:
+    """The background worker: deletes the files of queued delete jobs and refreshes the views on schedule.
+
+    Run one or more (any machine); SIGTERM or SIGINT finishes the current batch and exits 0.
+
+        ops worker
+        ops worker --once
+    """
+    from ops import db, jobs, migrations
+
+    jobs.validate_cron(refresh_cron)
+    store = _storage(ctx)
+    url = settings(ctx).require_db_url()
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        if not stopping:
+            log.info("stopping: finishing the current batch")
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def connect() -> Any:
+        conn = db.connect(url, autocommit=True)
+        migrations.ensure_schema_current(conn)
+        return conn
+
+    try:
+        options = jobs.WorkerOptions(batch_size, nb_retries, refresh_cron, once)
+        if not once:
+            log.info("ops worker started")
+        total = jobs.run_worker(connect, store, options, should_stop=lambda: bool(stopping), log=log.info)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    emit(
+        total.as_dict(),
+        as_json,
+        [f"{total.jobs} delete jobs: {total.done} done, {total.retried} to retry, {total.given_up} given up",
+         _counts("files deleted", total.deletion.files)],
+    )  # fmt: skip

@@ -1,0 +1,272 @@
+"""The job queue and the worker: claim ``delete`` jobs in batches, delete their files, keep a history.
+
+A ``delete`` job names a picture that is no longer in the database (``picture_to_delete_id``) and the kinds
+of file to remove (``args.files``: permanent, derivates, tmp). Jobs are claimed with ``FOR UPDATE SKIP
+LOCKED``, so any number of workers on any number of machines never take the same job. A failure counts in
+``nb_errors`` and the job is retried later with backoff; past the retry limit it leaves the queue, its error
+kept in ``job_history``. The worker also refreshes the materialized views on a cron schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from ops import queries, views
+from ops.errors import UsageError
+from ops.storage import KINDS, DeleteResult, Storage
+
+if TYPE_CHECKING:
+    import psycopg
+
+DEFAULT_BATCH_SIZE = 1000
+DEFAULT_NB_RETRIES = 5
+DEFAULT_REFRESH_CRON = "0 2 * * *"
+IDLE_SLEEP_S = 1.0
+Log = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+@dataclass
+class Job:
+    id: UUID
+    picture_id: UUID
+    kinds: list[str]
+    nb_errors: int
+    picture_exists: bool
+    error: str | None = None
+    warning: str | None = None
+
+
+@dataclass
+class BatchResult:
+    jobs: int = 0
+    done: int = 0
+    retried: int = 0
+    given_up: int = 0
+    kept: int = 0  # picture back in the database: files kept
+    deletion: DeleteResult = field(default_factory=DeleteResult)
+
+    def add(self, other: BatchResult) -> None:
+        self.jobs += other.jobs
+        self.done += other.done
+        self.retried += other.retried
+        self.given_up += other.given_up
+        self.kept += other.kept
+        self.deletion.add(other.deletion)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "jobs": self.jobs,
+            "done": self.done,
+            "retried_later": self.retried,
+            "given_up": self.given_up,
+            "files_kept_picture_in_database": self.kept,
+            "files_deleted": dict(self.deletion.files),
+        }
+
+
+def _kinds(args: Any) -> list[str]:
+    files = (args or {}).get("files") if isinstance(args, dict) else None
+    if not files:
+        return list(KINDS)
+    return [k for k in KINDS if k in files]
+
+
+def claim(conn: psycopg.Connection, batch_size: int) -> list[Job]:
+    """Claim due delete jobs; call inside the transaction that will finish them."""
+    rows = conn.execute(queries.load("jobs_claim"), {"batch_size": batch_size}).fetchall()
+    return [Job(r[0], r[1], _kinds(r[2]), r[3], r[4]) for r in rows]
+
+
+def delete_files(storage: Storage, jobs: list[Job]) -> DeleteResult:
+    """Delete the files the jobs name, kind by kind (the one place where picture files are deleted)."""
+    result = DeleteResult()
+    for kind in KINDS:
+        ids = [j.picture_id for j in jobs if kind in j.kinds and not j.picture_exists]
+        if ids:
+            result.add(storage.areas[kind].delete_pictures(ids))
+    return result
+
+
+def _finish(
+    conn: psycopg.Connection, jobs: list[Job], started_at: datetime, nb_retries: int, result: BatchResult
+) -> None:
+    remove, retry = [], []
+    for job in jobs:
+        if job.error is None:
+            remove.append(job.id)
+        elif job.nb_errors + 1 >= nb_retries:
+            remove.append(job.id)
+            result.given_up += 1
+        else:
+            retry.append(job.id)
+            result.retried += 1
+    result.done = len(jobs) - result.retried - result.given_up
+    history, remove_sql, retry_sql = queries.statements("jobs_finish")
+    conn.execute(
+        history,
+        {
+            "started_at": started_at,
+            "job_ids": [j.id for j in jobs],
+            "picture_ids": [j.picture_id for j in jobs],
+            "args": [json.dumps({"files": j.kinds}) for j in jobs],
+            "errors": [j.error for j in jobs],
+            "warnings": [j.warning for j in jobs],
+        },
+    )
+    conn.execute(remove_sql, {"remove_ids": remove})
+    if retry:
+        conn.execute(retry_sql, {"retry_ids": retry})
+
+
+def process_batch(conn: psycopg.Connection, storage: Storage, batch_size: int, nb_retries: int) -> BatchResult:
+    """Claim one batch, delete its files and record the outcome, in one transaction (conn: autocommit)."""
+    result = BatchResult()
+    with conn.transaction():
+        started_at = datetime.now(UTC)
+        jobs = claim(conn, batch_size)
+        if not jobs:
+            return result
+        result.jobs = len(jobs)
+        for job in jobs:
+            if job.picture_exists:
+                job.warning = f"picture {job.picture_id} is in the database again: its files were kept"
+                result.kept += 1
+        try:
+            result.deletion = delete_files(storage, jobs)
+        except Exception as e:  # storage unreachable: every job of the batch failed this time
+            reason = " ".join(str(e).split())
+            for job in jobs:
+                job.error = reason
+        else:
+            for job in jobs:
+                job.error = result.deletion.failed.get(job.picture_id)
+        _finish(conn, jobs, started_at, nb_retries, result)
+    return result
+
+
+def drain(
+    conn: psycopg.Connection,
+    storage: Storage,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    nb_retries: int = DEFAULT_NB_RETRIES,
+    should_stop: Callable[[], bool] = lambda: False,
+    log: Log = _silent,
+) -> BatchResult:
+    """Process batches until no job is due (or ``should_stop``); one log line per batch."""
+    total = BatchResult()
+    while not should_stop():
+        started = time.monotonic()
+        batch = process_batch(conn, storage, batch_size, nb_retries)
+        if batch.jobs == 0:
+            break
+        total.add(batch)
+        files = sum(batch.deletion.files.values())
+        log(
+            f"batch: {batch.jobs} delete jobs, {files} files deleted, {batch.retried} to retry, "
+            f"{batch.given_up} given up, in {time.monotonic() - started:.2f} s"
+        )
+    return total
+
+
+# --- periodic refresh ---------------------------------------------------------------------------------
+
+
+def validate_cron(expression: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(expression):
+        raise UsageError(f"PICTURE_PROCESS_REFRESH_CRON should be a valid cron syntax, got '{expression}'")
+    return expression
+
+
+def last_refresh(conn: psycopg.Connection) -> datetime | None:
+    """The oldest last-refresh time among the views (None if one was never refreshed or none exists)."""
+    states = views.view_status(conn)
+    if not states or any(s.refreshed_at is None for s in states):
+        return None
+    return min(s.refreshed_at for s in states if s.refreshed_at is not None)
+
+
+def next_refresh(cron: str, last: datetime | None, now: datetime) -> datetime:
+    """The cron's next time after the last refresh; now when there was none."""
+    from croniter import croniter
+
+    if last is None:
+        return now
+    return croniter(cron, last).get_next(datetime)
+
+
+@dataclass
+class WorkerOptions:
+    batch_size: int = DEFAULT_BATCH_SIZE
+    nb_retries: int = DEFAULT_NB_RETRIES
+    refresh_cron: str = DEFAULT_REFRESH_CRON
+    once: bool = False
+
+
+def run_worker(
+    connect: Callable[[], psycopg.Connection],
+    storage: Storage,
+    options: WorkerOptions,
+    *,
+    should_stop: Callable[[], bool],
+    log: Log = _silent,
+) -> BatchResult:
+    """The worker loop: drain the queue, refresh the views when the schedule says so, sleep when idle.
+
+    With ``once`` it drains the queue and returns. A lost database connection is re-opened with backoff.
+    """
+    import psycopg
+
+    validate_cron(options.refresh_cron)
+    total = BatchResult()
+    conn = connect()
+    scheduled: datetime | None = None
+    failures = 0
+    try:
+        while not should_stop():
+            try:
+                total.add(
+                    drain(conn, storage, batch_size=options.batch_size, nb_retries=options.nb_retries,
+                          should_stop=should_stop, log=log)
+                )  # fmt: skip
+                if options.once:
+                    break
+                now = conn.execute("SELECT now()").fetchone()[0]  # the database's clock, not ours
+                if scheduled is None:
+                    scheduled = next_refresh(options.refresh_cron, last_refresh(conn), now)
+                if now >= scheduled:
+                    for o in views.refresh(conn):
+                        log(f"refresh {o.view}: {o.state} {o.message}".rstrip())
+                    scheduled = next_refresh(options.refresh_cron, max(now, last_refresh(conn) or now), now)
+                    log(f"next views refresh at {scheduled.isoformat(timespec='seconds')}")
+                failures = 0
+            except psycopg.OperationalError as e:
+                failures += 1
+                wait = min(60.0, 2.0**failures)
+                log(f"database connection lost ({' '.join(str(e).split())}); retrying in {wait:.0f} s")
+                time.sleep(wait)
+                conn.close()
+                conn = connect()
+                continue
+            _sleep(IDLE_SLEEP_S, should_stop)
+    finally:
+        conn.close()
+    return total
+
+
+def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not should_stop():
+        time.sleep(0.1)

@@ -1,0 +1,9 @@
+-- Whole-instance database cleanup: whole-table operations. Queued `delete` jobs (files of pictures
+-- already gone) are kept across the TRUNCATE, which must include job_queue for its foreign keys.
+-- Accounts and tokens stay.
+CREATE TEMPORARY TABLE kept_delete_jobs ON COMMIT DROP AS
+SELECT * FROM job_queue WHERE picture_to_delete_id IS NOT NULL;
+
+TRUNCATE job_queue, sequences_pictures, sequences, pictures, upload_sets;
+
+INSERT INTO job_queue SELECT * FROM kept_delete_jobs;

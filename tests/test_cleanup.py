@@ -1,0 +1,316 @@
+"""`ops cleanup`, `ops storage orphans` and `ops worker` on real storage: local folders and S3 (moto)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from uuid import uuid4
+
+import pytest
+
+from ops import jobs, storage
+from ops.config import Settings
+from tests.conftest import ops_subprocess
+from tests.factories import Pic, make_account, make_sequence, walk
+from tests.storage_helpers import local_store, s3_store
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    if request.param == "local":
+        return local_store(tmp_path)
+    return s3_store(request.getfixturevalue("s3"))
+
+
+@pytest.fixture
+def instance(conn, store):
+    """Two sequences: seq1 = a, b, shared; seq2 = c, shared. Every picture has all its files."""
+    account = make_account(conn)
+    a, b, shared, c = walk(2.0, 48.0, 4)
+    seq1 = make_sequence(conn, account, [a, b, shared])
+    seq2 = make_sequence(conn, account, [c, shared])
+    files = {p.id: store.add_picture(p.id) for p in (a, b, shared, c)}
+    return {"seq1": seq1, "seq2": seq2, "a": a.id, "b": b.id, "shared": shared.id, "c": c.id, "files": files}
+
+
+def env(db_url, store):
+    return {"DB_URL": db_url, **store.env}
+
+
+def rows(conn, table):
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def picture_ids(conn):
+    return {r[0] for r in conn.execute("SELECT id FROM pictures")}
+
+
+def test_full_cleanup_of_one_sequence_keeps_shared_pictures(ops, conn, db_url, store, instance):
+    i = instance
+    result = ops("cleanup", str(i["seq1"]), "--json", env=env(db_url, store))
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == {"sequences": 1, "sequences_pictures": 3, "pictures": 2, "job_queue": 0, "upload_sets": 0}
+    assert summary["files"] == {"permanent": 2, "derivates": 8, "tmp": 2}
+    assert picture_ids(conn) == {i["shared"], i["c"]}
+    assert conn.execute("SELECT id FROM sequences").fetchall() == [(i["seq2"],)]
+    assert store.files() == i["files"][i["shared"]] | i["files"][i["c"]]
+    assert rows(conn, "job_queue") == 0
+    history = conn.execute("SELECT picture_to_delete_id, error FROM job_history ORDER BY 1").fetchall()
+    assert sorted(history) == sorted([(i["a"], None), (i["b"], None)])
+    if store.kind == "local":  # emptied folders are pruned up to the area root
+        left = store.dirs()
+        assert {"permanent", "derivates", "tmp"} <= left
+        kept = {str(i["shared"])[:2], str(i["c"])[:2]}
+        for gone in (i["a"], i["b"]):
+            if str(gone)[:2] not in kept:
+                assert f"permanent/{str(gone)[:2]}" not in left and f"derivates/{str(gone)[:2]}" not in left
+
+
+def test_several_ids_select_shared_pictures_too(ops, conn, db_url, store, instance):
+    i = instance
+    result = ops("cleanup", str(i["seq1"]), str(i["seq2"]), "--json", env=env(db_url, store))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["rows"]["pictures"] == 4
+    assert picture_ids(conn) == set() and rows(conn, "sequences") == 0
+    assert store.files() == set()
+
+
+def test_database_only_leaves_every_file(ops, conn, db_url, store, instance):
+    before = store.files()
+    result = ops("cleanup", str(instance["seq1"]), "--database", env=env(db_url, store))
+    assert result.exit_code == 0, result.stderr
+    assert "files: untouched" in result.stdout
+    assert picture_ids(conn) == {instance["shared"], instance["c"]}
+    assert store.files() == before
+    assert rows(conn, "job_queue") == 0
+
+
+def test_database_only_needs_no_storage_settings(ops, conn, db_url, instance):
+    result = ops("cleanup", str(instance["seq1"]), "--database", env={"DB_URL": db_url})
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("flag, gone_area", [("--cache", "derivates"), ("--permanent-pictures", "permanent")])
+def test_file_flags_delete_only_their_files_and_not_the_database(ops, conn, db_url, store, instance, flag, gone_area):
+    i = instance
+    before_rows = {t: rows(conn, t) for t in ("sequences", "pictures", "sequences_pictures")}
+    result = ops("cleanup", str(i["seq1"]), flag, env=env(db_url, store))
+    assert result.exit_code == 0, result.stderr
+    expected = set().union(*i["files"].values())
+    expected -= {f for p in (i["a"], i["b"]) for f in i["files"][p] if f.startswith(gone_area + "/")}
+    assert store.files() == expected
+    assert {t: rows(conn, t) for t in before_rows} == before_rows
+
+
+def test_dry_run_counts_and_changes_nothing(ops, conn, db_url, store, instance):
+    before = store.files()
+    result = ops("cleanup", str(instance["seq1"]), "--dry-run", "--json", env=env(db_url, store))
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["dry_run"] is True
+    assert summary["rows"]["pictures"] == 2 and summary["files"] == {"permanent": 2, "derivates": 8, "tmp": 2}
+    assert store.files() == before and len(picture_ids(conn)) == 4
+    assert rows(conn, "job_queue") == 0
+
+
+def test_whole_instance_needs_yes_then_wipes_everything_but_accounts(ops, conn, db_url, store, instance):
+    refused = ops("cleanup", env=env(db_url, store))
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+    assert len(picture_ids(conn)) == 4
+    accounts, tokens = rows(conn, "accounts"), rows(conn, "tokens")
+    result = ops("cleanup", "--yes", "--json", env=env(db_url, store))
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows"]["pictures"] == 4 and summary["files"]["derivates"] == 16
+    assert rows(conn, "pictures") == rows(conn, "sequences") == rows(conn, "sequences_pictures") == 0
+    assert (rows(conn, "accounts"), rows(conn, "tokens")) == (accounts, tokens)
+    assert store.files() == set()
+
+
+def test_interrupted_cleanup_finishes_on_rerun_or_by_the_worker(ops, conn, db_url, store, instance):
+    i = instance
+    # stop right after the commit: rows gone, delete jobs queued, files still there
+    first = ops("cleanup", str(i["seq1"]), "--enqueue-only", env=env(db_url, store))
+    assert first.exit_code == 0, first.stderr
+    assert rows(conn, "job_queue") == 2
+    assert i["files"][i["a"]] <= store.files()
+    rerun = ops("cleanup", str(i["seq1"]), "--json", env=env(db_url, store))
+    assert rerun.exit_code == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["finished_earlier_delete_jobs"] == 2
+    assert store.files() == i["files"][i["shared"]] | i["files"][i["c"]]
+    # the same state finished by the worker instead
+    second = ops("cleanup", str(i["seq2"]), "--enqueue-only", env=env(db_url, store))
+    assert second.exit_code == 0
+    worker = ops("worker", "--once", "--json", env=env(db_url, store))
+    assert worker.exit_code == 0, worker.stderr
+    assert json.loads(worker.stdout)["done"] == 2
+    assert store.files() == set() and rows(conn, "job_queue") == 0
+
+
+def test_unknown_and_malformed_ids_change_nothing(ops, conn, db_url, store, instance):
+    before = store.files()
+    assert ops("cleanup", "nope", env=env(db_url, store)).exit_code == 2
+    unknown = str(uuid4())
+    result = ops("cleanup", str(instance["seq1"]), unknown, env=env(db_url, store))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: no such sequence: {unknown} (nothing was changed)"
+    assert store.files() == before and len(picture_ids(conn)) == 4
+
+
+def test_orphans_are_found_and_removed(ops, conn, db_url, store, instance):
+    i = instance
+    ops("cleanup", str(i["seq1"]), "--database", env=env(db_url, store))
+    store.write("permanent/README.txt")  # outside the layout: never touched
+    listed = ops("storage", "orphans", "--min-age", "0", "--json", env=env(db_url, store))
+    assert listed.exit_code == 0, listed.stderr
+    report = json.loads(listed.stdout)
+    assert report["orphan_files"] == {"permanent": 2, "derivates": 8, "tmp": 2}
+    assert report["orphan_pictures"] == {"permanent": 2, "derivates": 2, "tmp": 2}
+    assert report["unrecognized_files"] == 1
+    recent = json.loads(ops("storage", "orphans", "--json", env=env(db_url, store)).stdout)
+    assert recent["orphan_files"] == {"permanent": 0, "derivates": 0, "tmp": 0}  # all younger than an hour
+    deleted = ops("storage", "orphans", "--delete", "--min-age", "0", "--json", env=env(db_url, store))
+    assert json.loads(deleted.stdout)["removed_files"] == {"permanent": 2, "derivates": 8, "tmp": 2}
+    assert store.files() == i["files"][i["shared"]] | i["files"][i["c"]] | {"permanent/README.txt"}
+
+
+def test_pending_delete_job_protects_files_from_orphan_removal(ops, conn, db_url, store, instance):
+    i = instance
+    ops("cleanup", str(i["seq1"]), "--enqueue-only", env=env(db_url, store))
+    report = json.loads(ops("storage", "orphans", "--min-age", "0", "--json", env=env(db_url, store)).stdout)
+    assert report["orphan_files"] == {"permanent": 0, "derivates": 0, "tmp": 0}
+
+
+def test_worker_keeps_files_of_a_picture_back_in_the_database(ops, conn, db_url, store, instance):
+    i = instance
+    conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (i["c"],))
+    result = ops("worker", "--once", env=env(db_url, store))
+    assert result.exit_code == 0, result.stderr
+    assert i["files"][i["c"]] <= store.files()
+    warning = conn.execute("SELECT warning FROM job_history WHERE picture_to_delete_id = %s", (i["c"],)).fetchone()[0]
+    assert "in the database again" in warning
+
+
+def test_upstream_delete_trigger_does_not_turn_database_cleanup_into_file_deletion(ops, conn, db_url, store, instance):
+    conn.execute("""
+        CREATE FUNCTION ask_for_all_file_deletion_after_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO job_queue (picture_to_delete_id, task)
+            SELECT id, 'delete' FROM old_table ON CONFLICT (picture_to_delete_id) DO NOTHING;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER pictures_deletion AFTER DELETE ON pictures REFERENCING OLD TABLE AS old_table
+        FOR EACH STATEMENT EXECUTE FUNCTION ask_for_all_file_deletion_after_delete();
+    """)  # what a database built by Panoramax has
+    before = store.files()
+    assert ops("cleanup", str(instance["seq1"]), "--database", env=env(db_url, store)).exit_code == 0
+    assert rows(conn, "job_queue") == 0
+    ops("worker", "--once", env=env(db_url, store))
+    assert store.files() == before
+
+
+def test_storage_misconfiguration_is_one_line_without_secrets(ops, db_url, s3, tmp_path):
+    cases = [
+        ({"FS_URL": str(tmp_path), "FS_TMP_URL": str(tmp_path)}, "set either FS_URL or"),
+        ({"FS_PERMANENT_URL": str(tmp_path), "FS_DERIVATES_URL": str(tmp_path)}, "FS_TMP_URL missing"),
+        ({}, "no storage configured"),
+        ({"FS_URL": f"s3://KEYID:TopSecret99@nope/x?endpoint_url={s3}"}, "S3 bucket 'nope' does not exist"),
+        ({"FS_URL": str(tmp_path / "absent")}, "does not exist"),
+    ]
+    for settings, message in cases:
+        result = ops("cleanup", str(uuid4()), "--cache", env={"DB_URL": db_url, **settings})
+        assert result.exit_code == 1, (settings, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+        assert "TopSecret99" not in result.stderr + result.stdout
+
+
+def test_s3_deletes_at_most_one_request_per_thousand_keys(ops, conn, db_url, s3):
+    store = s3_store(s3)
+    account = make_account(conn)
+    pics = [Pic(1.0 + i * 1e-5, 1.0) for i in range(1200)]
+    seq = make_sequence(conn, account, pics)
+    for p in pics:
+        store.write(f"permanent/{storage.picture_key(p.id)}")
+    result = ops("cleanup", str(seq), "--permanent-pictures", "--json", env={"DB_URL": db_url, **store.env})
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["files"]["permanent"] == 1200
+    assert summary["storage_requests"]["DeleteObjects"] == 2
+    assert store.files() == set()
+
+
+def test_two_workers_do_each_job_once(db_url, conn, tmp_path):
+    store = local_store(tmp_path)
+    ids = [uuid4() for _ in range(1000)]
+    for pic_id in ids:
+        store.write(f"permanent/{storage.picture_key(pic_id)}")
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO job_queue (task, picture_to_delete_id, args) VALUES ('delete', %s, '{\"files\": [\"permanent\"]}')",
+            [(i,) for i in ids],
+        )
+    procs = [
+        ops_subprocess("worker", "--once", "--batch-size", "25", env={"DB_URL": db_url, **store.env}) for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert conn.execute("SELECT count(*), count(DISTINCT picture_to_delete_id) FROM job_history").fetchone() == (
+        1000,
+        1000,
+    )
+    assert rows(conn, "job_queue") == 0
+    assert store.files() == set()
+    per_worker = [int(o[0].split(" delete jobs")[0]) for o in outs]
+    assert sum(per_worker) == 1000
+
+
+def test_failing_jobs_are_retried_with_backoff_then_given_up(conn, db_url, s3):
+    broken = storage.from_settings(Settings(fs_url=f"s3://missing-bucket/x?endpoint_url={s3}"))
+    pic = uuid4()
+    conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pic,))
+    first = jobs.process_batch(conn, broken, 10, nb_retries=2)
+    assert (first.jobs, first.retried, first.given_up) == (1, 1, 0)
+    nb_errors, later = conn.execute("SELECT nb_errors, to_do_after_ts > now() FROM job_queue").fetchone()
+    assert nb_errors == 1 and later
+    assert jobs.process_batch(conn, broken, 10, nb_retries=2).jobs == 0  # not due yet
+    conn.execute("UPDATE job_queue SET to_do_after_ts = now() - interval '1 second'")
+    second = jobs.process_batch(conn, broken, 10, nb_retries=2)
+    assert (second.jobs, second.given_up) == (1, 1)
+    assert rows(conn, "job_queue") == 0
+    errors = [r[0] for r in conn.execute("SELECT error FROM job_history ORDER BY started_at")]
+    assert len(errors) == 2 and all("missing-bucket" in e for e in errors)
+
+
+def test_worker_refresh_schedule():
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
+    assert jobs.next_refresh("0 2 * * *", None, now) == now
+    assert jobs.next_refresh("59 23 * * *", datetime(2026, 11, 28, 9, 0, tzinfo=UTC), now) == datetime(
+        2026, 11, 28, 23, 59, tzinfo=UTC
+    )
+
+
+def test_worker_refreshes_views_when_due_and_rejects_bad_cron(ops, conn, db_url, tmp_path):
+    store = local_store(tmp_path)
+    bad = ops("worker", "--once", "--refresh-cron", "every day", env={"DB_URL": db_url, **store.env})
+    assert bad.exit_code == 2
+    assert "PICTURE_PROCESS_REFRESH_CRON should be a valid cron syntax, got 'every day'" in bad.stderr
+    conn.execute("UPDATE ops_views SET refreshed_at = now() - interval '2 days'")
+    proc = ops_subprocess("worker", env={"DB_URL": db_url, **store.env})
+    try:
+        for _ in range(100):
+            if conn.execute("SELECT bool_and(refreshed_at > now() - interval '1 minute') FROM ops_views").fetchone()[0]:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the worker did not refresh the views")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "refresh pictures_grid: refreshed" in err
+    assert "stopping: finishing the current batch" in err
