@@ -123,6 +123,8 @@ OpsGroup.lazy = {
     "db": ("ops.cli.db", "db"),
     "local-db": ("ops.cli.localdb", "local_db"),
     "cleanup": ("ops.cli.files", "cleanup"),
+    "default-account-tokens": ("ops.cli.accounts", "default_account_tokens"),
+    "user": ("ops.cli.accounts", "user"),
     "refresh": ("ops.cli.db", "refresh"),
     "storage": ("ops.cli.files", "storage"),
     "worker": ("ops.cli.files", "worker"),

@@ -34,6 +34,15 @@ def database(ctx: click.Context, *, check_schema: bool = True) -> Iterator[psyco
         yield conn
 
 
+def open_storage(ctx: click.Context) -> Any:
+    """The storage of the settings, checked (root exists, bucket reachable)."""
+    from ops import storage
+
+    store = storage.from_settings(settings(ctx))
+    store.check()
+    return store
+
+
 class UuidType(click.ParamType):
     """An id argument: must be a UUID (exit 2 naming the bad value otherwise)."""
 

@@ -10,19 +10,11 @@ from uuid import UUID
 
 import click
 
-from ops.cli.common import SEQUENCE_ID, emit, settings
+from ops.cli.common import SEQUENCE_ID, emit, open_storage, settings
 from ops.cli.common import database as open_database
 from ops.cli.options import dry_run_option, json_option, yes_option
 
 log = logging.getLogger("ops")
-
-
-def _storage(ctx: click.Context) -> Any:
-    from ops import storage
-
-    store = storage.from_settings(settings(ctx))
-    store.check()
-    return store
 
 
 def _counts(title: str, counts: dict[str, int]) -> str:
@@ -85,7 +77,7 @@ def cleanup(
         if not sys.stdin.isatty():
             raise click.UsageError(f"no sequence id: this deletes the whole instance ({what}); add --yes to confirm")
         click.confirm(f"Delete the WHOLE instance ({what})?", abort=True, err=True)
-    store = _storage(ctx) if plan.kinds else None
+    store = open_storage(ctx) if plan.kinds else None
     with open_database(ctx) as conn:
         result = run_cleanup(
             conn, store, plan, dry_run=dry_run, enqueue_only=enqueue_only, batch_size=batch_size, log=log.info
@@ -128,7 +120,7 @@ def orphans(ctx: click.Context, delete_them: bool, min_age: float, as_json: bool
     """
     from ops.cleanup import find_orphans
 
-    store = _storage(ctx)
+    store = open_storage(ctx)
     with open_database(ctx) as conn:
         report = find_orphans(conn, store, delete=delete_them, min_age_s=min_age, log=log.info)
     lines = [
@@ -171,7 +163,7 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
     from ops import db, jobs, migrations
 
     jobs.validate_cron(refresh_cron)
-    store = _storage(ctx)
+    store = open_storage(ctx)
     url = settings(ctx).require_db_url()
     stopping: list[int] = []
 
