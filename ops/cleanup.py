@@ -56,12 +56,14 @@ class CleanupResult:
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
     files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     finished_earlier_jobs: int = 0
+    failed_pictures: int = 0
     jobs: jobs.BatchResult | None = None
     storage_requests: dict[str, int] = field(default_factory=dict)
 
     def add_files(self, deletion: DeleteResult) -> None:
         for kind, n in deletion.files.items():
             self.files[kind] += n
+        self.failed_pictures += len(deletion.failed)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class CleanupResult:
             "rows": self.rows,
             "files": self.files,
             "finished_earlier_delete_jobs": self.finished_earlier_jobs,
+            "pictures_with_files_not_deleted": self.failed_pictures,
             "delete_jobs": self.jobs.as_dict() if self.jobs else None,
             "storage_requests": self.storage_requests,
         }
@@ -159,8 +162,7 @@ def _per_sequence(
         elif plan.kinds:
             assert storage is not None
             for batch in _picture_batches(conn):
-                for kind in plan.kinds:
-                    result.add_files(storage.areas[kind].delete_pictures(batch))
+                result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
     if plan.database and plan.kinds and not enqueue_only:
         assert storage is not None
         result.jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)

@@ -89,12 +89,8 @@ def claim(conn: psycopg.Connection, batch_size: int) -> list[Job]:
 
 def delete_files(storage: Storage, jobs: list[Job]) -> DeleteResult:
     """Delete the files the jobs name, kind by kind (the one place where picture files are deleted)."""
-    result = DeleteResult()
-    for kind in KINDS:
-        ids = [j.picture_id for j in jobs if kind in j.kinds and not j.picture_exists]
-        if ids:
-            result.add(storage.areas[kind].delete_pictures(ids))
-    return result
+    wanted = {kind: [j.picture_id for j in jobs if kind in j.kinds and not j.picture_exists] for kind in KINDS}
+    return storage.delete_pictures(wanted)
 
 
 def _finish(

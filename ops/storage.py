@@ -299,22 +299,31 @@ class S3Area:
     def _full(self, key: str) -> str:
         return self.loc.prefix + key
 
+    def delete_full_keys(self, keys: list[str], result: DeleteResult | None = None) -> dict[str, str]:
+        """One DeleteObjects request (at most 1000 keys); returns the keys that failed, with the reason.
+        A key already missing counts as deleted."""
+        assert len(keys) <= S3_BATCH
+        try:
+            response = self.client.delete_objects(
+                Bucket=self.loc.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )
+        except Exception as e:
+            raise self._error(e) from None
+        return {
+            err.get("Key", ""): f"{err.get('Code')}: {err.get('Message', '')}".strip()
+            for err in response.get("Errors", [])
+        }
+
     def _delete_full_keys(self, keys: list[tuple[str, UUID | None]], result: DeleteResult) -> None:
         for start in range(0, len(keys), S3_BATCH):
             chunk = keys[start : start + S3_BATCH]
-            owner = dict(chunk)
-            try:
-                response = self.client.delete_objects(
-                    Bucket=self.loc.bucket, Delete={"Objects": [{"Key": k} for k, _ in chunk], "Quiet": True}
-                )
-            except Exception as e:
-                raise self._error(e) from None
-            errors = response.get("Errors", [])
-            for err in errors:
-                pic_id = owner.get(err.get("Key", ""))
-                if pic_id is not None:
-                    result.failed[pic_id] = f"{self.kind}: {err.get('Code')}: {err.get('Message', '')}".strip()
-            result.files[self.kind] += len(chunk) - len(errors)
+            failed = self.delete_full_keys([k for k, _ in chunk])
+            for key, pic_id in chunk:
+                if key in failed:
+                    if pic_id is not None:
+                        result.failed[pic_id] = f"{self.kind}: {failed[key]}"
+                else:
+                    result.files[self.kind] += 1
 
     def _list(self, prefix: str) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -331,13 +340,27 @@ class S3Area:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return [pair for pairs in pool.map(one, ids) for pair in pairs]
 
+    def keys_for(self, ids: list[UUID]) -> list[tuple[str, UUID | None]]:
+        """The full keys of these pictures' files in this area (listed for derivates).
+
+        For tmp, usually almost empty, one listing tells which keys exist when the whole area fits in one
+        page: phantom keys are then not sent to DeleteObjects."""
+        if self.kind == "derivates":
+            return self._folder_keys(ids)
+        keys = [(self._full(picture_key(i)), i) for i in ids]
+        if self.kind == "tmp":
+            try:
+                page = self.client.list_objects_v2(Bucket=self.loc.bucket, Prefix=self.loc.prefix, MaxKeys=1000)
+            except Exception as e:
+                raise self._error(e) from None
+            if not page.get("IsTruncated"):
+                present = {o["Key"] for o in page.get("Contents", [])}
+                keys = [(k, i) for k, i in keys if k in present]
+        return keys
+
     def delete_pictures(self, ids: list[UUID]) -> DeleteResult:
         result = DeleteResult()
-        if self.kind == "derivates":
-            keys = self._folder_keys(ids)
-        else:
-            keys = [(self._full(picture_key(i)), i) for i in ids]
-        self._delete_full_keys(keys, result)
+        self._delete_full_keys(self.keys_for(ids), result)
         return result
 
     def count_pictures(self, ids: list[UUID]) -> int:
@@ -401,6 +424,34 @@ class Storage:
     def check(self) -> None:
         for area in self.areas.values():
             area.check()
+
+    def delete_pictures(self, ids_by_kind: dict[str, list[UUID]]) -> DeleteResult:
+        """Delete the files of pictures, kind by kind. S3 areas of one bucket share their DeleteObjects
+        batches (up to 1000 keys each, whatever the kind), so requests stay at ceil(keys / 1000)."""
+        result = DeleteResult()
+        by_bucket: dict[tuple[int, str], list[tuple[str, UUID | None, S3Area]]] = {}
+        for kind, ids in ids_by_kind.items():
+            if not ids:
+                continue
+            area = self.areas[kind]
+            if isinstance(area, S3Area):
+                group = by_bucket.setdefault((id(area.client), area.loc.bucket), [])
+                group += [(key, owner, area) for key, owner in area.keys_for(ids)]
+            else:
+                result.add(area.delete_pictures(ids))
+        for group in by_bucket.values():
+            for start in range(0, len(group), S3_BATCH):
+                chunk = group[start : start + S3_BATCH]
+                owners = {key: (owner, area) for key, owner, area in chunk}
+                first = chunk[0][2]
+                failed_keys = first.delete_full_keys([key for key, _, _ in chunk], result)
+                for key, (owner, area) in owners.items():
+                    if key in failed_keys:
+                        if owner is not None:
+                            result.failed[owner] = f"{area.kind}: {failed_keys[key]}"
+                    else:
+                        result.files[area.kind] += 1
+        return result
 
     def requests(self) -> dict[str, int]:
         total: dict[str, int] = {}
