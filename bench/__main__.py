@@ -1,4 +1,9 @@
-"""`python -m bench` (make bench): run the benchmarks, save JSON under bench/results/, print a table."""
+"""`python -m bench` (make bench): run every benchmark, save JSON under bench/results/, print a table.
+
+BENCH_PICTURES=100000 make bench            # the default size
+BENCH_PICTURES=100000,1000000 make bench    # the full run, with growth factors
+BENCH_ROUNDS=3                              # rounds of the paired benchmarks (median)
+"""
 
 from __future__ import annotations
 
@@ -8,30 +13,84 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import machine, save, table
-from bench.startup import bench_startup
+import psycopg
+from psycopg import sql
+
+from bench import suite
+from bench.common import RESULTS, BenchDb, Result, chart, commit, machine, save, table
+from bench.generate import generate
 from ops import migrations
 from ops.localdb import LocalCluster
 
 
+def build_template(bdb: BenchDb, admin_url: str, pictures: int) -> str:
+    name = f"instance_{pictures}"
+    with psycopg.connect(admin_url, autocommit=True) as c:
+        c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    migrations.upgrade(bdb.url_of(name))
+    with psycopg.connect(bdb.url_of(name), autocommit=True) as c:
+        generate(c, pictures, max(1, pictures // 100))
+        c.execute("CHECKPOINT")
+    return name
+
+
+def growth(results: list[Result]) -> list[str]:
+    lines = []
+    by_name: dict[str, list[Result]] = {}
+    for r in results:
+        if r.unit == "s" and r.size > 0:
+            by_name.setdefault(r.benchmark, []).append(r)
+    for name, rows in sorted(by_name.items()):
+        rows.sort(key=lambda r: r.size)
+        if len(rows) > 1 and rows[0].ours_s > 0:
+            small, big = rows[0], rows[-1]
+            factor = big.ours_s / small.ours_s
+            base = big.baseline_s / small.baseline_s if small.baseline_s else float("nan")
+            lines.append(f"- {name}: {factor:.1f}× from {small.size:,} to {big.size:,} pictures (baseline {base:.1f}×)")
+    return lines
+
+
 def main() -> int:
+    sizes = [int(s) for s in os.environ.get("BENCH_PICTURES", "100000").split(",") if s.strip()]
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     base = Path(tempfile.mkdtemp(prefix="ops-bench-", dir="/var/tmp"))
     base.chmod(0o755)
     cluster = LocalCluster(base / "pg", fast=True)
+    results: list[Result] = []
+    rss = suite.RssLog()
     try:
-        url = cluster.start()
-        migrations.upgrade(url)
-        results = bench_startup(url)
-        path = save(results)
-        print(f"machine: {machine()}")
-        print(table(results))
-        print(f"saved {path}", file=sys.stderr)
-        return 0 if all(r.passed for r in results) else 1
+        cluster.start()
+        admin = cluster.url("postgres")
+        bdb = BenchDb(admin, cluster.url)
+        file_size = min(sizes[0], 100_000)
+        for size in sorted(sizes):
+            print(f"== {size:,} pictures", file=sys.stderr)
+            template = build_template(bdb, admin, size)
+            results += suite.bench_sequences(bdb, template, size, rounds, rss)
+            results += suite.bench_refresh(bdb, template, size, rounds, rss)
+            results += suite.bench_delete_data(bdb, template, size, rounds, rss)
+            if size == sorted(sizes)[0]:
+                small = template if size <= 100_000 else build_template(bdb, admin, file_size)
+                results += suite.bench_cleanup_local(bdb, small, min(size, file_size), rss)
+                results += suite.bench_cleanup_s3(bdb, small, min(size, file_size), rss, pictures=min(2000, size))
+                results += suite.bench_worker(bdb, small, min(size, file_size), rss)
+                results += suite.bench_startup(bdb, small, rss)
+            for partial in table(results).splitlines()[-3:]:
+                print(partial, file=sys.stderr)
+        results += rss.results()
     finally:
         cluster.destroy()
         shutil.rmtree(base, ignore_errors=True)
+    path = save(results)
+    png = chart(results, RESULTS / f"{path.stem}.png")
+    print(f"machine: {machine()}; commit {commit()}")
+    print(table(results))
+    for line in growth(results):
+        print(line)
+    print(f"saved {path}" + (f" and {png}" if png else ""), file=sys.stderr)
+    return 0 if all(r.passed for r in results) else 1
 
 
 if __name__ == "__main__":
-    os.environ.pop("DB_URL", None)
     sys.exit(main())

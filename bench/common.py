@@ -1,18 +1,23 @@
-"""Shared helpers of the benchmarks: timing rounds, results as JSON and a markdown table."""
+"""Shared helpers of the benchmarks: a throwaway cluster, database clones, measured runs, results."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
 
 RESULTS = Path(__file__).parent / "results"
 OPS = [sys.executable, "-m", "ops"]
@@ -27,6 +32,8 @@ class Result:
     ratio: float
     target: str
     passed: bool
+    unit: str = "s"
+    peak_rss_mb: float | None = None
     note: str = ""
 
     def as_dict(self) -> dict[str, object]:
@@ -35,13 +42,46 @@ class Result:
         return d
 
 
-def median_time(fn: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    stdout: str
+    stderr: str
+
+
+# A child's peak RSS counts the memory of the process it was forked from (the kernel keeps the high-water
+# mark across exec), so commands are started by this small launcher, not by the big benchmark process.
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+with open(os.environ["OPS_BENCH_RSS_FILE"], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None, check: bool = True) -> Measured:
+    """Run a command, with its wall time and peak RSS (wait4's rusage of that command alone)."""
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.NamedTemporaryFile("r") as rss,
+    ):
+        full_env = {**os.environ, **(env or {}), "OPS_BENCH_RSS_FILE": rss.name}
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, *cmd], env=full_env, stdout=out, stderr=err)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+        peak_kb = int(rss.read() or 0)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:6])} failed ({proc.returncode}): {stderr[-2000:]}")
+    return Measured(seconds, peak_kb / 1024, stdout, stderr)
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,6 +102,37 @@ def side_by_side(ours: Callable[[], object], baseline: Callable[[], object], rou
     return statistics.median(ours_t), statistics.median(base_t)
 
 
+class BenchDb:
+    """Databases of one cluster: migrated templates and their throwaway clones."""
+
+    def __init__(self, admin_url: str, url_of: Callable[[str], str]) -> None:
+        self.admin_url = admin_url
+        self.url_of = url_of
+        self._n = 0
+
+    def clone(self, template: str) -> str:
+        self._n += 1
+        name = f"bench_{os.getpid()}_{self._n}"
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+        return name
+
+    def drop(self, name: str) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def sql_time(self, name: str, statement: str, params: dict[str, object] | None = None) -> float:
+        with psycopg.connect(self.url_of(name), autocommit=True) as c:
+            started = time.perf_counter()
+            with c.transaction():
+                c.execute(statement, params)
+            return time.perf_counter() - started
+
+
+def ceil_div(a: int, b: int) -> int:
+    return math.ceil(a / b) if a else 0
+
+
 def commit() -> str:
     proc = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
@@ -70,7 +141,21 @@ def commit() -> str:
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, PostgreSQL 15, Python {platform.python_version()}"
 
 
 def save(results: list[Result]) -> Path:
@@ -80,14 +165,60 @@ def save(results: list[Result]) -> Path:
     return path
 
 
+def _fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "MB":
+        return f"{value:.0f} MB"
+    return f"{value:g} {unit}"
+
+
 def table(results: list[Result]) -> str:
     lines = [
-        "| benchmark | size | ours (s) | baseline (s) | ratio | target | pass |",
+        "| benchmark | size | ours | baseline | ratio | target | pass |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r.benchmark} | {r.size:,} | {r.ours_s:.3f} | {r.baseline_s:.3f} | {r.ratio:.2f} | {r.target} | "
-            f"{'pass' if r.passed else 'FAIL'} |"
+            f"| {r.benchmark} | {r.size:,} | {_fmt(r.ours_s, r.unit)} | {_fmt(r.baseline_s, r.unit)} | "
+            f"{r.ratio:.2f} | {r.target} | {'pass' if r.passed else 'FAIL'} |"
         )
     return "\n".join(lines)
+
+
+def chart(results: list[Result], path: Path) -> Path | None:
+    """Time against size per command (needs matplotlib, a bench-only dependency)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    series: dict[str, list[tuple[int, float, float]]] = {}
+    for r in results:
+        if r.unit == "s" and r.size > 0:
+            series.setdefault(r.benchmark, []).append((r.size, r.ours_s, r.baseline_s))
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for name, points in sorted(series.items()):
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"{name} (ops)")
+        ax.plot(
+            [p[0] for p in points],
+            [p[2] for p in points],
+            marker="x",
+            linestyle="--",
+            alpha=0.6,
+            label=f"{name} (baseline)",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("pictures in the instance")
+    ax.set_ylabel("seconds (median)")
+    ax.set_title("ops commands vs baselines")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

@@ -160,7 +160,10 @@ def generate(conn: psycopg.Connection, pictures: int, sequences: int, seed: int 
         conn.execute(queries.load("sequence_derived"), {"seq_ids": all_ids})
     conn.execute("ANALYZE")
     if log:
-        print(f"generated {pictures} pictures in {sequences} sequences in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        print(
+            f"generated {pictures} pictures in {sequences} sequences in {time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+        )
     return inst
 
 

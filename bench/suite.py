@@ -1,0 +1,357 @@
+"""The benchmarks. Each runs an ops command as a user would (the CLI, in a subprocess) and its baseline in
+the same run, and returns Results with the median ratio."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from bench.common import OPS, BenchDb, Measured, Result, ceil_div, measure, side_by_side
+from bench.generate import write_local_files, write_s3_files
+
+SQL = Path(__file__).parent / "sql"
+RSS_TARGET_MB = 150.0
+
+
+def _baseline_statements(name: str) -> list[str]:
+    import sqlparse
+
+    return [s for s in (p.strip().rstrip(";") for p in sqlparse.split((SQL / f"{name}.sql").read_text())) if s]
+
+
+def _time_sql(bdb: BenchDb, db: str, name: str, params: dict[str, object] | None = None) -> float:
+    with psycopg.connect(bdb.url_of(db), autocommit=True) as c:
+        started = time.perf_counter()
+        with c.transaction():
+            for statement in _baseline_statements(name):
+                c.execute(statement, params)
+        return time.perf_counter() - started
+
+
+def _ops(bdb: BenchDb, db: str, *args: str, env: dict[str, str] | None = None) -> Measured:
+    return measure([*OPS, *args], {"DB_URL": bdb.url_of(db), **(env or {})})
+
+
+class RssLog:
+    """Peak RSS of every ops command run, per command and size."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[tuple[str, int], float] = {}
+
+    def add(self, command: str, size: int, m: Measured) -> Measured:
+        key = (command, size)
+        self.peaks[key] = max(self.peaks.get(key, 0.0), m.peak_rss_mb)
+        return m
+
+    def results(self) -> list[Result]:
+        base = measure([sys.executable, "-c", "import psycopg, click"]).peak_rss_mb
+        return [
+            Result(f"peak RSS: ops {cmd}", size, mb, base, mb / base, f"< {RSS_TARGET_MB:.0f} MB", mb < RSS_TARGET_MB, "MB",
+                   note="baseline: python importing psycopg and click")
+            for (cmd, size), mb in sorted(self.peaks.items())
+        ]  # fmt: skip
+
+
+def _paired(bdb: BenchDb, template: str, rounds: int, ours, baseline) -> tuple[list[float], list[float], list]:
+    """Interleaved rounds, each on fresh clones of the template (the commands change the data)."""
+    ours_t, base_t, extra = [], [], []
+    for _ in range(rounds):
+        for fn, bucket in ((baseline, base_t), (ours, ours_t)):
+            db = bdb.clone(template)
+            try:
+                value = fn(db)
+            finally:
+                bdb.drop(db)
+            if isinstance(value, tuple):
+                bucket.append(value[0])
+                if fn is ours:
+                    extra.append(value[1])
+            else:
+                bucket.append(value)
+    return ours_t, base_t, extra
+
+
+def bench_sequences(bdb: BenchDb, template: str, size: int, rounds: int, rss: RssLog) -> list[Result]:
+    results = []
+
+    def ours_reorder(db: str) -> tuple[float, Measured]:
+        m = rss.add("sequences reorder", size, _ops(bdb, db, "sequences", "reorder", "--json"))
+        return m.seconds, m
+
+    ours_t, base_t, runs = _paired(
+        bdb, template, rounds, ours_reorder, lambda db: _time_sql(bdb, db, "reorder_baseline")
+    )
+    o, b = statistics.median(ours_t), statistics.median(base_t)
+    changed = json.loads(runs[0].stdout)["sequences_changed"]
+    results.append(Result("sequences reorder (all)", size, o, b, o / b, "≤ 1.5× single statement", o / b <= 1.5,
+                          peak_rss_mb=max(r.peak_rss_mb for r in runs), note=f"{changed} sequences changed"))  # fmt: skip
+
+    # second run on an already ordered instance: writes no row
+    db = bdb.clone(template)
+    try:
+        _ops(bdb, db, "sequences", "reorder")
+        with psycopg.connect(bdb.url_of(db)) as c:
+            before = c.execute(
+                "SELECT sum(n_tup_upd + n_tup_ins + n_tup_del) FROM pg_stat_user_tables WHERE relname IN ('sequences_pictures', 'sequences')"
+            ).fetchone()[0]
+        again = rss.add("sequences reorder", size, _ops(bdb, db, "sequences", "reorder", "--json"))
+        time.sleep(0.6)  # statistics are flushed at most every 0.5 s
+        with psycopg.connect(bdb.url_of(db)) as c:
+            after = c.execute(
+                "SELECT sum(n_tup_upd + n_tup_ins + n_tup_del) FROM pg_stat_user_tables WHERE relname IN ('sequences_pictures', 'sequences')"
+            ).fetchone()[0]
+        written = int(after - before)
+        summary = json.loads(again.stdout)
+        results.append(Result("sequences reorder, second run (rows written)", size, written, 0, 0.0 if not written else float("inf"),
+                              "0 rows written", written == 0 and summary["sequences_changed"] == 0, "rows",
+                              note=f"took {again.seconds:.2f} s"))  # fmt: skip
+    finally:
+        bdb.drop(db)
+
+    def ours_heading(db: str) -> tuple[float, Measured]:
+        m = rss.add("set-sequences-heading", size, _ops(bdb, db, "set-sequences-heading", "--overwrite", "--json"))
+        return m.seconds, m
+
+    ours_t, base_t, runs = _paired(
+        bdb, template, rounds, ours_heading, lambda db: _time_sql(bdb, db, "headings_baseline")
+    )
+    o, b = statistics.median(ours_t), statistics.median(base_t)
+    results.append(Result("set-sequences-heading --overwrite (all)", size, o, b, o / b, "≤ 1.5× single statement",
+                          o / b <= 1.5, peak_rss_mb=max(r.peak_rss_mb for r in runs),
+                          note=f"{json.loads(runs[0].stdout)['pictures_updated']} pictures updated"))  # fmt: skip
+    return results
+
+
+def _reader(url: str, stop: threading.Event, waits: list[float]) -> None:
+    with psycopg.connect(url, autocommit=True) as c:
+        while not stop.is_set():
+            started = time.perf_counter()
+            c.execute("SELECT sum(nb_pictures) FROM pictures_grid").fetchone()
+            waits.append(time.perf_counter() - started)
+            time.sleep(0.005)
+
+
+def _with_reader(url: str, action) -> tuple[float, float]:
+    stop, waits = threading.Event(), []
+    thread = threading.Thread(target=_reader, args=(url, stop, waits))
+    thread.start()
+    time.sleep(0.2)
+    started = time.perf_counter()
+    try:
+        action()
+    finally:
+        elapsed = time.perf_counter() - started
+        stop.set()
+        thread.join()
+    return elapsed, max(waits)
+
+
+def bench_refresh(bdb: BenchDb, template: str, size: int, rounds: int, rss: RssLog) -> list[Result]:
+    db = bdb.clone(template)
+    url = bdb.url_of(db)
+    try:
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("REFRESH MATERIALIZED VIEW pictures_grid")  # populated: ours refreshes concurrently
+        ours_runs, plain_runs = [], []
+        for _ in range(rounds):
+
+            def plain() -> None:
+                with psycopg.connect(url, autocommit=True) as c:
+                    c.execute("REFRESH MATERIALIZED VIEW pictures_grid")
+
+            plain_runs.append(_with_reader(url, plain))
+            holder: list[Measured] = []
+
+            def ours(holder: list[Measured] = holder) -> None:
+                holder.append(rss.add("db refresh", size, _ops(bdb, db, "db", "refresh", "--view", "pictures_grid")))
+
+            ours_runs.append(_with_reader(url, ours))
+            assert "concurrently" in holder[0].stdout, holder[0].stdout
+        o = statistics.median(r[0] for r in ours_runs)
+        b = statistics.median(r[0] for r in plain_runs)
+        ow = max(r[1] for r in ours_runs)
+        bw = max(r[1] for r in plain_runs)
+        all_views = rss.add("db refresh", size, _ops(bdb, db, "refresh"))
+    finally:
+        bdb.drop(db)
+    return [
+        Result("db refresh pictures_grid: concurrent vs plain", size, o, b, o / b, "readers never blocked (below)", True,
+               note=f"all views: {all_views.seconds:.2f} s"),
+        Result("db refresh: longest reader wait", size, ow, bw, ow / bw if bw else 0, "< 0.1 s", ow < 0.1,
+               note="reader loops on pictures_grid; baseline: during a plain REFRESH"),
+    ]  # fmt: skip
+
+
+def bench_delete_data(bdb: BenchDb, template: str, size: int, rounds: int, rss: RssLog) -> list[Result]:
+    with psycopg.connect(bdb.url_of(template)) as c:
+        account, share = c.execute(
+            "SELECT a.id, count(p.id)::float / (SELECT count(*) FROM pictures) FROM accounts a "
+            "JOIN pictures p ON p.account_id = a.id WHERE a.name = 'heavy' GROUP BY a.id"
+        ).fetchone()
+
+    def ours(db: str) -> tuple[float, Measured]:
+        m = rss.add("user --delete-data", size, _ops(bdb, db, "user", str(account), "--delete-data", "--json"))
+        return m.seconds, m
+
+    ours_t, base_t, runs = _paired(
+        bdb, template, rounds, ours, lambda db: _time_sql(bdb, db, "delete_data_baseline", {"account_id": account})
+    )
+    o, b = statistics.median(ours_t), statistics.median(base_t)
+    longest = max(json.loads(r.stdout)["delete_data"]["longest_batch_s"] for r in runs)
+    deleted = json.loads(runs[0].stdout)["delete_data"]["pictures_deleted"]
+    return [
+        Result("user --delete-data (10% of pictures)", size, o, b, o / b, "wall time vs one transaction", True,
+               peak_rss_mb=max(r.peak_rss_mb for r in runs), note=f"{deleted} pictures ({share:.0%})"),
+        Result("user --delete-data: longest lock-holding transaction", size, longest, b, longest / b, "< 2 s", longest < 2.0,
+               note="baseline: the one transaction holds its locks for its whole duration"),
+    ]  # fmt: skip
+
+
+def _sequence_ids(url: str, max_pictures: int | None = None) -> list[str]:
+    with psycopg.connect(url) as c:
+        rows = c.execute("SELECT id, nb_pictures FROM sequences WHERE status <> 'deleted' ORDER BY id").fetchall()
+    ids, total = [], 0
+    for seq_id, nb in rows:
+        if max_pictures is not None and total >= max_pictures:
+            break
+        ids.append(str(seq_id))
+        total += nb
+    return ids
+
+
+def bench_cleanup_local(bdb: BenchDb, template: str, size: int, rss: RssLog) -> list[Result]:
+    db = bdb.clone(template)
+    url = bdb.url_of(db)
+    work = Path(tempfile.mkdtemp(prefix="ops-bench-files-", dir="/var/tmp"))
+    try:
+        with psycopg.connect(url) as c:
+            ids = [r[0] for r in c.execute("SELECT id FROM pictures")]
+        root = work / "storage"
+        files = write_local_files(str(root), ids)
+        subprocess.run(["cp", "-a", str(root), str(work / "copy")], check=True)
+        subprocess.run(["sync"], check=True)
+        started = time.perf_counter()
+        subprocess.run(["find", str(work / "copy"), "-mindepth", "1", "-delete"], check=True)
+        find_s = time.perf_counter() - started
+        seq_ids = _sequence_ids(url)
+        m = rss.add("cleanup", size, _ops(bdb, db, "cleanup", *seq_ids, "--full", "--json", env={"FS_URL": str(root)}))
+        deleted = sum(json.loads(m.stdout)["files"].values())
+    finally:
+        bdb.drop(db)
+        shutil.rmtree(work, ignore_errors=True)
+    ours_rate, find_rate = deleted / m.seconds, files / find_s
+    return [
+        Result("cleanup --full, local files (files/s vs find -delete)", size, m.seconds, find_s, ours_rate / find_rate,
+               "≥ 0.5× find's rate", ours_rate / find_rate >= 0.5, peak_rss_mb=m.peak_rss_mb,
+               note=f"{deleted} files: {ours_rate:,.0f} files/s vs {find_rate:,.0f} files/s; includes the database work"),
+    ]  # fmt: skip
+
+
+def bench_cleanup_s3(bdb: BenchDb, template: str, size: int, rss: RssLog, pictures: int = 2000) -> list[Result]:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from ops.localdb import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    db = bdb.clone(template)
+    url = bdb.url_of(db)
+    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "FS_URL": "s3://bench/geovisio"}  # fmt: skip
+    try:
+        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                              aws_access_key_id="bench", aws_secret_access_key="bench-secret")  # fmt: skip
+        client.create_bucket(Bucket="bench")
+        seq_ids = _sequence_ids(url, pictures)
+        with psycopg.connect(url) as c:
+            pic_ids = [
+                r[0]
+                for r in c.execute(
+                    "SELECT DISTINCT pic_id FROM sequences_pictures WHERE seq_id = ANY(%s::uuid[])", (seq_ids,)
+                )
+            ]
+        write_s3_files(client, "bench", "geovisio/", pic_ids)
+        m = rss.add("cleanup", size, _ops(bdb, db, "cleanup", *seq_ids, "--full", "--json", env=env))
+        summary = json.loads(m.stdout)
+    finally:
+        bdb.drop(db)
+        server.stop()
+    files = sum(summary["files"].values())
+    requests = summary["storage_requests"].get("DeleteObjects", 0)
+    floor = ceil_div(files, 1000)
+    return [
+        Result("cleanup --full, S3 DeleteObjects requests vs ceil(files/1000)", len(pic_ids), requests, floor,
+               requests / floor if floor else 0, "≤ 1.1×", bool(floor) and requests / floor <= 1.1, "requests",
+               note=f"{files} files deleted on moto's S3 server; all requests: {summary['storage_requests']}"),
+    ]  # fmt: skip
+
+
+def bench_worker(bdb: BenchDb, template: str, jobs_count: int, rss: RssLog) -> list[Result]:
+    times = {}
+    for workers in (1, 2):
+        db = bdb.clone(template)
+        url = bdb.url_of(db)
+        work = Path(tempfile.mkdtemp(prefix="ops-bench-worker-", dir="/var/tmp"))
+        try:
+            ids = [uuid.uuid4() for _ in range(jobs_count)]
+            root = work / "storage"
+            write_local_files(str(root), ids)
+            with (
+                psycopg.connect(url, autocommit=True) as c,
+                c.cursor().copy("COPY job_queue (task, picture_to_delete_id, args) FROM STDIN") as copy,
+            ):
+                for pic_id in ids:
+                    copy.write_row(("delete", pic_id, '{"files": ["derivates", "permanent", "tmp"]}'))
+            env = {"DB_URL": url, "FS_URL": str(root)}
+            started = time.perf_counter()
+            procs = [subprocess.Popen([*OPS, "worker", "--once", "--json"], env={**__import__("os").environ, **env},
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(workers)]  # fmt: skip
+            for p in procs:
+                p.communicate()
+                if p.returncode != 0:
+                    raise RuntimeError("worker failed")
+            times[workers] = time.perf_counter() - started
+            with psycopg.connect(url) as c:
+                left = c.execute("SELECT count(*) FROM job_queue").fetchone()[0]
+                done = c.execute("SELECT count(DISTINCT picture_to_delete_id) FROM job_history").fetchone()[0]
+            assert left == 0 and done == jobs_count, (left, done)
+        finally:
+            bdb.drop(db)
+            shutil.rmtree(work, ignore_errors=True)
+    scaling = times[1] / times[2]
+    return [
+        Result("worker --once: 1 vs 2 workers draining delete jobs", jobs_count, times[2], times[1], scaling,
+               "scaling (1 worker time / 2 workers time)", scaling > 1.0,
+               note=f"{jobs_count} jobs, 5 files each; {jobs_count / times[1]:,.0f} jobs/s with 1 worker, "
+                    f"{jobs_count / times[2]:,.0f} with 2 (2 cores shared with PostgreSQL)"),
+    ]  # fmt: skip
+
+
+def bench_startup(bdb: BenchDb, template: str, rss: RssLog, rounds: int = 7) -> list[Result]:
+    """Wall time of plain runs (no launcher), then one measured run for the peak RSS."""
+    from bench.common import run
+
+    env = {"DB_URL": bdb.url_of(template)}
+    results = []
+    for name, args, target in (("ops --help", ["--help"], 0.3), ("ops db status", ["db", "status"], 0.5)):
+
+        def ours(args: list[str] = args) -> None:
+            run([*OPS, *args], env)
+
+        o, b = side_by_side(ours, lambda: run([sys.executable, "-c", "pass"]), rounds)
+        rss.add(name[4:], 0, measure([*OPS, *args], env))
+        results.append(Result(f"{name} (start-up)", 0, o, b, o / b, f"< {target} s wall", o < target,
+                              note="baseline: python -c pass"))  # fmt: skip
+    return results
