@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ops import queries, views
-from ops.errors import UsageError
+from ops.errors import DatabaseUnavailable, UsageError
 from ops.storage import KINDS, DeleteResult, Storage
 
 if TYPE_CHECKING:
@@ -249,12 +249,18 @@ def run_worker(
                     log(f"next views refresh at {scheduled.isoformat(timespec='seconds')}")
                 failures = 0
             except psycopg.OperationalError as e:
-                failures += 1
-                wait = min(60.0, 2.0**failures)
-                log(f"database connection lost ({' '.join(str(e).split())}); retrying in {wait:.0f} s")
-                time.sleep(wait)
+                log(f"database connection lost ({' '.join(str(e).split())})")
                 conn.close()
-                conn = connect()
+                while not should_stop():
+                    failures += 1
+                    wait = min(60.0, 2.0**failures)
+                    log(f"reconnecting in {wait:.0f} s")
+                    _sleep(wait, should_stop)
+                    try:
+                        conn = connect()
+                        break
+                    except DatabaseUnavailable as again:
+                        log(str(again))
                 continue
             _sleep(IDLE_SLEEP_S, should_stop)
     finally:
