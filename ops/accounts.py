@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 ROLES = ("admin", "user")
 DEFAULT_DELETE_BATCH = 10_000
+FIRST_DELETE_BATCH = 1_000
+QUICK_BATCH_S = 0.5
+SLOW_BATCH_S = 1.5
 Log = Callable[[str], None]
 
 
@@ -157,13 +160,26 @@ def delete_data(
             params,
         ).rowcount
     batch_sql = queries.load("delete_data_batch")
+    start = UUID(int=0)
+    after = start
+    # Row locks are held for a whole batch: start small (cold cache) and grow up to batch_size while
+    # batches stay quick; shrink when one is slow.
+    size = min(batch_size, FIRST_DELETE_BATCH)
     while True:
         started = time.monotonic()
         with conn.transaction():
-            deleted, queued = conn.execute(batch_sql, params).fetchone()
+            deleted, queued, last = conn.execute(batch_sql, {**params, "after": after, "batch_size": size}).fetchone()
         elapsed = time.monotonic() - started
+        if elapsed < QUICK_BATCH_S:
+            size = min(batch_size, size * 2)
+        elif elapsed > SLOW_BATCH_S:
+            size = max(1, size // 2)
         if deleted == 0:
-            break
+            if after == start:
+                break
+            after = start  # a last pass from the start catches pictures added behind us meanwhile
+            continue
+        after = last
         result.batches += 1
         result.pictures_deleted += deleted
         result.jobs_enqueued += queued

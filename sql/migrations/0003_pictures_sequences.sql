@@ -64,7 +64,8 @@ CREATE TABLE pictures (
 );
 
 CREATE INDEX pictures_geom_idx ON pictures USING gist (geom);
-CREATE INDEX pictures_account_id_idx ON pictures (account_id);
+-- (account_id, id): deleting an account's pictures pages through it by id, never rescanning what is gone.
+CREATE INDEX pictures_account_id_idx ON pictures (account_id, id);
 CREATE INDEX pictures_upload_set_id_idx ON pictures (upload_set_id);
 CREATE INDEX pictures_status_idx ON pictures (status);
 CREATE INDEX pictures_ts_idx ON pictures (ts);
