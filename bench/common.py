@@ -160,7 +160,8 @@ def machine() -> str:
 
 def save(results: list[Result]) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{date.today().isoformat()}-{commit()}.json"
+    sizes = "-".join(str(s) for s in sorted({r.size for r in results if r.size > 0}))
+    path = RESULTS / f"{date.today().isoformat()}-{commit()}{'-' + sizes if sizes else ''}.json"
     path.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
     return path
 
