@@ -34,7 +34,9 @@ def test_generator_is_realistic_and_deterministic(tiny_instance, new_database, t
         assert nb == 1500
         assert 0.2 < no_heading / nb < 0.4 and 0.05 < spherical / nb < 0.15
         assert c.execute("SELECT count(*) FROM sequences").fetchone()[0] == 15
-        heavy = c.execute("SELECT count(*) FROM sequences s JOIN accounts a ON a.id = s.account_id WHERE a.name = 'heavy'").fetchone()[0]
+        heavy = c.execute(
+            "SELECT count(*) FROM sequences s JOIN accounts a ON a.id = s.account_id WHERE a.name = 'heavy'"
+        ).fetchone()[0]
         assert heavy == 2  # every 10th sequence
         assert c.execute("SELECT count(*) FROM sequences WHERE geom IS NULL").fetchone()[0] == 0
         steps = c.execute(
