@@ -6,7 +6,6 @@ Names are not unique (as in Panoramax): a name matching several accounts is an e
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,8 @@ from uuid import UUID
 
 from ops import queries
 from ops.errors import OpsError, UsageError
+from ops.report import Report as Log
+from ops.report import silent
 
 if TYPE_CHECKING:
     import psycopg
@@ -23,11 +24,6 @@ DEFAULT_DELETE_BATCH = 10_000
 FIRST_DELETE_BATCH = 1_000
 QUICK_BATCH_S = 0.5
 SLOW_BATCH_S = 1.5
-Log = Callable[[str], None]
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 class AccountNotFound(OpsError):
@@ -133,7 +129,7 @@ def delete_data(
     *,
     batch_size: int = DEFAULT_DELETE_BATCH,
     dry_run: bool = False,
-    log: Log = _silent,
+    log: Log = silent,
 ) -> DeleteDataResult:
     """Delete all the data of an account; the account and its tokens stay.
 

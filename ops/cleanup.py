@@ -12,24 +12,21 @@ completes. A database-only cleanup touches no file (they become orphans: ``ops s
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
-from ops import jobs, queries
+from ops import jobs, queries, sequences
 from ops.errors import OpsError
+from ops.report import Report as Log
+from ops.report import silent
 from ops.storage import KINDS, DeleteResult, Storage
 
 TABLES = ("sequences", "sequences_pictures", "pictures", "job_queue", "upload_sets")
 FILE_BATCH = 1000
-Log = Callable[[str], None]
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -77,21 +74,12 @@ class CleanupResult:
         }
 
 
-class UnknownSequences(OpsError):
-    """Ids that are no sequence (and no earlier cleanup of them is pending)."""
-
-
 def _sequences_in_pending_jobs(conn: psycopg.Connection, ids: list[UUID]) -> set[UUID]:
     rows = conn.execute(
         "SELECT DISTINCT (args ->> 'sequence_id')::uuid FROM job_queue "
         "WHERE task = 'delete' AND args ->> 'sequence_id' = ANY(%s::text[])",
         ([str(i) for i in ids],),
     ).fetchall()
-    return {r[0] for r in rows}
-
-
-def _existing(conn: psycopg.Connection, ids: list[UUID]) -> set[UUID]:
-    rows = conn.execute("SELECT id FROM sequences WHERE id = ANY(%s::uuid[])", (ids,)).fetchall()
     return {r[0] for r in rows}
 
 
@@ -103,7 +91,7 @@ def cleanup(
     dry_run: bool = False,
     enqueue_only: bool = False,
     batch_size: int = jobs.DEFAULT_BATCH_SIZE,
-    log: Log = _silent,
+    log: Log = silent,
 ) -> CleanupResult:
     """Run (or, with ``dry_run``, count) a cleanup. ``conn`` is an autocommit connection.
 
@@ -128,13 +116,13 @@ def _per_sequence(
     dry_run: bool, enqueue_only: bool, batch_size: int, log: Log,
 ) -> None:  # fmt: skip
     ids = sorted(set(plan.seq_ids or []))
-    existing = _existing(conn, ids)
-    unknown = [i for i in ids if i not in existing]
-    if unknown and plan.database and plan.kinds:
-        pending = _sequences_in_pending_jobs(conn, unknown)
-        unknown = [i for i in unknown if i not in pending]
-    if unknown:
-        raise UnknownSequences(f"no such sequence: {', '.join(map(str, unknown))} (nothing was changed)")
+    missing = sequences.unknown_sequences(conn, ids)
+    unknown = missing
+    if missing and plan.database and plan.kinds:  # cleaned by an interrupted earlier run: finish it
+        pending = _sequences_in_pending_jobs(conn, missing)
+        unknown = [i for i in missing if i not in pending]
+    sequences.raise_unknown(unknown)
+    existing = set(ids) - set(missing)
     if plan.database and plan.kinds and not dry_run and not enqueue_only:
         assert storage is not None
         earlier = jobs.drain(conn, storage, batch_size=batch_size, log=log)
@@ -246,7 +234,7 @@ def find_orphans(
     *,
     delete: bool = False,
     min_age_s: float = 3600,
-    log: Log = _silent,
+    log: Log = silent,
 ) -> OrphanReport:
     """Files whose picture has no row and no pending delete job; with ``delete``, remove them.
 

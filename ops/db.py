@@ -48,6 +48,10 @@ def connect(
         raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {scrub(reason, url_secrets(url))}") from None
 
 
+def table_exists(conn: psycopg.Connection, name: str) -> bool:
+    return bool(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0])
+
+
 def server_major_version(conn: psycopg.Connection) -> int:
     return conn.info.server_version // 10000
 

@@ -19,6 +19,8 @@ from uuid import UUID
 
 from ops import queries, views
 from ops.errors import DatabaseUnavailable, UsageError
+from ops.report import Report as Log
+from ops.report import silent
 from ops.storage import KINDS, DeleteResult, Storage
 
 if TYPE_CHECKING:
@@ -28,11 +30,6 @@ DEFAULT_BATCH_SIZE = 1000
 DEFAULT_NB_RETRIES = 5
 DEFAULT_REFRESH_CRON = "0 2 * * *"
 IDLE_SLEEP_S = 1.0
-Log = Callable[[str], None]
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 @dataclass
@@ -157,7 +154,7 @@ def drain(
     batch_size: int = DEFAULT_BATCH_SIZE,
     nb_retries: int = DEFAULT_NB_RETRIES,
     should_stop: Callable[[], bool] = lambda: False,
-    log: Log = _silent,
+    log: Log = silent,
 ) -> BatchResult:
     """Process batches until no job is due (or ``should_stop``); one log line per batch."""
     total = BatchResult()
@@ -217,7 +214,7 @@ def run_worker(
     options: WorkerOptions,
     *,
     should_stop: Callable[[], bool],
-    log: Log = _silent,
+    log: Log = silent,
 ) -> BatchResult:
     """The worker loop: drain the queue, refresh the views when the schedule says so, sleep when idle.
 

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ops import db
 from ops.errors import MigrationError, SchemaPending
+from ops.report import Report, silent
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,12 +42,6 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"opsmigr", "big")
 LOCK_NOT_AVAILABLE = "55P03"
 DDL_RETRIES = 3
 CLIENT_CHECK_INTERVAL_MS = 2000
-
-Report = Callable[[str], None]
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 def default_migrations_dir() -> Path:
@@ -102,15 +97,11 @@ class AppliedMigration:
     checksum: str | None
 
 
-def _table_exists(conn: psycopg.Connection, name: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
-
-
 def applied_migrations(conn: psycopg.Connection) -> list[AppliedMigration]:
     """Applied migrations in the order they were applied (yoyo's table), with our checksum if recorded."""
-    if not _table_exists(conn, YOYO_MIGRATION_TABLE):
+    if not db.table_exists(conn, YOYO_MIGRATION_TABLE):
         return []
-    if _table_exists(conn, "ops_migrations"):
+    if db.table_exists(conn, "ops_migrations"):
         sql = (
             "SELECT y.migration_id, y.applied_at_utc, o.checksum FROM _yoyo_migration y "
             "LEFT JOIN ops_migrations o ON o.migration_id = y.migration_id "
@@ -396,8 +387,8 @@ def upgrade(
     directory: Path | None = None,
     *,
     options: RunOptions | None = None,
-    report: Report = _silent,
-    log: Report = _silent,
+    report: Report = silent,
+    log: Report = silent,
 ) -> RunResult:
     """Apply every pending migration, each in its own transaction (unless ``-- transactional: false``),
     then, under the same lock, bring the materialized views of ``views/`` (beside the migrations) in sync.
@@ -431,8 +422,8 @@ def rollback(
     *,
     everything: bool = False,
     options: RunOptions | None = None,
-    report: Report = _silent,
-    log: Report = _silent,
+    report: Report = silent,
+    log: Report = silent,
 ) -> RunResult:
     """Roll back the most recently applied migration, or all of them (then drop the bookkeeping too).
 

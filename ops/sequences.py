@@ -30,16 +30,24 @@ def _noop(_: int) -> None:
     pass
 
 
-def check_sequences_exist(conn: psycopg.Connection, ids: list[UUID]) -> None:
-    """Raise UnknownSequences listing every id of ``ids`` that is no sequence."""
+def unknown_sequences(conn: psycopg.Connection, ids: list[UUID]) -> list[UUID]:
+    """The ids of ``ids`` that are no sequence, sorted."""
     rows = conn.execute(
         "SELECT ids.id FROM unnest(%(ids)s::uuid[]) AS ids (id) "
         "WHERE NOT EXISTS (SELECT 1 FROM sequences s WHERE s.id = ids.id) ORDER BY 1",
         {"ids": ids},
     ).fetchall()
-    if rows:
-        unknown = ", ".join(str(r[0]) for r in rows)
-        raise UnknownSequences(f"no such sequence: {unknown} (nothing was changed)")
+    return [r[0] for r in rows]
+
+
+def raise_unknown(unknown: list[UUID]) -> None:
+    if unknown:
+        raise UnknownSequences(f"no such sequence: {', '.join(map(str, unknown))} (nothing was changed)")
+
+
+def check_sequences_exist(conn: psycopg.Connection, ids: list[UUID]) -> None:
+    """Raise UnknownSequences listing every id of ``ids`` that is no sequence."""
+    raise_unknown(unknown_sequences(conn, ids))
 
 
 def count_targets(conn: psycopg.Connection, ids: list[UUID] | None) -> int:

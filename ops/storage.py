@@ -63,13 +63,11 @@ class DeleteResult:
     """What a deletion did: files removed per kind, and the pictures that failed (with the reason)."""
 
     files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    bytes: int = 0
     failed: dict[UUID, str] = field(default_factory=dict)
 
     def add(self, other: DeleteResult) -> None:
         for kind, n in other.files.items():
             self.files[kind] = self.files.get(kind, 0) + n
-        self.bytes += other.bytes
         self.failed.update(other.failed)
 
 
@@ -128,7 +126,6 @@ class LocalArea:
 
     def _remove_file(self, path: Path, result: DeleteResult, pic_id: UUID | None) -> None:
         try:
-            size = path.stat().st_size
             os.unlink(path)
         except FileNotFoundError:
             return
@@ -137,7 +134,6 @@ class LocalArea:
                 result.failed[pic_id] = f"{self.kind}: {e.strerror}: {path}"
             return
         result.files[self.kind] += 1
-        result.bytes += size
 
     def _remove_tree(self, folder: Path, result: DeleteResult, pic_id: UUID) -> None:
         if not folder.is_dir():

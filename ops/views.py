@@ -19,16 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from ops import db
 from ops.errors import OpsError, UsageError
+from ops.report import Report, silent
 
 if TYPE_CHECKING:
     import psycopg
 
 BOOKKEEPING_TABLE = "ops_views"
-Report = Callable[[str], None]
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -52,7 +48,7 @@ def view_files(directory: Path | None) -> list[ViewFile]:
 
 
 def _bookkeeping_exists(conn: psycopg.Connection) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (BOOKKEEPING_TABLE,)).fetchone()[0]
+    return db.table_exists(conn, BOOKKEEPING_TABLE)
 
 
 def _matview_exists(conn: psycopg.Connection, name: str) -> bool:
@@ -118,7 +114,7 @@ def _known(conn: psycopg.Connection) -> dict[str, str]:
     return dict(conn.execute(f"SELECT name, checksum FROM {BOOKKEEPING_TABLE}").fetchall())
 
 
-def sync(conn: psycopg.Connection, directory: Path | None, report: Report = _silent) -> SyncResult:
+def sync(conn: psycopg.Connection, directory: Path | None, report: Report = silent) -> SyncResult:
     """Create missing views, re-create changed ones, drop those whose file is gone (one transaction)."""
     files = view_files(directory)
     result = SyncResult([], [], [])
@@ -141,7 +137,7 @@ def sync(conn: psycopg.Connection, directory: Path | None, report: Report = _sil
 
 
 def sync_tolerant(
-    conn: psycopg.Connection, directory: Path | None, report: Report = _silent, log: Report = _silent
+    conn: psycopg.Connection, directory: Path | None, report: Report = silent, log: Report = silent
 ) -> None:
     """Re-create views after a partial rollback; a view whose tables are gone is left out, with a warning."""
     files = view_files(directory)

@@ -54,13 +54,10 @@ class OpsGroup(click.Group):
             _fail(ctx, f"unexpected {type(e).__name__}: {' '.join(str(e).split())}", 1, e)
 
 
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else Settings()
-
-
 def _fail(ctx: click.Context, message: str, code: int, exc: BaseException | None) -> None:
-    settings = _settings(ctx)
+    from ops.cli.common import settings as current_settings
+
+    settings = current_settings(ctx)
     secrets = settings.secrets()
     if exc is not None and settings.verbose and not isinstance(exc, OpsError):
         import traceback

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ops.cli.common import database, emit, open_storage, settings
-from ops.cli.options import dry_run_option, json_option
+from ops.cli.options import batch_size_option, dry_run_option, json_option
 
 log = logging.getLogger("ops")
 
@@ -55,9 +55,7 @@ def get(ctx: click.Context) -> None:
 @click.option(
     "--wait", is_flag=True, help="With --delete-data: delete the files now instead of leaving them to ops worker."
 )
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Pictures per transaction."
-)
+@batch_size_option(10_000, "Most pictures (batches start at 1,000 and grow while quick)")
 @dry_run_option
 @json_option
 @click.pass_context

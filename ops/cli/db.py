@@ -10,15 +10,14 @@ from typing import Any
 
 import click
 
+from ops.cli.common import settings
 from ops.cli.options import ddl_lock_timeout_option, dry_run_option, json_option, lock_timeout_option, yes_option
-from ops.config import Settings
 
 log = logging.getLogger("ops")
 
 
 def _url(ctx: click.Context) -> str:
-    settings: Settings = ctx.find_root().obj
-    return settings.require_db_url()
+    return settings(ctx).require_db_url()
 
 
 def _dir(ctx: click.Context) -> Path | None:

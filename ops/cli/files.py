@@ -12,7 +12,7 @@ import click
 
 from ops.cli.common import SEQUENCE_ID, emit, open_storage, settings
 from ops.cli.common import database as open_database
-from ops.cli.options import dry_run_option, json_option, yes_option
+from ops.cli.options import batch_size_option, dry_run_option, json_option, yes_option
 
 log = logging.getLogger("ops")
 
@@ -41,7 +41,7 @@ def _counts(title: str, counts: dict[str, int]) -> str:
 )
 @dry_run_option
 @yes_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Pictures per batch.")
+@batch_size_option(1000, "Pictures")
 @json_option
 @click.pass_context
 def cleanup(
@@ -134,7 +134,7 @@ def orphans(ctx: click.Context, delete_them: bool, min_age: float, as_json: bool
 
 @click.command()
 @click.option("--once", is_flag=True, help="Drain the queue, then exit (cron, tests).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Jobs per batch.")
+@batch_size_option(1000, "Delete jobs")
 @click.option(
     "--nb-retries",
     type=click.IntRange(min=1),

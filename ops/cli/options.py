@@ -28,3 +28,10 @@ ddl_lock_timeout_option = click.option(
     metavar="SECONDS",
     help="lock_timeout of migration statements; a statement that waits longer is retried 3 times, then fails.",
 )
+
+
+def batch_size_option(default: int, what: str) -> Callable[[F], F]:
+    """``--batch-size``: how much work one transaction (or batch) takes."""
+    return click.option(
+        "--batch-size", type=click.IntRange(min=1), default=default, show_default=True, help=f"{what} per transaction."
+    )

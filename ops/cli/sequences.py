@@ -7,15 +7,9 @@ from uuid import UUID
 import click
 
 from ops.cli.common import SEQUENCE_ID, database, emit, progress
-from ops.cli.options import json_option
+from ops.cli.options import batch_size_option, json_option
 
-batch_option = click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Sequences per transaction.",
-)
+batch_option = batch_size_option(1000, "Sequences")
 
 
 @click.group()
