@@ -5,7 +5,7 @@ OPS := $(VENV)/bin/ops
 # Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
 WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
 
-.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint bench clean
+.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint readme bench clean
 
 setup: $(VENV)/.installed
 
@@ -41,8 +41,12 @@ test: setup postgres
 	$(VENV)/bin/pytest
 
 lint: setup
-	$(VENV)/bin/ruff check ops tests bench
-	$(VENV)/bin/ruff format --check ops tests bench
+	$(VENV)/bin/ruff check ops tests bench scripts
+	$(VENV)/bin/ruff format --check ops tests bench scripts
+	$(VENV)/bin/mypy
+
+readme: setup
+	$(VENV)/bin/python -m scripts.cli_reference
 
 bench: setup postgres
 	$(VENV)/bin/pip install -q -e '.[test,bench]'

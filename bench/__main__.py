@@ -19,8 +19,8 @@ from psycopg import sql
 from bench import suite
 from bench.common import RESULTS, BenchDb, Result, chart, commit, machine, save, table
 from bench.generate import generate
-from ops import migrations
 from ops.localdb import LocalCluster
+from ops.schema import runner
 
 
 def build_template(bdb: BenchDb, admin_url: str, pictures: int) -> str:
@@ -28,7 +28,7 @@ def build_template(bdb: BenchDb, admin_url: str, pictures: int) -> str:
     with psycopg.connect(admin_url, autocommit=True) as c:
         c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    migrations.upgrade(bdb.url_of(name))
+    runner.upgrade(bdb.url_of(name))
     with psycopg.connect(bdb.url_of(name), autocommit=True) as c:
         generate(c, pictures, max(1, pictures // 100))
         c.execute("CHECKPOINT")

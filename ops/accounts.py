@@ -1,4 +1,5 @@
-"""Accounts: find by id or name, create, set role, show, and delete all the data of an account.
+"""Accounts: find by id or name, create, set role, show, and delete all the data of an account
+(``ops user``).
 
 Names are not unique (as in Panoramax): a name matching several accounts is an error asking for an id.
 """
@@ -6,32 +7,24 @@ Names are not unique (as in Panoramax): a name matching several accounts is an e
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from ops import queries
-from ops.errors import OpsError, UsageError
+import psycopg
+
+from ops import db, jobs, queries
+from ops.errors import AccountNotFound, AmbiguousAccount, UsageError
 from ops.report import Report as Log
 from ops.report import silent
-
-if TYPE_CHECKING:
-    import psycopg
+from ops.storage import Storage
 
 ROLES = ("admin", "user")
 DEFAULT_DELETE_BATCH = 10_000
 FIRST_DELETE_BATCH = 1_000
 QUICK_BATCH_S = 0.5
 SLOW_BATCH_S = 1.5
-
-
-class AccountNotFound(OpsError):
-    pass
-
-
-class AmbiguousAccount(OpsError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -57,56 +50,71 @@ def parse_identifier(value: str) -> UUID | str:
         return value
 
 
+def _by_name(conn: psycopg.Connection, name: str) -> list[Account]:
+    rows = conn.execute(
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = %s ORDER BY created_at, id", (name,)
+    ).fetchall()
+    return [Account(*row) for row in rows]
+
+
 def find(conn: psycopg.Connection, identifier: UUID | str) -> Account:
     if isinstance(identifier, UUID):
         row = conn.execute(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s", (identifier,)).fetchone()
         if row is None:
             raise AccountNotFound(f"no account with id {identifier}")
         return Account(*row)
-    rows = conn.execute(
-        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = %s ORDER BY created_at, id", (identifier,)
-    ).fetchall()
-    if not rows:
+    found = _by_name(conn, identifier)
+    if not found:
         raise AccountNotFound(f"no account named {identifier!r}")
-    if len(rows) > 1:
-        ids = ", ".join(str(r[0]) for r in rows)
-        raise AmbiguousAccount(f"{len(rows)} accounts are named {identifier!r}: {ids}; give the id of one of them")
-    return Account(*rows[0])
+    if len(found) > 1:
+        ids = ", ".join(str(a.id) for a in found)
+        raise AmbiguousAccount(f"{len(found)} accounts are named {identifier!r}: {ids}; give the id of one of them")
+    return found[0]
 
 
-def create(conn: psycopg.Connection, identifier: UUID | str) -> tuple[Account | None, bool]:
-    """Create an account named ``identifier``; (account, True) when created, (None, False) when the name
-    exists (nothing changes, so provisioning scripts can re-run). A new account gets its default token."""
+def _check_name(identifier: UUID | str) -> str:
     if isinstance(identifier, UUID):
         raise UsageError("a name must be provided to create an account (got an id)")
     if not identifier.strip():
         raise UsageError("an account name cannot be empty")
-    exists = conn.execute("SELECT 1 FROM accounts WHERE name = %s LIMIT 1", (identifier,)).fetchone()
-    if exists:
-        return None, False
-    row = conn.execute(f"INSERT INTO accounts (name) VALUES (%s) RETURNING {ACCOUNT_COLUMNS}", (identifier,)).fetchone()
-    return Account(*row), True
+    return identifier
+
+
+def create(conn: psycopg.Connection, identifier: UUID | str) -> Account | None:
+    """Create an account named ``identifier``, or None when the name exists (nothing changes, so
+    provisioning scripts can re-run). A new account gets its default token (a trigger)."""
+    name = _check_name(identifier)
+    if _by_name(conn, name):
+        return None
+    row = db.one(conn, f"INSERT INTO accounts (name) VALUES (%s) RETURNING {ACCOUNT_COLUMNS}", (name,))
+    return Account(*row)
 
 
 def set_role(conn: psycopg.Connection, account: Account, role: str) -> Account:
     if role not in ROLES:
         raise UsageError(f"role {role!r} is not valid: use one of {', '.join(ROLES)}")
-    row = conn.execute(
-        f"UPDATE accounts SET role = %s WHERE id = %s RETURNING {ACCOUNT_COLUMNS}", (role, account.id)
-    ).fetchone()
+    row = db.one(conn, f"UPDATE accounts SET role = %s WHERE id = %s RETURNING {ACCOUNT_COLUMNS}", (role, account.id))
     return Account(*row)
 
 
+@dataclass(frozen=True)
+class Holdings:
+    """What an account holds."""
+
+    sequences: int
+    pictures: int
+    upload_sets: int
+    tokens: int
+
+
+def holdings(conn: psycopg.Connection, account: Account) -> Holdings:
+    return Holdings(*db.one(conn, queries.load("account_counts"), {"account_id": account.id}))
+
+
 def describe(conn: psycopg.Connection, account: Account) -> dict[str, Any]:
-    nb_sequences, nb_pictures, nb_tokens = conn.execute(
-        "SELECT (SELECT count(*) FROM sequences WHERE account_id = %(id)s AND status <> 'deleted'),"
-        " (SELECT count(*) FROM pictures WHERE account_id = %(id)s),"
-        " (SELECT count(*) FROM tokens WHERE account_id = %(id)s)",
-        {"id": account.id},
-    ).fetchone()
-    data = asdict(account)
-    data.update(nb_sequences=nb_sequences, nb_pictures=nb_pictures, nb_tokens=nb_tokens)
-    return data
+    """The account and what it holds, as ``ops user`` shows it."""
+    held = holdings(conn, account)
+    return {**asdict(account), "nb_sequences": held.sequences, "nb_pictures": held.pictures, "nb_tokens": held.tokens}
 
 
 @dataclass
@@ -140,14 +148,9 @@ def delete_data(
     result = DeleteDataResult(dry_run)
     params = {"account_id": account.id, "batch_size": batch_size}
     if dry_run:
-        counts = conn.execute(
-            "SELECT (SELECT count(*) FROM sequences WHERE account_id = %(account_id)s AND status <> 'deleted'),"
-            " (SELECT count(*) FROM pictures WHERE account_id = %(account_id)s),"
-            " (SELECT count(*) FROM upload_sets WHERE account_id = %(account_id)s)",
-            params,
-        ).fetchone()
-        result.sequences_marked_deleted, result.pictures_deleted, result.upload_sets_deleted = counts
-        result.jobs_enqueued = result.pictures_deleted
+        held = holdings(conn, account)
+        result.sequences_marked_deleted, result.upload_sets_deleted = held.sequences, held.upload_sets
+        result.pictures_deleted = result.jobs_enqueued = held.pictures
         return result
     with conn.transaction():
         result.sequences_marked_deleted = conn.execute(
@@ -164,7 +167,7 @@ def delete_data(
     while True:
         started = time.monotonic()
         with conn.transaction():
-            deleted, queued, last = conn.execute(batch_sql, {**params, "after": after, "batch_size": size}).fetchone()
+            deleted, queued, last = db.one(conn, batch_sql, {**params, "after": after, "batch_size": size})
         elapsed = time.monotonic() - started
         if elapsed < QUICK_BATCH_S:
             size = min(batch_size, size * 2)
@@ -185,4 +188,86 @@ def delete_data(
         result.upload_sets_deleted = conn.execute(
             "DELETE FROM upload_sets WHERE account_id = %(account_id)s", params
         ).rowcount
+    return result
+
+
+@dataclass
+class UserResult:
+    """What ``ops user`` did (or, with ``dry_run``, would do), step by step."""
+
+    dry_run: bool
+    account: dict[str, Any] | None = None
+    created: bool | None = None
+    role_set: str | None = None
+    delete_data: DeleteDataResult | None = None
+    files: jobs.BatchResult | None = None
+    steps: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "account": self.account,
+            "created": self.created,
+            "role_set": self.role_set,
+            "delete_data": self.delete_data.as_dict() if self.delete_data else None,
+            "files": self.files.as_dict() if self.files else None,
+            "steps": self.steps,
+        }
+
+
+def manage(
+    conn: psycopg.Connection,
+    identifier: UUID | str,
+    *,
+    create_it: bool = False,
+    role: str | None = None,
+    delete_it: bool = False,
+    storage: Storage | None = None,
+    batch_size: int = DEFAULT_DELETE_BATCH,
+    dry_run: bool = False,
+    log: Log = silent,
+) -> UserResult:
+    """``ops user``: create, then set the role (one transaction), then delete the account's data; with
+    ``storage``, the deleted pictures' files are deleted now rather than by the worker. ``conn``: autocommit."""
+    result = UserResult(dry_run)
+    verb = "would " if dry_run else ""
+    with conn.transaction() as tx:
+        if create_it:
+            name = _check_name(identifier)
+            exists = bool(_by_name(conn, name))
+            created = None if exists or dry_run else create(conn, name)
+            result.created = not exists
+            if exists:
+                result.steps.append(f"account {name!r} already exists: nothing changed")
+            elif created is not None:
+                result.steps.append(f"created account {created.label()}")
+            else:
+                result.steps.append(f"would create account {name!r}")
+                if role:
+                    result.steps.append(f"would set the role of {name!r} to {role}")
+                    result.role_set = role
+                return result
+        target = find(conn, identifier)
+        if role:
+            target = set_role(conn, target, role)
+            result.role_set = role
+            done = f"would set the role of {target.label()} to" if dry_run else f"role of {target.label()} set to"
+            result.steps.append(f"{done} {role}")
+        if dry_run:
+            raise psycopg.Rollback(tx)
+    result.account = describe(conn, target)
+    if delete_it:
+        deleted = delete_data(conn, target, batch_size=batch_size, dry_run=dry_run, log=log)
+        result.delete_data = deleted
+        result.steps += [
+            f"{verb}mark {deleted.sequences_marked_deleted} sequences deleted",
+            f"{verb}delete {deleted.pictures_deleted} pictures and enqueue {deleted.jobs_enqueued} file deletion jobs",
+            f"{verb}delete {deleted.upload_sets_deleted} upload sets",
+        ]
+        if storage is not None and not dry_run:
+            result.files = jobs.drain(conn, storage, log=log)
+            done = ", ".join(f"{k} {n}" for k, n in result.files.deletion.files.items())
+            result.steps.append(f"deleted files: {done}")
+        elif not dry_run:
+            result.steps.append("the files will be deleted by ops worker")
     return result

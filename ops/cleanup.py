@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
-from ops import jobs, queries, sequences
-from ops.errors import OpsError
+from ops import db, jobs, queries, sequences
+from ops.errors import ConfigError
 from ops.report import Report as Log
 from ops.report import silent
 from ops.storage import KINDS, DeleteResult, Storage
@@ -52,26 +52,20 @@ class CleanupResult:
     dry_run: bool
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
     files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    finished_earlier_jobs: int = 0
-    failed_pictures: int = 0
-    jobs: jobs.BatchResult | None = None
+    finished_earlier_delete_jobs: int = 0
+    pictures_with_files_not_deleted: int = 0
+    delete_jobs: jobs.BatchResult | None = None
     storage_requests: dict[str, int] = field(default_factory=dict)
 
     def add_files(self, deletion: DeleteResult) -> None:
         for kind, n in deletion.files.items():
             self.files[kind] += n
-        self.failed_pictures += len(deletion.failed)
+        self.pictures_with_files_not_deleted += len(deletion.failed)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "rows": self.rows,
-            "files": self.files,
-            "finished_earlier_delete_jobs": self.finished_earlier_jobs,
-            "pictures_with_files_not_deleted": self.failed_pictures,
-            "delete_jobs": self.jobs.as_dict() if self.jobs else None,
-            "storage_requests": self.storage_requests,
-        }
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["delete_jobs"] = self.delete_jobs.as_dict() if self.delete_jobs else None
+        return data
 
 
 def _sequences_in_pending_jobs(conn: psycopg.Connection, ids: list[UUID]) -> set[UUID]:
@@ -98,7 +92,7 @@ def cleanup(
     With ``enqueue_only``, a cleanup of rows and files stops after the commit: the queued delete jobs are
     left to ``ops worker`` (or a re-run)."""
     if plan.kinds and storage is None:
-        raise OpsError(
+        raise ConfigError(
             "deleting files needs the storage settings (FS_URL, or FS_PERMANENT_URL + FS_DERIVATES_URL + FS_TMP_URL)"
         )
     result = CleanupResult(dry_run)
@@ -126,18 +120,16 @@ def _per_sequence(
     if plan.database and plan.kinds and not dry_run and not enqueue_only:
         assert storage is not None
         earlier = jobs.drain(conn, storage, batch_size=batch_size, log=log)
-        result.finished_earlier_jobs = earlier.jobs
+        result.finished_earlier_delete_jobs = earlier.jobs
         result.add_files(earlier.deletion)
         if earlier.jobs:
             log(f"finished {earlier.jobs} delete jobs left by an earlier run")
     params = {"seq_ids": sorted(existing)}
-    select_pictures, primary_key = queries.statements("cleanup_select")
     with conn.transaction() as tx:
-        conn.execute(select_pictures, params)
-        conn.execute(primary_key)
+        for statement in queries.named("cleanup_select").values():
+            conn.execute(statement, params)
         if plan.database:
-            counts = conn.execute(queries.load("cleanup_counts"), params).fetchone()
-            result.rows = dict(zip(TABLES, counts, strict=True))
+            result.rows = dict(zip(TABLES, db.one(conn, queries.load("cleanup_counts"), params), strict=True))
         if dry_run:
             if storage is not None:
                 _count_files(conn, storage, plan.kinds, result)
@@ -145,7 +137,7 @@ def _per_sequence(
         if plan.database:
             if plan.kinds:
                 conn.execute(queries.load("jobs_enqueue_delete"), {"kinds": json.dumps(list(plan.kinds))})
-            for statement in queries.statements("cleanup_delete"):
+            for statement in queries.named("cleanup_delete").values():
                 conn.execute(statement, {**params, "database_only": not plan.kinds})
         elif plan.kinds:
             assert storage is not None
@@ -153,8 +145,8 @@ def _per_sequence(
                 result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
     if plan.database and plan.kinds and not enqueue_only:
         assert storage is not None
-        result.jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
-        result.add_files(result.jobs.deletion)
+        result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
+        result.add_files(result.delete_jobs.deletion)
 
 
 def _picture_batches(conn: psycopg.Connection) -> Iterator[list[UUID]]:
@@ -176,8 +168,7 @@ def _whole_instance(
     conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, result: CleanupResult, dry_run: bool, log: Log
 ) -> None:
     if plan.database:
-        counts = conn.execute(queries.load("cleanup_all_counts")).fetchone()
-        result.rows = dict(zip(TABLES, counts, strict=True))
+        result.rows = dict(zip(TABLES, db.one(conn, queries.load("cleanup_all_counts")), strict=True))
     if dry_run:
         if storage is not None:
             for kind in plan.kinds:
@@ -185,108 +176,10 @@ def _whole_instance(
         return
     if plan.database:
         with conn.transaction():
-            for statement in queries.statements("cleanup_all_delete"):
+            for statement in queries.named("cleanup_all_delete").values():
                 conn.execute(statement)
         log("database entries removed")
     for kind in plan.kinds:
         assert storage is not None
         result.add_files(storage.areas[kind].wipe())
         log(f"{kind} storage emptied")
-
-
-# --- orphans -------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class OrphanReport:
-    deleted: bool
-    files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    bytes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    pictures: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    removed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    too_recent: int = 0
-    unrecognized: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "deleted": self.deleted,
-            "orphan_files": self.files,
-            "orphan_bytes": self.bytes,
-            "orphan_pictures": self.pictures,
-            "removed_files": self.removed,
-            "skipped_too_recent": self.too_recent,
-            "unrecognized_files": self.unrecognized,
-            "examples": self.examples,
-        }
-
-
-ORPHAN_CHECK_SQL = """
-SELECT ids.id FROM unnest(%(ids)s::uuid[]) AS ids (id)
-WHERE NOT EXISTS (SELECT 1 FROM pictures p WHERE p.id = ids.id)
-  AND NOT EXISTS (SELECT 1 FROM job_queue q WHERE q.picture_to_delete_id = ids.id)
-"""
-
-
-def find_orphans(
-    conn: psycopg.Connection,
-    storage: Storage,
-    *,
-    delete: bool = False,
-    min_age_s: float = 3600,
-    log: Log = silent,
-) -> OrphanReport:
-    """Files whose picture has no row and no pending delete job; with ``delete``, remove them.
-
-    Files younger than ``min_age_s`` are left alone: an upload may write its file before its row commits.
-    Files outside the layout are counted, never touched. Streams the listing: memory stays flat.
-    """
-    from datetime import UTC, datetime, timedelta
-
-    report = OrphanReport(delete)
-    cutoff = datetime.now(UTC) - timedelta(seconds=min_age_s)
-    for kind in KINDS:
-        area = storage.areas[kind]
-        pending: dict[UUID, list[tuple[str, int]]] = {}
-
-        def flush(area: Any = area, kind: str = kind, pending: dict[UUID, list[tuple[str, int]]] = pending) -> None:
-            if not pending:
-                return
-            orphan_ids = [r[0] for r in conn.execute(ORPHAN_CHECK_SQL, {"ids": list(pending)}).fetchall()]
-            keys = []
-            for pic_id in orphan_ids:
-                report.pictures[kind] += 1
-                for key, size in pending[pic_id]:
-                    report.files[kind] += 1
-                    report.bytes[kind] += size
-                    keys.append(key)
-                    if len(report.examples) < 10:
-                        report.examples.append(f"{kind}/{key}")
-            if delete and keys:
-                removed = area.delete_keys(keys)
-                report.removed[kind] += removed.files[kind]
-            pending.clear()
-
-        for stored in area.list_files():
-            pic_id = _picture_of(kind, stored.key)
-            if pic_id is None:
-                report.unrecognized += 1
-                continue
-            if stored.modified > cutoff:
-                report.too_recent += 1
-                continue
-            if pic_id not in pending and len(pending) >= FILE_BATCH:
-                flush()
-            pending.setdefault(pic_id, []).append((stored.key, stored.size))
-        flush()
-        log(f"{kind}: {report.files[kind]} orphan files of {report.pictures[kind]} pictures")
-    return report
-
-
-def _picture_of(kind: str, key: str) -> UUID | None:
-    from ops.storage import picture_id_from_key
-
-    if kind == "derivates":
-        parts = key.split("/")
-        return picture_id_from_key("/".join(parts[:5])) if len(parts) >= 6 else None
-    return picture_id_from_key(key) if key.endswith(".jpg") and key.count("/") == 4 else None

@@ -1,4 +1,4 @@
-"""Database connections, advisory locks and the pending-schema guard.
+"""Database connections, advisory locks and the watch on sessions that block a migration.
 
 Every connection ops opens carries ``application_name = ops@<hostname>`` so that operators can see it in
 ``pg_stat_activity``. Connection errors become one line with the URL's password masked.
@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import psycopg
+from psycopg import sql
 
 from ops.config import application_name, mask_url, scrub, url_secrets
 from ops.errors import DatabaseUnavailable, LockTimeout
 
-if TYPE_CHECKING:
-    import psycopg
-
 CONNECT_TIMEOUT_S = 10
+Query = str | sql.SQL | sql.Composed
+Params = Sequence[Any] | Mapping[str, Any] | None
 
 
 def postgres_options(settings: dict[str, str | int]) -> str:
@@ -32,8 +34,6 @@ def connect(
     url: str, *, autocommit: bool = False, server_settings: dict[str, str | int] | None = None
 ) -> psycopg.Connection:
     """Open a psycopg connection, turning any failure into one masked line."""
-    import psycopg
-
     kwargs: dict[str, Any] = {
         "autocommit": autocommit,
         "application_name": application_name(),
@@ -48,8 +48,21 @@ def connect(
         raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {scrub(reason, url_secrets(url))}") from None
 
 
+def one(conn: psycopg.Connection, query: Query, params: Params = None) -> tuple[Any, ...]:
+    """The one row of a query that always returns one (an aggregate, a ``RETURNING`` of a known row)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return tuple(row)
+
+
+def scalar(conn: psycopg.Connection, query: Query, params: Params = None) -> Any:
+    """The first value of the one row of a query (``SELECT count(*) …``)."""
+    return one(conn, query, params)[0]
+
+
 def table_exists(conn: psycopg.Connection, name: str) -> bool:
-    return bool(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0])
+    return bool(scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (name,)))
 
 
 def server_major_version(conn: psycopg.Connection) -> int:
@@ -100,7 +113,7 @@ def lock_holder(conn: psycopg.Connection, key: int) -> LockHolder | None:
 
 
 def try_advisory_lock(conn: psycopg.Connection, key: int) -> bool:
-    return bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
+    return bool(scalar(conn, "SELECT pg_try_advisory_lock(%s)", (key,)))
 
 
 def advisory_unlock(conn: psycopg.Connection, key: int) -> None:

@@ -1,6 +1,7 @@
-"""Exceptions raised by the core modules, each carrying a message written for an operator.
+"""Every exception ops reports to its user, each with a message written for an operator and an exit code.
 
-The CLI prints ``error: <message>`` on stderr and exits with ``exit_code``.
+Core modules raise these; the CLI's one error mapping (``ops/cli/__init__.py``) prints
+``error: <message>`` on stderr and exits with ``exit_code``.
 """
 
 
@@ -18,7 +19,7 @@ class OpsError(Exception):
 
 
 class UsageError(OpsError):
-    """The user asked for something that cannot be: bad value, missing setting."""
+    """The user asked for something that cannot be: a bad value or a bad combination of options."""
 
     exit_code = 2
 
@@ -32,7 +33,7 @@ class DatabaseUnavailable(OpsError):
 
 
 class SchemaPending(OpsError):
-    """Migrations are pending: the command needs an up-to-date schema."""
+    """The schema is not in the state the command needs (migrations pending, modified or missing)."""
 
 
 class LockTimeout(OpsError):
@@ -41,6 +42,34 @@ class LockTimeout(OpsError):
 
 class MigrationError(OpsError):
     """A migration (or its rollback) failed; the database is as before that migration."""
+
+
+class RefreshFailed(OpsError):
+    """A materialized view could not be refreshed (the others were)."""
+
+
+class QueryFileError(OpsError):
+    """A file of ``sql/queries/`` breaks the one-statement-per-name rule (a packaging defect)."""
+
+
+class StorageError(OpsError):
+    """The picture storage is misconfigured or unreachable."""
+
+
+class UnknownSequences(OpsError):
+    """Some ids given on the command line are no sequence."""
+
+
+class AccountNotFound(OpsError):
+    """No account has this id or name."""
+
+
+class AmbiguousAccount(OpsError):
+    """Several accounts have this name: an id is needed."""
+
+
+class TokenError(OpsError):
+    """The default account or its token is missing."""
 
 
 class LocalDbError(OpsError):

@@ -12,19 +12,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from ops import queries, views
+import psycopg
+from croniter import croniter
+
+from ops import db, queries, refresh
 from ops.errors import DatabaseUnavailable, UsageError
 from ops.report import Report as Log
 from ops.report import silent
 from ops.storage import KINDS, DeleteResult, Storage
-
-if TYPE_CHECKING:
-    import psycopg
 
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_NB_RETRIES = 5
@@ -47,28 +47,24 @@ class Job:
 class BatchResult:
     jobs: int = 0
     done: int = 0
-    retried: int = 0
+    retried_later: int = 0
     given_up: int = 0
-    kept: int = 0  # picture back in the database: files kept
+    files_kept_picture_in_database: int = 0
     deletion: DeleteResult = field(default_factory=DeleteResult)
 
     def add(self, other: BatchResult) -> None:
         self.jobs += other.jobs
         self.done += other.done
-        self.retried += other.retried
+        self.retried_later += other.retried_later
         self.given_up += other.given_up
-        self.kept += other.kept
+        self.files_kept_picture_in_database += other.files_kept_picture_in_database
         self.deletion.add(other.deletion)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "jobs": self.jobs,
-            "done": self.done,
-            "retried_later": self.retried,
-            "given_up": self.given_up,
-            "files_kept_picture_in_database": self.kept,
-            "files_deleted": dict(self.deletion.files),
-        }
+        """The counts, and the files deleted per kind (``files_deleted``)."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "deletion"}
+        data["files_deleted"] = dict(self.deletion.files)
+        return data
 
 
 def _kinds(args: Any) -> list[str]:
@@ -102,11 +98,10 @@ def _finish(
             result.given_up += 1
         else:
             retry.append(job.id)
-            result.retried += 1
-    result.done = len(jobs) - result.retried - result.given_up
-    history, remove_sql, retry_sql = queries.statements("jobs_finish")
+            result.retried_later += 1
+    result.done = len(jobs) - result.retried_later - result.given_up
     conn.execute(
-        history,
+        queries.statement("jobs_finish", "history"),
         {
             "started_at": started_at,
             "job_ids": [j.id for j in jobs],
@@ -116,9 +111,9 @@ def _finish(
             "warnings": [j.warning for j in jobs],
         },
     )
-    conn.execute(remove_sql, {"remove_ids": remove})
+    conn.execute(queries.statement("jobs_finish", "remove"), {"remove_ids": remove})
     if retry:
-        conn.execute(retry_sql, {"retry_ids": retry})
+        conn.execute(queries.statement("jobs_finish", "retry"), {"retry_ids": retry})
 
 
 def process_batch(conn: psycopg.Connection, storage: Storage, batch_size: int, nb_retries: int) -> BatchResult:
@@ -133,7 +128,7 @@ def process_batch(conn: psycopg.Connection, storage: Storage, batch_size: int, n
         for job in jobs:
             if job.picture_exists:
                 job.warning = f"picture {job.picture_id} is in the database again: its files were kept"
-                result.kept += 1
+                result.files_kept_picture_in_database += 1
         try:
             result.deletion = delete_files(storage, jobs)
         except Exception as e:  # storage unreachable: every job of the batch failed this time
@@ -166,7 +161,7 @@ def drain(
         total.add(batch)
         files = sum(batch.deletion.files.values())
         log(
-            f"batch: {batch.jobs} delete jobs, {files} files deleted, {batch.retried} to retry, "
+            f"batch: {batch.jobs} delete jobs, {files} files deleted, {batch.retried_later} to retry, "
             f"{batch.given_up} given up, in {time.monotonic() - started:.2f} s"
         )
     return total
@@ -176,28 +171,17 @@ def drain(
 
 
 def validate_cron(expression: str) -> str:
-    from croniter import croniter
-
     if not croniter.is_valid(expression):
         raise UsageError(f"PICTURE_PROCESS_REFRESH_CRON should be a valid cron syntax, got '{expression}'")
     return expression
 
 
-def last_refresh(conn: psycopg.Connection) -> datetime | None:
-    """The oldest last-refresh time among the views (None if one was never refreshed or none exists)."""
-    states = views.view_status(conn)
-    if not states or any(s.refreshed_at is None for s in states):
-        return None
-    return min(s.refreshed_at for s in states if s.refreshed_at is not None)
-
-
 def next_refresh(cron: str, last: datetime | None, now: datetime) -> datetime:
     """The cron's next time after the last refresh; now when there was none."""
-    from croniter import croniter
-
     if last is None:
         return now
-    return croniter(cron, last).get_next(datetime)
+    after: datetime = croniter(cron, last).get_next(datetime)
+    return after
 
 
 @dataclass
@@ -220,8 +204,6 @@ def run_worker(
 
     With ``once`` it drains the queue and returns. A lost database connection is re-opened with backoff.
     """
-    import psycopg
-
     validate_cron(options.refresh_cron)
     total = BatchResult()
     conn = connect()
@@ -236,13 +218,13 @@ def run_worker(
                 )  # fmt: skip
                 if options.once:
                     break
-                now = conn.execute("SELECT now()").fetchone()[0]  # the database's clock, not ours
+                now = db.scalar(conn, "SELECT now()")  # the database's clock, not ours
                 if scheduled is None:
-                    scheduled = next_refresh(options.refresh_cron, last_refresh(conn), now)
+                    scheduled = next_refresh(options.refresh_cron, refresh.last_refresh(conn), now)
                 if now >= scheduled:
-                    for o in views.refresh(conn):
+                    for o in refresh.refresh(conn):
                         log(f"refresh {o.view}: {o.state} {o.message}".rstrip())
-                    scheduled = next_refresh(options.refresh_cron, max(now, last_refresh(conn) or now), now)
+                    scheduled = next_refresh(options.refresh_cron, max(now, refresh.last_refresh(conn) or now), now)
                     log(f"next views refresh at {scheduled.isoformat(timespec='seconds')}")
                 failures = 0
             except psycopg.OperationalError as e:

@@ -103,7 +103,9 @@ class LocalCluster:
             pw = pwd.getpwnam(SUPERUSER)
             kwargs = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
             env["HOME"] = pw.pw_dir
-        proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd="/", **kwargs)  # type: ignore[call-overload]
+        proc: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+            args, capture_output=True, text=True, env=env, cwd="/", **kwargs
+        )
         if check and proc.returncode != 0:
             detail = " ".join((proc.stderr or proc.stdout).split())[:500]
             raise LocalDbError(f"{Path(args[0]).name} failed: {detail} (log: {self.logfile})")

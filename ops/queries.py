@@ -1,24 +1,75 @@
-"""Load the parameterised SQL of ``sql/queries/`` by name.
+"""The parameterised SQL of ``sql/queries/``, loaded by name.
 
-A file may hold several statements (split with sqlparse, as yoyo does); each is run with named parameters
-(``%(seq_ids)s``), never assembled from input.
+A file holds one statement, or several statements each introduced by a ``-- name: <name>`` line and
+fetched by that name (never by position, so adding a statement to a file cannot hand a caller the wrong
+one). Statements run with named parameters (``%(seq_ids)s``); nothing is assembled from input.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 
+import sqlparse
+
+from ops.errors import QueryFileError
+
+NAME_MARKER = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+
+
+def _text(file: str) -> str:
+    return (resources.files("ops.sql") / "queries" / f"{file}.sql").read_text(encoding="utf-8")
+
+
+def one_statement(where: str, text: str) -> str:
+    """The single statement of ``text`` (comments kept, final semicolon dropped)."""
+    parts = [p.strip().rstrip(";").strip() for p in sqlparse.split(text)]
+    statements = [p for p in parts if sqlparse.format(p, strip_comments=True).strip()]
+    if len(statements) != 1:
+        raise QueryFileError(f"{where} holds {len(statements)} statements, expected 1")
+    return statements[0]
+
+
+def split_named(where: str, text: str) -> dict[str, str]:
+    """The statements of a text made of ``-- name: <name>`` sections, by name, in order."""
+    markers = list(NAME_MARKER.finditer(text))
+    if not markers:
+        raise QueryFileError(f"{where} has no '-- name:' statements")
+    found: dict[str, str] = {}
+    for marker, following in zip(markers, [*markers[1:], None], strict=True):
+        name = marker.group(1)
+        if name in found:
+            raise QueryFileError(f"{where}: two statements are named {name}")
+        body = text[marker.end() : following.start() if following else len(text)]
+        found[name] = one_statement(f"{where}: statement {name}", body)
+    return found
+
 
 @cache
-def load(name: str) -> str:
-    """The text of ``sql/queries/<name>.sql``."""
-    return (resources.files("ops.sql") / "queries" / f"{name}.sql").read_text(encoding="utf-8")
+def named(file: str) -> dict[str, str]:
+    """Every named statement of ``sql/queries/<file>.sql``, in file order."""
+    return split_named(f"sql/queries/{file}.sql", _text(file))
+
+
+def statement(file: str, name: str) -> str:
+    """The statement called ``name`` in ``sql/queries/<file>.sql``."""
+    statements = named(file)
+    if name not in statements:
+        raise QueryFileError(f"sql/queries/{file}.sql has no statement named {name}")
+    return statements[name]
 
 
 @cache
-def statements(name: str) -> tuple[str, ...]:
-    """The statements of ``sql/queries/<name>.sql``, in order."""
-    import sqlparse
+def load(file: str) -> str:
+    """The one statement of ``sql/queries/<file>.sql`` (a file without ``-- name:`` markers)."""
+    text = _text(file)
+    if NAME_MARKER.search(text):
+        raise QueryFileError(f"sql/queries/{file}.sql has named statements; use queries.statement")
+    return one_statement(f"sql/queries/{file}.sql", text)
 
-    return tuple(s for s in (part.strip().rstrip(";") for part in sqlparse.split(load(name))) if s)
+
+def files() -> list[str]:
+    """The names of every file of ``sql/queries/`` (for the tests that check them all)."""
+    folder = resources.files("ops.sql") / "queries"
+    return sorted(p.name[: -len(".sql")] for p in folder.iterdir() if p.name.endswith(".sql"))

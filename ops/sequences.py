@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from ops import queries
-from ops.errors import OpsError
+import psycopg
 
-if TYPE_CHECKING:
-    import psycopg
+from ops import db, queries
+from ops.errors import UnknownSequences, UsageError
 
 DEFAULT_BATCH_SIZE = 1000
 Progress = Callable[[int], None]
-
-
-class UnknownSequences(OpsError):
-    """Some ids given on the command line are no sequence."""
 
 
 def _noop(_: int) -> None:
@@ -53,7 +48,7 @@ def check_sequences_exist(conn: psycopg.Connection, ids: list[UUID]) -> None:
 def count_targets(conn: psycopg.Connection, ids: list[UUID] | None) -> int:
     if ids:
         return len(set(ids))
-    return int(conn.execute("SELECT count(*) FROM sequences WHERE status <> 'deleted'").fetchone()[0])
+    return int(db.scalar(conn, "SELECT count(*) FROM sequences WHERE status <> 'deleted'"))
 
 
 def target_batches(conn: psycopg.Connection, ids: list[UUID] | None, batch_size: int) -> Iterator[list[UUID]]:
@@ -104,19 +99,18 @@ def reorder(
     if ids:
         check_sequences_exist(conn, ids)
     result = ReorderResult()
-    step_ranks, step_flip = queries.statements("reorder_ranks")
     for batch in target_batches(conn, ids, batch_size):
         with conn.transaction():
             # A batch reads a small share of all pictures: index lookups beat a full scan of pictures per batch
             # (measured at 1M pictures: 16 s instead of 18 s for the whole instance).
             conn.execute("SET LOCAL enable_hashjoin = off")
             conn.execute("SET LOCAL enable_mergejoin = off")
-            moved = conn.execute(step_ranks, {"seq_ids": batch}).fetchall()
+            moved = conn.execute(queries.statement("reorder_ranks", "ranks"), {"seq_ids": batch}).fetchall()
             conn.execute("SET LOCAL enable_hashjoin = on")
             conn.execute("SET LOCAL enable_mergejoin = on")
             changed = [row[0] for row in moved]
             if changed:
-                conn.execute(step_flip, {"changed": changed})
+                conn.execute(queries.statement("reorder_ranks", "flip"), {"changed": changed})
                 recompute_derived(conn, changed)
         result.sequences_examined += len(batch)
         result.sequences_changed += len(changed)
@@ -153,16 +147,14 @@ def set_headings(
     Without ``overwrite`` only NULL or previously computed headings change."""
     low, high = HEADING_RANGE
     if not low <= value <= high:
-        raise OpsError(f"heading value must be an integer from {low} to {high}, got {value}")
+        raise UsageError(f"heading value must be an integer from {low} to {high}, got {value}")
     if ids:
         check_sequences_exist(conn, ids)
     result = HeadingResult()
     query = queries.load("headings")
     for batch in target_batches(conn, ids, batch_size):
         with conn.transaction():
-            changed, updated, without = conn.execute(
-                query, {"seq_ids": batch, "value": value, "overwrite": overwrite}
-            ).fetchone()
+            changed, updated, without = db.one(conn, query, {"seq_ids": batch, "value": value, "overwrite": overwrite})
         result.sequences_examined += len(batch)
         result.sequences_changed += changed
         result.pictures_updated += updated

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
 from uuid import UUID
 
-from ops.errors import ConfigError, OpsError
+import psycopg
+from itsdangerous import Signer
+from itsdangerous.encoding import base64_encode
 
-if TYPE_CHECKING:
-    import psycopg
+from ops.errors import ConfigError, TokenError
 
 HEADER = {"typ": "JWT", "alg": "HS256"}
 ISSUER = "geovisio"
@@ -32,32 +32,27 @@ def _compact(data: dict[str, str]) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def check_secret(secret: str | None) -> list[str]:
-    """Refuse a missing or empty secret; return warnings (a short secret is weak)."""
+def validated_secret(secret: str | None) -> tuple[str, list[str]]:
+    """The secret, refused when missing or empty, and warnings about it (a short secret is weak)."""
     if secret is None:
         raise ConfigError(NO_SECRET)
     if secret == "":
         raise ConfigError("the secret key is empty: set FLASK_SECRET_KEY (or SECRET_KEY) to a long random value")
     if len(secret.encode()) < MIN_SECRET_BYTES:
-        return [f"the secret key is shorter than {MIN_SECRET_BYTES} bytes: tokens signed with it are easier to forge"]
-    return []
+        return secret, [
+            f"the secret key is shorter than {MIN_SECRET_BYTES} bytes: tokens signed with it are easier to forge"
+        ]
+    return secret, []
 
 
 def encode(token_id: UUID, secret: str) -> str:
     """The JWT of a ``tokens`` row, exactly as Panoramax builds it."""
-    from itsdangerous import Signer
-    from itsdangerous.encoding import base64_encode
-
-    check_secret(secret)
+    validated_secret(secret)
     signing_input = (
         base64_encode(_compact(HEADER)) + b"." + base64_encode(_compact({"iss": ISSUER, "sub": str(token_id)}))
     )
     signer = Signer(secret, key_derivation="none", digest_method=hashlib.sha256, sep=".")
     return signer.sign(signing_input).decode("ascii")
-
-
-class TokenError(OpsError):
-    """The default account or its token is missing."""
 
 
 def default_account_token_id(conn: psycopg.Connection) -> UUID:
@@ -70,4 +65,5 @@ def default_account_token_id(conn: psycopg.Connection) -> UUID:
     ).fetchone()
     if row is None:
         raise TokenError("the default account has no token")
-    return row[0]
+    token_id: UUID = row[0]
+    return token_id

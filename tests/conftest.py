@@ -21,9 +21,10 @@ import pytest
 from click.testing import CliRunner
 from psycopg import sql
 
-from ops import migrations
 from ops.cli import cli
 from ops.localdb import LocalCluster
+from ops.schema import runner
+from tests.storage_helpers import Store, local_store, s3_store
 
 ENV_VARS = (
     "DB_URL", "SECRET_KEY", "FLASK_SECRET_KEY", "FS_URL", "FS_PERMANENT_URL", "FS_DERIVATES_URL", "FS_TMP_URL",
@@ -74,7 +75,7 @@ def _drop_database(admin_url: str, name: str) -> None:
 def template_db(cluster: LocalCluster, admin_url: str) -> str:
     """A database migrated with the packaged migrations, copied by every test that needs the schema."""
     _create_database(admin_url, TEMPLATE, "template1")
-    migrations.upgrade(cluster.url(TEMPLATE))
+    runner.upgrade(cluster.url(TEMPLATE))
     return TEMPLATE
 
 
@@ -124,7 +125,7 @@ def ops() -> Callable[..., Run]:
     """Run the ops CLI in-process through Click's runner, as a user would: args, env, input."""
 
     def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Run:
-        result = CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+        result = CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False, prog_name="ops")
         return Run(result.exit_code, result.stdout, result.stderr)
 
     return run
@@ -175,3 +176,11 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     yield s3_endpoint
     urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/reset", method="POST")).read()
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A picture storage, once on a local folder and once on moto's S3 (each test using it runs twice)."""
+    if request.param == "local":
+        return local_store(tmp_path)
+    return s3_store(request.getfixturevalue("s3"))

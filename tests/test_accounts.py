@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from tests.factories import Pic, make_account, make_sequence, walk
-from tests.storage_helpers import local_store, s3_store
+from tests.storage_helpers import local_store
 
 SECRET = "a-long-and-random-secret-for-tests-0123456789"
 
@@ -182,13 +182,6 @@ def test_names_are_plain_data(ops, conn, db_url):
 def test_user_refuses_a_pending_schema(ops, empty_db_url):
     result = ops("user", "alice", env={"DB_URL": empty_db_url})
     assert result.exit_code == 1 and "database schema needs an update" in result.stderr
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return local_store(tmp_path)
-    return s3_store(request.getfixturevalue("s3"))
 
 
 def test_delete_data_tombstones_sequences_and_queues_file_deletion(ops, conn, db_url, store):

@@ -16,13 +16,6 @@ from tests.factories import Pic, make_account, make_sequence, walk
 from tests.storage_helpers import local_store, s3_store
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return local_store(tmp_path)
-    return s3_store(request.getfixturevalue("s3"))
-
-
 @pytest.fixture
 def instance(conn, store):
     """Two sequences: seq1 = a, b, shared; seq2 = c, shared. Every picture has all its files."""
@@ -272,7 +265,7 @@ def test_failing_jobs_are_retried_with_backoff_then_given_up(conn, db_url, s3):
     pic = uuid4()
     conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pic,))
     first = jobs.process_batch(conn, broken, 10, nb_retries=2)
-    assert (first.jobs, first.retried, first.given_up) == (1, 1, 0)
+    assert (first.jobs, first.retried_later, first.given_up) == (1, 1, 0)
     nb_errors, later = conn.execute("SELECT nb_errors, to_do_after_ts > now() FROM job_queue").fetchone()
     assert nb_errors == 1 and later
     assert jobs.process_batch(conn, broken, 10, nb_retries=2).jobs == 0  # not due yet

@@ -2,41 +2,63 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 import yaml
 
 from ops.cli import cli
+from scripts import cli_reference
 from tests.conftest import REPO
 
 
-def all_commands(group: click.Group, ctx: click.Context, prefix: str = "") -> list[tuple[str, click.Command]]:
-    found = []
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        assert command is not None
-        path = f"{prefix} {name}".strip()
-        if isinstance(command, click.Group):
-            found += all_commands(command, click.Context(command, parent=ctx), path)
-        else:
-            found.append((path, command))
-    return found
+def example_blocks(doc: str) -> list[list[str]]:
+    """The ``\\b`` paragraphs of a docstring: examples that Click must print as written."""
+    blocks, current = [], None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped == "\b":
+            current = []
+            blocks.append(current)
+        elif not stripped:
+            current = None
+        elif current is not None:
+            current.append(stripped)
+    return blocks
 
 
-def test_every_command_has_help_with_an_example():
-    ctx = click.Context(cli)
-    commands = all_commands(cli, ctx)
-    assert len(commands) >= 7
-    for path, command in commands:
-        assert command.help, f"ops {path} has no help text"
-        assert "ops " in command.help, f"ops {path} has no example in its help"
-        readme = (REPO / "README.md").read_text()
-        assert f"ops {path}" in readme, f"the README does not show ops {path}"
+def test_every_command_shows_its_examples_line_by_line():
+    commands = cli_reference.commands(cli, cli_reference.root_context())
+    assert len(commands) >= 18
+    for ctx, command in commands:
+        path = ctx.command_path
+        blocks = example_blocks(command.help or "")
+        assert blocks, f"{path} has no example paragraph (\\b) in its help"
+        examples = [line for block in blocks for line in block]
+        assert any(path in line for line in examples), f"no example of {path} runs {path}"
+        rendered = [line.strip() for line in command.get_help(ctx).splitlines()]
+        for line in examples:
+            assert line in rendered, f"{path} --help does not show {line!r} on a line of its own"
+
+
+def test_every_command_is_in_the_readme_and_its_reference_is_current():
+    readme = (REPO / "README.md").read_text()
+    reference = cli_reference.current_section(readme)
+    shell_lines = [line for line in readme.replace(reference, "").splitlines() if line.startswith("$ ")]
+    for ctx, command in cli_reference.commands(cli, cli_reference.root_context()):
+        if not isinstance(command, click.Group):
+            shown = [line for line in shell_lines if re.search(re.escape(ctx.command_path) + r"(\s|\)|$)", line)]
+            assert shown, f"the README shows no example of {ctx.command_path}"
+    assert reference == cli_reference.render(), "the README's command reference differs from --help: run make readme"
 
 
 def test_help_runs(ops):
     result = ops("--help")
     assert result.exit_code == 0
     assert "db" in result.stdout and "local-db" in result.stdout
+    for args in (["db", "upgrade", "--help"], ["cleanup", "--help"], ["storage", "orphans", "--help"]):
+        shown = ops(*args)
+        assert shown.exit_code == 0 and f"Usage: ops {' '.join(args[:-1])}" in shown.stdout
 
 
 def test_compose_has_a_one_shot_migration_the_others_wait_for():

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+import pytest
 
 
 def test_local_db_lifecycle(ops):
@@ -43,7 +44,7 @@ def test_unreachable_data_dir_is_one_clear_line(ops, tmp_path):
     import os
 
     if os.geteuid() != 0:
-        return  # only root hands the server to the postgres user
+        pytest.skip("only a root process hands the server to the postgres user")
     private = tmp_path / "private"  # pytest's tmp_path is inside a 0700 folder
     result = ops("local-db", "start", "--data-dir", str(private / "pg"))
     assert result.exit_code == 1

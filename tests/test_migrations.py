@@ -13,13 +13,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ops import migrations
 from ops.errors import SchemaPending
 from ops.localdb import find_bindir
+from ops.schema import bookkeeping, files, runner, status
 from tests.conftest import ops_subprocess, write_migrations
 
-PACKAGED = migrations.default_migrations_dir()
-BOOKKEEPING_EXCLUDES = [f"--exclude-table={t}" for t in migrations.BOOKKEEPING_TABLES]
+PACKAGED = files.default_migrations_dir()
+BOOKKEEPING_EXCLUDES = [f"--exclude-table={t}" for t in bookkeeping.BOOKKEEPING_TABLES]
 
 
 def schema_dump(url: str, *extra: str) -> str:
@@ -47,7 +47,7 @@ def table_exists(url: str, name: str) -> bool:
 def test_upgrade_creates_schema_and_reports_each_migration(ops, empty_db_url):
     result = ops("db", "upgrade", env={"DB_URL": empty_db_url})
     assert result.exit_code == 0, result.stderr
-    ids = [f.id for f in migrations.migration_files(PACKAGED)]
+    ids = [f.id for f in files.migration_files(PACKAGED)]
     for mid in ids:
         assert f"applied {mid} (" in result.stdout
     assert result.stdout.strip().endswith("database is up to date")
@@ -136,13 +136,13 @@ def test_status_shows_modified_and_missing_files(ops, empty_db_url, tmp_path):
 def test_pending_schema_guard(empty_db_url, db_url):
     with psycopg.connect(empty_db_url) as c:
         with pytest.raises(SchemaPending) as err:
-            migrations.ensure_schema_current(c)
-    ids = [f.id for f in migrations.migration_files(PACKAGED)]
+            status.ensure_schema_current(c)
+    ids = [f.id for f in files.migration_files(PACKAGED)]
     assert str(err.value) == (
         f"database schema needs an update: {len(ids)} pending migration(s): {', '.join(ids)}. Run: ops db upgrade"
     )
     with psycopg.connect(db_url) as c:
-        migrations.ensure_schema_current(c)  # up to date: no error
+        status.ensure_schema_current(c)  # up to date: no error
 
 
 def test_rollback_undoes_the_most_recently_applied(ops, empty_db_url, tmp_path):
@@ -202,7 +202,7 @@ def test_each_migration_rolls_back_to_the_schema_before_it(ops, empty_db_url, tm
     folder = tmp_path / "subset"
     folder.mkdir()
     env = {"DB_URL": empty_db_url}
-    for f in migrations.migration_files(PACKAGED):
+    for f in files.migration_files(PACKAGED):
         shutil.copy(f.path, folder)
         shutil.copy(f.rollback_path, folder)
         before = schema_dump(empty_db_url, *BOOKKEEPING_EXCLUDES)
@@ -215,7 +215,7 @@ def test_each_migration_rolls_back_to_the_schema_before_it(ops, empty_db_url, tm
 
 
 def test_every_migration_has_a_rollback():
-    for f in migrations.migration_files(PACKAGED):
+    for f in files.migration_files(PACKAGED):
         assert f.rollback_path.is_file(), f"{f.id} has no {f.rollback_path.name}"
         assert f.rollback_path.read_text().strip(), f"{f.rollback_path.name} is empty"
 
@@ -293,7 +293,7 @@ def test_ddl_lock_released_during_retries_lets_the_migration_pass(ops, empty_db_
 
 def test_waiting_for_the_lock_names_its_holder_then_gives_up(ops, empty_db_url):
     with psycopg.connect(empty_db_url, autocommit=True, application_name="other-deploy") as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (migrations.MIGRATION_LOCK_KEY,))
+        holder.execute("SELECT pg_advisory_lock(%s)", (runner.MIGRATION_LOCK_KEY,))
         result = ops("db", "upgrade", "--lock-timeout", "1", env={"DB_URL": empty_db_url})
         pid = holder.info.backend_pid
     assert result.exit_code == 1

@@ -21,6 +21,8 @@ def test_wheel_ships_sql_and_upgrade_works_from_anywhere(tmp_path, empty_db_url)
     sql_files = sorted(p.name for p in (REPO / "sql" / "migrations").glob("*.sql"))
     for name in sql_files:
         assert f"ops/sql/migrations/{name}" in names
+    modules = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "ops").rglob("*.py"))
+    assert [m for m in modules if m not in names] == []  # every module of every package is shipped
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True

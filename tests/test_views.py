@@ -7,7 +7,7 @@ import shutil
 
 import psycopg
 
-from ops import views
+from ops import refresh
 from tests.factories import Pic, make_account, make_sequence
 from tests.test_migrations import PACKAGED
 
@@ -51,7 +51,7 @@ def test_refresh_counts_pictures_per_cell_and_per_account(ops, conn, db_url):
 def test_a_refresh_running_elsewhere_is_reported_as_skipped(ops, conn, db_url):
     before = conn.execute("SELECT refreshed_at FROM ops_views WHERE name = 'pictures_grid'").fetchone()[0]
     with psycopg.connect(db_url, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", (views.view_lock_key("pictures_grid"),))
+        other.execute("SELECT pg_advisory_lock(%s)", (refresh.view_lock_key("pictures_grid"),))
         result = ops("refresh", "--json", env={"DB_URL": db_url})
         pid = other.info.backend_pid
     assert result.exit_code == 0

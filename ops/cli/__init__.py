@@ -1,19 +1,28 @@
 """The ``ops`` command line: a thin Click layer over the core modules.
 
 Each command parses and validates its arguments, calls one core function, prints its result on stdout and
-maps ``ops.errors`` to ``error: <message>`` on stderr with exit code 1 (2 for usage errors). Logs and
-progress go to stderr. Heavy modules (psycopg, yoyo, boto3) are imported inside the commands that use them.
+lets ``ops.errors`` reach the one mapping here (``OpsGroup.invoke``): ``error: <message>`` on stderr with
+the error's exit code (1, or 2 for usage errors). Logs and progress go to stderr.
+
+Why imports are deferred, once for the whole CLI: start-up time. The core modules import psycopg
+(~0.15 s), yoyo and boto3 (~0.3 s) at their top, so the command modules of this package import a core module
+inside the command function that uses it, and this module imports a command module only when the command
+is looked up (``OpsGroup.lazy``). ``ops --help``, a typo or a bad argument then answer in about 0.1 s.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import sys
+import traceback
 from typing import Any, ClassVar
 
 import click
 
 from ops import __version__
+from ops.cli.common import settings as current_settings
 from ops.config import Settings, load_dotenv_file, scrub
 from ops.errors import OpsError
 
@@ -31,9 +40,8 @@ class OpsGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
             module_name, attr = self.lazy[name]
-            import importlib
-
-            return getattr(importlib.import_module(module_name), attr)
+            command: click.Command = getattr(importlib.import_module(module_name), attr)
+            return command
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -46,8 +54,6 @@ class OpsGroup(click.Group):
         except KeyboardInterrupt:
             _fail(ctx, "interrupted", 130, None)
         except BrokenPipeError:  # `ops ... | head`: the reader left, nothing to report
-            import os
-
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
         except Exception as e:  # an unexpected failure: one line, the traceback only with -v
@@ -55,13 +61,9 @@ class OpsGroup(click.Group):
 
 
 def _fail(ctx: click.Context, message: str, code: int, exc: BaseException | None) -> None:
-    from ops.cli.common import settings as current_settings
-
     settings = current_settings(ctx)
     secrets = settings.secrets()
     if exc is not None and settings.verbose and not isinstance(exc, OpsError):
-        import traceback
-
         click.echo(scrub("".join(traceback.format_exception(exc)), secrets), err=True)
     click.echo(f"error: {scrub(message, secrets)}", err=True)
     ctx.exit(code)
@@ -108,9 +110,11 @@ def cli(ctx: click.Context, **values: Any) -> None:
     """Migrations and operations for a Panoramax-style picture database and storage.
 
     Settings come from options, environment variables (same names as Panoramax) or a .env file in the
-    current directory. Example:
+    current directory.
 
-        DB_URL=postgresql://geovisio@localhost/geovisio ops db status
+    \b
+    DB_URL=postgresql://geovisio@localhost/geovisio ops db status
+    ops --help
     """
     ctx.obj = Settings(**values)
     _setup_logging(ctx.obj.verbose, ctx.obj.quiet)

@@ -1,4 +1,5 @@
-"""Helpers of the CLI layer: settings, connections with the schema guard, id arguments, progress, output."""
+"""Helpers of the CLI layer: settings, connections with the schema guard, id arguments, confirmation,
+progress and output."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from ops.config import Settings
 if TYPE_CHECKING:
     import psycopg
 
+    from ops.storage import Storage
+
 
 def settings(ctx: click.Context) -> Settings:
     obj = ctx.find_root().obj
@@ -23,24 +26,34 @@ def settings(ctx: click.Context) -> Settings:
 
 
 @contextmanager
-def database(ctx: click.Context, *, check_schema: bool = True) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to DB_URL; refuses to go on when migrations are pending."""
-    from ops import db, migrations
+def database(ctx: click.Context, *, check_schema: bool = True, read_only: bool = False) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to DB_URL; refuses to go on when the schema is not what commands need."""
+    from ops import db
+    from ops.schema import status
 
     url = settings(ctx).require_db_url()
     with db.connect(url, autocommit=True) as conn:
+        if read_only:
+            conn.read_only = True
         if check_schema:
-            migrations.ensure_schema_current(conn)
+            status.ensure_schema_current(conn)
         yield conn
 
 
-def open_storage(ctx: click.Context) -> Any:
+def open_storage(ctx: click.Context) -> Storage:
     """The storage of the settings, checked (root exists, bucket reachable)."""
     from ops import storage
 
     store = storage.from_settings(settings(ctx))
     store.check()
     return store
+
+
+def confirm_or_refuse(question: str, refusal: str) -> None:
+    """Ask ``question`` on a terminal (abort on no); refuse with a usage error (exit 2) elsewhere."""
+    if not sys.stdin.isatty():
+        raise click.UsageError(refusal)
+    click.confirm(question, abort=True, err=True)
 
 
 class UuidType(click.ParamType):
@@ -72,7 +85,7 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield bar.update
 
 
-def emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+def emit(data: Any, as_json: bool, lines: list[str]) -> None:
     """The result of a command: JSON for scripts, or human lines."""
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))

@@ -1,17 +1,21 @@
-"""``ops db``: migrations (upgrade, rollback, status)."""
+"""``ops db`` (upgrade, rollback, status, refresh) and ``ops refresh``."""
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from ops.cli.common import settings
+from ops.cli.common import confirm_or_refuse, database, emit, settings
 from ops.cli.options import ddl_lock_timeout_option, dry_run_option, json_option, lock_timeout_option, yes_option
+
+if TYPE_CHECKING:
+    from ops.refresh import RefreshOutcome
+    from ops.schema.status import SchemaStatus
+    from ops.schema.views import ViewStatus
+    from ops.schema.yoyo_adapter import PlannedMigration
 
 log = logging.getLogger("ops")
 
@@ -35,11 +39,16 @@ def _dir(ctx: click.Context) -> Path | None:
 )
 @click.pass_context
 def db(ctx: click.Context, migrations_dir: Path | None) -> None:
-    """Database schema: apply, roll back and inspect migrations. Needs only DB_URL."""
+    """Database schema: apply, roll back and inspect migrations. Needs only DB_URL.
+
+    \b
+    ops db upgrade
+    ops db status
+    """
     ctx.obj = {"migrations_dir": migrations_dir}
 
 
-def _print_plan(plan: list[Any], verb: str) -> None:
+def _print_plan(plan: list[PlannedMigration], verb: str) -> None:
     for m in plan:
         mode = "in a transaction" if m.transactional else "without a transaction (-- transactional: false)"
         click.echo(f"would {verb} {m.id} ({len(m.statements)} statement(s), {mode})")
@@ -59,23 +68,22 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
 
     Safe to run from several machines at once: one applies, the others wait and find nothing to do.
 
-        ops db upgrade
-        ops db upgrade --dry-run
+    \b
+    ops db upgrade
+    ops db upgrade --dry-run
     """
-    from ops import db as dbmod
-    from ops import migrations
+    from ops.schema import files, migrations, runner
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
-        with dbmod.connect(url) as conn:
-            conn.read_only = True
-            plan = migrations.plan_upgrade(conn, directory or migrations.default_migrations_dir())
+        with database(ctx, check_schema=False, read_only=True) as conn:
+            plan = migrations.plan_upgrade(conn, directory or files.default_migrations_dir())
         if not plan:
             click.echo("nothing to apply: database is up to date")
         _print_plan(plan, "apply")
         return
     options = migrations.RunOptions(lock_timeout_s=lock_timeout, ddl_lock_timeout_s=ddl_lock_timeout)
-    result = migrations.upgrade(url, directory, options=options, report=click.echo, log=log.info)
+    result = runner.upgrade(url, directory, options=options, report=click.echo, log=log.info)
     click.echo("database is up to date" if result.done else "nothing to apply: database is up to date")
 
 
@@ -93,35 +101,50 @@ def rollback(
 
     --all deletes every table of ops and their data: it asks first on a terminal and needs --yes otherwise.
 
-        ops db rollback
-        ops db rollback --all --yes
+    \b
+    ops db rollback
+    ops db rollback --all --yes
+    ops db rollback --all --dry-run
     """
-    from ops import db as dbmod
-    from ops import migrations
+    from ops.schema import files, migrations, runner
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
-        with dbmod.connect(url) as conn:
-            conn.read_only = True
-            plan = migrations.plan_rollback(
-                conn, directory or migrations.default_migrations_dir(), everything=everything
-            )
+        with database(ctx, check_schema=False, read_only=True) as conn:
+            plan = migrations.plan_rollback(conn, directory or files.default_migrations_dir(), everything=everything)
         if not plan:
             click.echo("nothing to roll back")
         _print_plan(plan, "roll back")
         return
     if everything and not yes:
-        if not sys.stdin.isatty():
-            raise click.UsageError("--all deletes every table of ops and its data; add --yes to confirm")
-        click.confirm("Roll back ALL migrations? Every table of ops and its data will be deleted", abort=True, err=True)
+        confirm_or_refuse(
+            "Roll back ALL migrations? Every table of ops and its data will be deleted",
+            "--all deletes every table of ops and its data; add --yes to confirm",
+        )
     options = migrations.RunOptions(lock_timeout_s=lock_timeout, ddl_lock_timeout_s=ddl_lock_timeout)
-    result = migrations.rollback(
-        url, directory, everything=everything, options=options, report=click.echo, log=log.info
-    )
+    result = runner.rollback(url, directory, everything=everything, options=options, report=click.echo, log=log.info)
     if not result.done:
         click.echo("nothing to roll back")
     if result.cleaned_bookkeeping:
         click.echo("removed the bookkeeping tables: the database holds nothing of ops")
+
+
+def _status_lines(state: SchemaStatus, view_states: list[ViewStatus]) -> list[str]:
+    width = max((len(m.id) for m in state.migrations), default=10)
+    lines = []
+    for m in state.migrations:
+        when = m.applied_at.strftime("%Y-%m-%d %H:%M:%S") if m.applied_at else ""
+        lines.append(f"{m.id:<{width}}  {m.state:<8}  {when}".rstrip())
+    for v in view_states:
+        if v.refreshed_at:
+            duration = (v.refresh_duration_ms or 0) / 1000
+            when = f"refreshed {v.refreshed_at:%Y-%m-%d %H:%M:%S} in {duration:.2f} s, {v.nb_rows} rows"
+        else:
+            when = "never refreshed"
+        lines.append(f"view {v.name}: {when}{'' if v.populated else ' (not populated)'}")
+    summary = ", ".join(f"{n} {s}" for s, n in state.counts.items()) or "no migrations"
+    lines.append(f"{summary}; {'up to date' if state.up_to_date else 'schema NOT up to date: run ops db upgrade'}")
+    return lines
 
 
 @db.command()
@@ -133,46 +156,28 @@ def rollback(
 def status(ctx: click.Context, check: bool, as_json: bool) -> None:
     """Show every migration as applied, pending, modified (file changed since) or missing (file gone).
 
+    \b
     ops db status
     ops db status --check --json
     """
-    from ops import db as dbmod
-    from ops import migrations, views
+    from ops.errors import SchemaPending
+    from ops.schema import status as core
+    from ops.schema import views
 
-    url, directory = _url(ctx), _dir(ctx)
-    with dbmod.connect(url) as conn:
-        conn.read_only = True
-        states = migrations.migration_status(conn, directory or migrations.default_migrations_dir())
+    with database(ctx, check_schema=False, read_only=True) as conn:
+        state = core.migration_status(conn, _dir(ctx))
         view_states = views.view_status(conn)
-    counts: dict[str, int] = {}
-    for s in states:
-        counts[s.state] = counts.get(s.state, 0) + 1
-    current = not any(s.state != "applied" for s in states)
-    if as_json:
-        data = {
-            "up_to_date": current,
-            "counts": counts,
-            "migrations": [s.as_dict() for s in states],
-            "views": [v.as_dict() for v in view_states],
-        }
-        click.echo(json.dumps(data, indent=2))
-    else:
-        width = max((len(s.id) for s in states), default=10)
-        for s in states:
-            when = s.applied_at.strftime("%Y-%m-%d %H:%M:%S") if s.applied_at else ""
-            click.echo(f"{s.id:<{width}}  {s.state:<8}  {when}".rstrip())
-        for v in view_states:
-            if v.refreshed_at:
-                when = f"refreshed {v.refreshed_at:%Y-%m-%d %H:%M:%S} in {v.refresh_duration_ms / 1000:.2f} s, {v.nb_rows} rows"
-            else:
-                when = "never refreshed"
-            click.echo(f"view {v.name}: {when}{'' if v.populated else ' (not populated)'}")
-        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no migrations"
-        click.echo(f"{summary}; {'up to date' if current else 'schema NOT up to date: run ops db upgrade'}")
-    if check and not current:
-        bad = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if state != "applied")
-        click.echo(f"error: database schema is not current: {bad}", err=True)
-        ctx.exit(1)
+    emit({**state.as_dict(), "views": [v.as_dict() for v in view_states]}, as_json, _status_lines(state, view_states))
+    if check and not state.up_to_date:
+        raise SchemaPending(f"database schema is not current: {state.problems()}")
+
+
+def _say_outcome(o: RefreshOutcome) -> None:
+    if o.state == "refreshed":
+        how = "concurrently" if o.concurrently else "plainly"
+        click.echo(f"refreshed {o.view} {how} in {o.duration_s:.2f} s: {o.nb_rows} rows")
+    elif o.state == "skipped":
+        click.echo(f"skipped {o.view}: {o.message}")
 
 
 @click.command("refresh")
@@ -186,31 +191,19 @@ def refresh(ctx: click.Context, view_name: str | None, as_json: bool) -> None:
     blocked), plainly otherwise. One refresh per view at a time across all machines: a view being refreshed
     elsewhere is reported as skipped (exit 0). Exit 1 when a refresh fails.
 
-        ops refresh
-        ops db refresh --view pictures_grid --json
+    \b
+    ops refresh
+    ops db refresh --view pictures_grid --json
     """
-    from ops import views
-    from ops.cli.common import database
-
-    def say(o: views.RefreshOutcome) -> None:
-        if as_json:
-            return
-        if o.state == "refreshed":
-            how = "concurrently" if o.concurrently else "plainly"
-            click.echo(f"refreshed {o.view} {how} in {o.duration_s:.2f} s: {o.nb_rows} rows")
-        elif o.state == "skipped":
-            click.echo(f"skipped {o.view}: {o.message}")
-        else:
-            click.echo(f"error: refresh of {o.view} failed: {o.message}", err=True)
+    from ops import refresh as core
 
     with database(ctx) as conn:
-        outcomes = views.refresh(conn, view_name, report=say)
+        outcomes = core.refresh(conn, view_name, report=None if as_json else _say_outcome)
     if as_json:
-        click.echo(json.dumps([o.as_dict() for o in outcomes], indent=2))
-    if not outcomes and not as_json:
+        emit([o.as_dict() for o in outcomes], True, [])
+    elif not outcomes:
         click.echo("no views to refresh")
-    if views.failed(outcomes):
-        ctx.exit(1)
+    core.raise_on_failure(outcomes)
 
 
 db.add_command(refresh)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from typing import Any
 from uuid import UUID
 
 import click
 
-from ops.cli.common import SEQUENCE_ID, emit, open_storage, settings
+from ops.cli.common import SEQUENCE_ID, confirm_or_refuse, emit, open_storage, settings
 from ops.cli.common import database as open_database
 from ops.cli.options import batch_size_option, dry_run_option, json_option, yes_option
 
@@ -62,9 +61,10 @@ def cleanup(
     With ids, only those sequences and the pictures no other sequence holds; without ids, the whole
     instance (asks first; --yes when not on a terminal). Accounts and tokens are never deleted.
 
-        ops cleanup 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --dry-run
-        ops cleanup 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --cache
-        ops cleanup --database --yes
+    \b
+    ops cleanup 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --dry-run
+    ops cleanup 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --cache
+    ops cleanup --database --yes
     """
     from ops.cleanup import CleanupPlan
     from ops.cleanup import cleanup as run_cleanup
@@ -74,9 +74,10 @@ def cleanup(
     )
     what = ", ".join((["database entries"] if plan.database else []) + [f"{k} files" for k in plan.kinds])
     if plan.seq_ids is None and not dry_run and not yes:
-        if not sys.stdin.isatty():
-            raise click.UsageError(f"no sequence id: this deletes the whole instance ({what}); add --yes to confirm")
-        click.confirm(f"Delete the WHOLE instance ({what})?", abort=True, err=True)
+        confirm_or_refuse(
+            f"Delete the WHOLE instance ({what})?",
+            f"no sequence id: this deletes the whole instance ({what}); add --yes to confirm",
+        )
     store = open_storage(ctx) if plan.kinds else None
     with open_database(ctx) as conn:
         result = run_cleanup(
@@ -88,16 +89,21 @@ def cleanup(
         lines.append(f"queued the file deletions of {result.rows['pictures']} pictures for ops worker")
     else:
         lines.append(_counts(f"{prefix} files", result.files) if plan.kinds else "files: untouched")
-    if result.jobs is not None and (result.jobs.retried or result.jobs.given_up):
+    jobs = result.delete_jobs
+    if jobs is not None and (jobs.retried_later or jobs.given_up):
         lines.append(
-            f"warning: {result.jobs.retried + result.jobs.given_up} pictures' files could not be deleted yet: see job_history"
+            f"warning: {jobs.retried_later + jobs.given_up} pictures' files could not be deleted yet: see job_history"
         )
     emit(result.as_dict(), as_json, lines)
 
 
 @click.group()
 def storage() -> None:
-    """Picture storage checks."""
+    """Picture storage checks.
+
+    \b
+    ops storage orphans
+    """
 
 
 @storage.command()
@@ -115,20 +121,24 @@ def storage() -> None:
 def orphans(ctx: click.Context, delete_them: bool, min_age: float, as_json: bool) -> None:
     """Find files in permanent, derivates and tmp whose picture has no row and no pending delete job.
 
+    \b
     ops storage orphans
-    ops storage orphans --delete --json
+    ops storage orphans --delete --min-age 86400 --json
     """
-    from ops.cleanup import find_orphans
+    from ops.storage.orphans import find_orphans
 
     store = open_storage(ctx)
     with open_database(ctx) as conn:
         report = find_orphans(conn, store, delete=delete_them, min_age_s=min_age, log=log.info)
     lines = [
-        f"{kind}: {report.files[kind]} orphan files ({report.bytes[kind]} bytes) of {report.pictures[kind]} pictures"
-        + (f", {report.removed[kind]} deleted" if delete_them else "")
-        for kind in report.files
+        f"{kind}: {report.orphan_files[kind]} orphan files ({report.orphan_bytes[kind]} bytes) "
+        f"of {report.orphan_pictures[kind]} pictures"
+        + (f", {report.removed_files[kind]} deleted" if delete_them else "")
+        for kind in report.orphan_files
     ]
-    lines += [f"left alone: {report.too_recent} too recent, {report.unrecognized} outside the storage layout"]
+    lines += [
+        f"left alone: {report.skipped_too_recent} too recent, {report.unrecognized_files} outside the storage layout"
+    ]
     emit(report.as_dict(), as_json, lines)
 
 
@@ -157,10 +167,12 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
 
     Run one or more (any machine); SIGTERM or SIGINT finishes the current batch and exits 0.
 
-        ops worker
-        ops worker --once
+    \b
+    ops worker
+    ops worker --once --json
     """
-    from ops import db, jobs, migrations
+    from ops import db, jobs
+    from ops.schema import status
 
     jobs.validate_cron(refresh_cron)
     store = open_storage(ctx)
@@ -176,7 +188,7 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
 
     def connect() -> Any:
         conn = db.connect(url, autocommit=True)
-        migrations.ensure_schema_current(conn)
+        status.ensure_schema_current(conn)
         return conn
 
     try:
@@ -190,6 +202,6 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
     emit(
         total.as_dict(),
         as_json,
-        [f"{total.jobs} delete jobs: {total.done} done, {total.retried} to retry, {total.given_up} given up",
+        [f"{total.jobs} delete jobs: {total.done} done, {total.retried_later} to retry, {total.given_up} given up",
          _counts("files deleted", total.deletion.files)],
     )  # fmt: skip

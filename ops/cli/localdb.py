@@ -19,7 +19,12 @@ data_dir_option = click.option(
 
 @click.group("local-db")
 def local_db() -> None:
-    """A local PostgreSQL + PostGIS cluster (127.0.0.1, trust auth) for trying ops and for the tests."""
+    """A local PostgreSQL + PostGIS cluster (127.0.0.1, trust auth) for trying ops and for the tests.
+
+    \b
+    ops local-db start
+    ops local-db stop
+    """
 
 
 @local_db.command()
@@ -27,6 +32,7 @@ def local_db() -> None:
 def start(data_dir: Path) -> None:
     """Create (first time) and start the cluster; print its URL.
 
+    \b
     ops local-db start && export DB_URL=$(ops local-db url)
     """
     click.echo(LocalCluster(data_dir).start())
@@ -37,6 +43,7 @@ def start(data_dir: Path) -> None:
 def stop(data_dir: Path) -> None:
     """Stop the cluster (its data stays).
 
+    \b
     ops local-db stop
     """
     click.echo("stopped" if LocalCluster(data_dir).stop() else "not running")
@@ -47,6 +54,7 @@ def stop(data_dir: Path) -> None:
 def status(data_dir: Path) -> None:
     """Say whether the cluster runs, and its URL. Exit 1 when it is stopped.
 
+    \b
     ops local-db status
     """
     cluster = LocalCluster(data_dir)
@@ -63,6 +71,7 @@ def status(data_dir: Path) -> None:
 def url(data_dir: Path, start_it: bool) -> None:
     """Print the connection URL of the cluster.
 
+    \b
     export DB_URL=$(ops local-db url --start)
     """
     cluster = LocalCluster(data_dir)

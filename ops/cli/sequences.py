@@ -14,7 +14,11 @@ batch_option = batch_size_option(1000, "Sequences")
 
 @click.group()
 def sequences() -> None:
-    """Sequence upkeep."""
+    """Sequence upkeep.
+
+    \b
+    ops sequences reorder
+    """
 
 
 @sequences.command()
@@ -28,8 +32,9 @@ def reorder(ctx: click.Context, sequence_ids: tuple[UUID, ...], batch_size: int,
     Ranks become 1..n by (capture time, original file name, picture id); geometry, bbox, first/last capture
     time and picture count are recomputed. Sequences already in order are not written.
 
-        ops sequences reorder
-        ops sequences reorder 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --json
+    \b
+    ops sequences reorder
+    ops sequences reorder 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --json
     """
     from ops import sequences as core
 
@@ -70,8 +75,9 @@ def set_sequences_heading(
 
     Without --overwrite only missing or previously computed headings change. No id: every sequence.
 
-        ops set-sequences-heading --value 90
-        ops set-sequences-heading 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --overwrite
+    \b
+    ops set-sequences-heading --value 90
+    ops set-sequences-heading 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --overwrite --json
     """
     from ops import sequences as core
 

@@ -3,6 +3,7 @@
 -- Panoramax's `!= ANY`, which is true for every row as soon as two ids are given).
 -- seq_id: one of the cleaned sequences holding the picture, named in its delete job so that a re-run of an
 -- interrupted cleanup recognises its sequences.
+-- name: select_pictures
 CREATE TEMPORARY TABLE cleanup_pictures ON COMMIT DROP AS
 SELECT sp.pic_id AS id, (array_agg(sp.seq_id ORDER BY sp.seq_id))[1] AS seq_id
 FROM sequences_pictures sp
@@ -13,4 +14,5 @@ WHERE sp.seq_id = ANY(%(seq_ids)s::uuid[])
   )
 GROUP BY sp.pic_id;
 
+-- name: primary_key
 ALTER TABLE cleanup_pictures ADD PRIMARY KEY (id);

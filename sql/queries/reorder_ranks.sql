@@ -1,3 +1,4 @@
+-- name: ranks
 -- Step 1 of reorder: give every picture whose rank changes its new rank, negated (so no (seq_id, rank)
 -- primary-key collision can happen while ranks move). New ranks are 1..n by (ts, originalFileName, id).
 -- Returns each changed sequence with the number of pictures moved.
@@ -19,5 +20,6 @@ WITH ordered AS (
 )
 SELECT seq_id, count(*) FROM moved GROUP BY seq_id;
 
+-- name: flip
 -- Step 2: the moved ranks become positive.
 UPDATE sequences_pictures SET rank = -rank WHERE seq_id = ANY(%(changed)s) AND rank < 0;

@@ -1,0 +1,117 @@
+"""``ops refresh`` / ``ops db refresh``: refresh the materialized views (cron, the worker's schedule).
+
+A view is refreshed ``CONCURRENTLY`` when it is populated and has a usable unique index (readers are never
+blocked), plainly otherwise. A per-view advisory lock lets one refresh of a view run at a time across all
+machines; a view being refreshed elsewhere is reported as skipped, never as refreshed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ops import db, queries
+from ops.errors import RefreshFailed, UsageError
+from ops.schema import views
+
+
+def view_lock_key(name: str) -> int:
+    """The advisory-lock key of a view's refresh: 63 bits of SHA-256 of its name (stable across machines)."""
+    return int.from_bytes(hashlib.sha256(f"ops.view.{name}".encode()).digest()[:8], "big") >> 1
+
+
+@dataclass
+class RefreshOutcome:
+    view: str
+    state: str  # refreshed | skipped | failed
+    concurrently: bool = False
+    duration_s: float = 0.0
+    nb_rows: int = 0
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "duration_s": round(self.duration_s, 3)}
+
+
+def _can_refresh_concurrently(conn: psycopg.Connection, name: str) -> bool:
+    """Populated, and with a unique index over plain columns and no predicate (PostgreSQL's condition)."""
+    row = conn.execute(
+        "SELECT m.ispopulated AND EXISTS ("
+        "  SELECT 1 FROM pg_index i WHERE i.indrelid = m.matviewname::text::regclass AND i.indisunique AND i.indisvalid"
+        "  AND i.indpred IS NULL AND i.indexprs IS NULL)"
+        " FROM pg_matviews m WHERE m.matviewname = %(name)s AND m.schemaname = current_schema()",
+        {"name": name},
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _refresh_one(conn: psycopg.Connection, name: str) -> RefreshOutcome:
+    key = view_lock_key(name)
+    if not db.try_advisory_lock(conn, key):
+        holder = db.lock_holder(conn, key)
+        who = f"pid {holder.pid}" if holder else "another session"
+        return RefreshOutcome(name, "skipped", message=f"a refresh is already running ({who})")
+    try:
+        concurrently = _can_refresh_concurrently(conn, name)
+        statement = sql.SQL("REFRESH MATERIALIZED VIEW {}{}").format(
+            sql.SQL("CONCURRENTLY ") if concurrently else sql.SQL(""), sql.Identifier(name)
+        )
+        started = time.monotonic()
+        conn.execute(statement)
+        duration = time.monotonic() - started
+        nb_rows = views.count_rows(conn, name)
+        conn.execute(
+            queries.statement("bookkeeping", "record_refresh"),
+            {"name": name, "duration_ms": int(duration * 1000), "nb_rows": nb_rows},
+        )
+        return RefreshOutcome(name, "refreshed", concurrently, duration, nb_rows)
+    except psycopg.Error as e:  # reported per view, the others still refresh
+        message = e.diag.message_primary or str(e).strip()
+        return RefreshOutcome(name, "failed", message=" ".join(message.split()))
+    finally:
+        db.advisory_unlock(conn, key)
+
+
+def refresh(
+    conn: psycopg.Connection, only: str | None = None, report: Callable[[RefreshOutcome], None] | None = None
+) -> list[RefreshOutcome]:
+    """Refresh every view (or ``only``), CONCURRENTLY when populated with a unique index, plainly otherwise.
+
+    ``conn`` must be in autocommit mode: each refresh is its own transaction and holds only its view's lock.
+    """
+    names = [v.name for v in views.view_status(conn)]
+    if only is not None:
+        if only not in names:
+            known = ", ".join(names) or "none"
+            raise UsageError(f"no such view: {only} (views: {known})")
+        names = [only]
+    conn.execute("SET statement_timeout = 0")
+    outcomes = []
+    for name in names:
+        outcome = _refresh_one(conn, name)
+        outcomes.append(outcome)
+        if report is not None:
+            report(outcome)
+    return outcomes
+
+
+def raise_on_failure(outcomes: list[RefreshOutcome]) -> None:
+    """RefreshFailed naming every view that failed, if any did."""
+    bad = [o for o in outcomes if o.state == "failed"]
+    if bad:
+        raise RefreshFailed("; ".join(f"refresh of {o.view} failed: {o.message}" for o in bad))
+
+
+def last_refresh(conn: psycopg.Connection) -> datetime | None:
+    """The oldest last-refresh time among the views (None if one was never refreshed or none exists)."""
+    states = views.view_status(conn)
+    if not states or any(s.refreshed_at is None for s in states):
+        return None
+    return min(s.refreshed_at for s in states if s.refreshed_at is not None)

@@ -1,0 +1,99 @@
+"""``ops storage orphans``: files whose picture has no row and no pending delete job, and their removal.
+
+The listing of each area is streamed and checked against the database a page of pictures at a time, so
+memory stays flat whatever the size of the storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from ops import queries
+from ops.report import Report, silent
+from ops.storage import Storage
+from ops.storage.layout import KINDS, picture_of
+
+PAGE = 1000
+
+
+def _per_kind() -> dict[str, int]:
+    return dict.fromkeys(KINDS, 0)
+
+
+@dataclass
+class OrphanReport:
+    deleted: bool
+    orphan_files: dict[str, int] = field(default_factory=_per_kind)
+    orphan_bytes: dict[str, int] = field(default_factory=_per_kind)
+    orphan_pictures: dict[str, int] = field(default_factory=_per_kind)
+    removed_files: dict[str, int] = field(default_factory=_per_kind)
+    skipped_too_recent: int = 0
+    unrecognized_files: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _settle_page(
+    conn: psycopg.Connection,
+    storage: Storage,
+    kind: str,
+    page: dict[UUID, list[tuple[str, int]]],
+    report: OrphanReport,
+    delete: bool,
+) -> None:
+    """Count (and with ``delete`` remove) the files of the orphan pictures among one page of pictures."""
+    if not page:
+        return
+    orphan_ids = [r[0] for r in conn.execute(queries.load("orphans_check"), {"ids": list(page)}).fetchall()]
+    keys = []
+    for pic_id in orphan_ids:
+        report.orphan_pictures[kind] += 1
+        for key, size in page[pic_id]:
+            report.orphan_files[kind] += 1
+            report.orphan_bytes[kind] += size
+            keys.append(key)
+            if len(report.examples) < 10:
+                report.examples.append(f"{kind}/{key}")
+    if delete and keys:
+        report.removed_files[kind] += storage.delete_keys(kind, keys).files[kind]
+
+
+def find_orphans(
+    conn: psycopg.Connection,
+    storage: Storage,
+    *,
+    delete: bool = False,
+    min_age_s: float = 3600,
+    log: Report = silent,
+) -> OrphanReport:
+    """Files whose picture has no row and no pending delete job; with ``delete``, remove them.
+
+    Files younger than ``min_age_s`` are left alone: an upload may write its file before its row commits.
+    Files outside the layout are counted, never touched.
+    """
+    report = OrphanReport(delete)
+    cutoff = datetime.now(UTC) - timedelta(seconds=min_age_s)
+    for kind in KINDS:
+        page: dict[UUID, list[tuple[str, int]]] = {}
+        for stored in storage.areas[kind].list_files():
+            pic_id = picture_of(kind, stored.key)
+            if pic_id is None:
+                report.unrecognized_files += 1
+                continue
+            if stored.modified > cutoff:
+                report.skipped_too_recent += 1
+                continue
+            if pic_id not in page and len(page) >= PAGE:
+                _settle_page(conn, storage, kind, page, report, delete)
+                page = {}
+            page.setdefault(pic_id, []).append((stored.key, stored.size))
+        _settle_page(conn, storage, kind, page, report, delete)
+        log(f"{kind}: {report.orphan_files[kind]} orphan files of {report.orphan_pictures[kind]} pictures")
+    return report

@@ -1,0 +1,212 @@
+"""An area under a prefix of an S3 bucket, reached with boto3.
+
+Deletion sends ``DeleteObjects`` batches of at most 1000 keys, shared by the areas of one bucket, with
+botocore's standard retry mode for throttling and 5xx errors. A key already missing counts as deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from ops.config import mask_url
+from ops.errors import ConfigError, StorageError
+from ops.storage.layout import DeleteResult, StoredFile, Target, derivates_folder, picture_id_from_key, picture_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import ObjectTypeDef
+
+S3_BATCH = 1000
+LISTING_THREADS = 8
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str  # "" or "some/prefix/"
+    access_key: str | None
+    secret_key: str | None
+    endpoint_url: str | None
+    region: str | None
+
+
+def parse_s3_url(url: str) -> S3Location:
+    """``s3://[KEY:SECRET@]bucket[/prefix][?endpoint_url=…&region=…]`` (Panoramax's form included)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ConfigError(f"malformed S3 URL {mask_url(url)}: no bucket name")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    bucket = parts.netloc.rpartition("@")[2]
+    prefix = parts.path.strip("/")
+    return S3Location(
+        bucket=bucket,
+        prefix=f"{prefix}/" if prefix else "",
+        access_key=unquote(parts.username) if parts.username else None,
+        secret_key=unquote(parts.password) if parts.password else None,
+        endpoint_url=query.get("endpoint_url"),
+        region=query.get("region"),
+    )
+
+
+class S3Client:
+    """One boto3 client (shared by the areas with the same credentials and endpoint) and the count of the
+    requests it sent, by operation."""
+
+    def __init__(self, loc: S3Location) -> None:
+        config = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=16)
+        kwargs: dict[str, Any] = {"config": config}
+        if loc.endpoint_url:
+            kwargs["endpoint_url"] = loc.endpoint_url
+        if loc.region and loc.region != "default":
+            kwargs["region_name"] = loc.region
+        elif not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+            kwargs["region_name"] = "us-east-1"
+        if loc.access_key:
+            kwargs["aws_access_key_id"] = loc.access_key
+            kwargs["aws_secret_access_key"] = loc.secret_key or ""
+        self.boto = boto3.client("s3", **kwargs)
+        self.requests: Counter[str] = Counter()
+        self.boto.meta.events.register("before-call.s3", self._count)
+
+    def _count(self, model: Any = None, **_: Any) -> None:
+        self.requests[getattr(model, "name", "?")] += 1
+
+
+class S3Area:
+    """An area under a prefix of an S3 bucket."""
+
+    def __init__(self, kind: str, location: S3Location, client: S3Client, url: str) -> None:
+        self.kind = kind
+        self.loc = location
+        self.client = client
+        self.url = url
+
+    def request_counter(self) -> Counter[str] | None:
+        return self.client.requests
+
+    def describe(self) -> str:
+        return mask_url(self.url)
+
+    def batch_group(self) -> Hashable:
+        return ("s3", id(self.client), self.loc.bucket)
+
+    def _error(self, e: Exception) -> StorageError:
+        where = f"s3://{self.loc.bucket}/{self.loc.prefix}"
+        if isinstance(e, ClientError):
+            code = e.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchBucket", "404", "NotFound"):
+                return StorageError(f"S3 bucket {self.loc.bucket!r} does not exist ({self.kind} storage {where})")
+            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"):
+                return StorageError(f"S3 refused the credentials for {where} ({code}); check the access key and secret")
+            return StorageError(f"S3 error on {where}: {code}")
+        if isinstance(e, NoCredentialsError):
+            return StorageError(
+                f"no S3 credentials for {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put them in the URL"
+            )
+        if isinstance(e, EndpointConnectionError):
+            return StorageError(f"cannot reach the S3 endpoint of {where}: {e}")
+        return StorageError(f"S3 error on {where}: {type(e).__name__}")
+
+    def check(self) -> None:
+        try:
+            self.client.boto.head_bucket(Bucket=self.loc.bucket)
+        except Exception as e:
+            raise self._error(e) from None
+
+    def _full(self, key: str) -> str:
+        return self.loc.prefix + key
+
+    def _list(self, prefix: str) -> Iterator[ObjectTypeDef]:
+        paginator = self.client.boto.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.loc.bucket, Prefix=prefix):
+                yield from page.get("Contents", [])
+        except Exception as e:
+            raise self._error(e) from None
+
+    def _folder_targets(self, ids: list[UUID]) -> list[Target]:
+        def one(pic_id: UUID) -> list[Target]:
+            return [Target(o["Key"], pic_id, self.kind) for o in self._list(self._full(derivates_folder(pic_id)) + "/")]
+
+        with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
+            return [t for targets in pool.map(one, ids) for t in targets]
+
+    def targets(self, ids: list[UUID]) -> list[Target]:
+        """The full keys of these pictures' files in this area (listed for derivates).
+
+        For tmp, usually almost empty, one listing tells which keys exist when the whole area fits in one
+        page: phantom keys are then not sent to DeleteObjects."""
+        if self.kind == "derivates":
+            return self._folder_targets(ids)
+        targets = [Target(self._full(picture_key(i)), i, self.kind) for i in ids]
+        if self.kind == "tmp":
+            try:
+                page = self.client.boto.list_objects_v2(Bucket=self.loc.bucket, Prefix=self.loc.prefix, MaxKeys=1000)
+            except Exception as e:
+                raise self._error(e) from None
+            if not page.get("IsTruncated"):
+                present = {o["Key"] for o in page.get("Contents", [])}
+                targets = [t for t in targets if t.location in present]
+        return targets
+
+    def key_targets(self, keys: list[str]) -> list[Target]:
+        return [Target(self._full(k), picture_id_from_key(k), self.kind) for k in keys]
+
+    def _delete_objects(self, keys: list[str]) -> dict[str, str]:
+        """One DeleteObjects request (at most 1000 keys); returns the keys that failed, with the reason."""
+        try:
+            response = self.client.boto.delete_objects(
+                Bucket=self.loc.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )
+        except Exception as e:
+            raise self._error(e) from None
+        return {
+            err.get("Key", ""): f"{err.get('Code')}: {err.get('Message', '')}".strip()
+            for err in response.get("Errors", [])
+        }
+
+    def delete_targets(self, targets: list[Target]) -> DeleteResult:
+        """Delete full keys of this bucket (any area of it), ``S3_BATCH`` keys per request."""
+        result = DeleteResult()
+        for start in range(0, len(targets), S3_BATCH):
+            chunk = targets[start : start + S3_BATCH]
+            failed = self._delete_objects([t.location for t in chunk])
+            for target in chunk:
+                if target.location not in failed:
+                    result.files[target.kind] += 1
+                elif target.owner is not None:
+                    result.failed[target.owner] = f"{target.kind}: {failed[target.location]}"
+        return result
+
+    def count_pictures(self, ids: list[UUID]) -> int:
+        if self.kind == "derivates":
+            return len(self._folder_targets(ids))
+        wanted = {self._full(picture_key(i)) for i in ids}
+        prefixes = {k.rsplit("/", 1)[0] + "/" for k in wanted}
+        return sum(1 for p in prefixes for o in self._list(p) if o["Key"] in wanted)
+
+    def wipe(self) -> DeleteResult:
+        result = DeleteResult()
+        batch: list[Target] = []
+        for obj in self._list(self.loc.prefix):
+            batch.append(Target(obj["Key"], None, self.kind))
+            if len(batch) == S3_BATCH:
+                result.add(self.delete_targets(batch))
+                batch = []
+        if batch:
+            result.add(self.delete_targets(batch))
+        return result
+
+    def list_files(self) -> Iterator[StoredFile]:
+        for obj in self._list(self.loc.prefix):
+            yield StoredFile(obj["Key"][len(self.loc.prefix) :], int(obj["Size"]), obj["LastModified"])
