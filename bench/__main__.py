@@ -21,16 +21,24 @@ from bench.common import RESULTS, BenchDb, Result, chart, commit, machine, save,
 from bench.generate import generate
 from ops.localdb import LocalCluster
 from ops.schema import runner
+from scripts import panoramax
 
 
-def build_template(bdb: BenchDb, admin_url: str, pictures: int) -> str:
-    name = f"instance_{pictures}"
+def build_template(bdb: BenchDb, admin_url: str, pictures: int, kind: str = "ops") -> str:
+    """An instance of ``pictures`` pictures in a database built by ``ops db upgrade``, or with
+    ``kind="panoramax"`` by Panoramax's own migrations (the geovisio wheel)."""
+    name = f"instance_{pictures}" if kind == "ops" else f"panoramax_{pictures}"
     with psycopg.connect(admin_url, autocommit=True) as c:
         c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    runner.upgrade(bdb.url_of(name))
+    if kind == "ops":
+        runner.upgrade(bdb.url_of(name))
+    else:
+        panoramax.build(bdb.url_of(name), panoramax.migrations_dir(Path(tempfile.mkdtemp(prefix="ops-bench-pnx-"))))
     with psycopg.connect(bdb.url_of(name), autocommit=True) as c:
         generate(c, pictures, max(1, pictures // 100))
+        c.execute("DELETE FROM job_queue")  # Panoramax's insertion trigger queued `prepare` jobs: prepared
+        c.execute("VACUUM ANALYZE")
         c.execute("CHECKPOINT")
     return name
 
@@ -68,6 +76,9 @@ def main() -> int:
             print(f"== {size:,} pictures", file=sys.stderr)
             template = build_template(bdb, admin, size)
             results += suite.bench_sequences(bdb, template, size, rounds, rss)
+            pnx = build_template(bdb, admin, size, kind="panoramax")
+            results += suite.bench_sequences(bdb, pnx, size, rounds, rss, label=" on a Panoramax database")
+            bdb.drop(pnx)
             results += suite.bench_refresh(bdb, template, size, rounds, rss)
             results += suite.bench_delete_data(bdb, template, size, rounds, rss)
             if size == sorted(sizes)[0] and os.environ.get("BENCH_FILES", "1") != "0":

@@ -81,7 +81,9 @@ def _paired(bdb: BenchDb, template: str, rounds: int, ours, baseline) -> tuple[l
     return ours_t, base_t, extra
 
 
-def bench_sequences(bdb: BenchDb, template: str, size: int, rounds: int, rss: RssLog) -> list[Result]:
+def bench_sequences(bdb: BenchDb, template: str, size: int, rounds: int, rss: RssLog, label: str = "") -> list[Result]:
+    """Reorder (and its second run) and headings against their single-statement baselines; ``label`` names
+    the kind of database when it is not ops's own."""
     results = []
 
     def ours_reorder(db: str) -> tuple[float, Measured]:
@@ -93,7 +95,7 @@ def bench_sequences(bdb: BenchDb, template: str, size: int, rounds: int, rss: Rs
     )
     o, b = statistics.median(ours_t), statistics.median(base_t)
     changed = json.loads(runs[0].stdout)["sequences_changed"]
-    results.append(Result("sequences reorder (all)", size, o, b, o / b, "≤ 1.5× single statement", o / b <= 1.5,
+    results.append(Result(f"sequences reorder (all){label}", size, o, b, o / b, "≤ 1.5× single statement", o / b <= 1.5,
                           peak_rss_mb=max(r.peak_rss_mb for r in runs), note=f"{changed} sequences changed"))  # fmt: skip
 
     # second run on an already ordered instance: writes no row
@@ -112,7 +114,7 @@ def bench_sequences(bdb: BenchDb, template: str, size: int, rounds: int, rss: Rs
             ).fetchone()[0]
         written = int(after - before)
         summary = json.loads(again.stdout)
-        results.append(Result("sequences reorder, second run (rows written)", size, written, 0, 0.0 if not written else float("inf"),
+        results.append(Result(f"sequences reorder, second run (rows written){label}", size, written, 0, 0.0 if not written else float("inf"),
                               "0 rows written", written == 0 and summary["sequences_changed"] == 0, "rows",
                               note=f"took {again.seconds:.2f} s"))  # fmt: skip
     finally:
@@ -126,7 +128,7 @@ def bench_sequences(bdb: BenchDb, template: str, size: int, rounds: int, rss: Rs
         bdb, template, rounds, ours_heading, lambda db: _time_sql(bdb, db, "headings_baseline")
     )
     o, b = statistics.median(ours_t), statistics.median(base_t)
-    results.append(Result("set-sequences-heading --overwrite (all)", size, o, b, o / b, "≤ 1.5× single statement",
+    results.append(Result(f"set-sequences-heading --overwrite (all){label}", size, o, b, o / b, "≤ 1.5× single statement",
                           o / b <= 1.5, peak_rss_mb=max(r.peak_rss_mb for r in runs),
                           note=f"{json.loads(runs[0].stdout)['pictures_updated']} pictures updated"))  # fmt: skip
     return results

@@ -152,6 +152,7 @@ def delete_data(
         result.sequences_marked_deleted, result.upload_sets_deleted = held.sequences, held.upload_sets
         result.pictures_deleted = result.jobs_enqueued = held.pictures
         return result
+    upload_sets_before = holdings(conn, account).upload_sets
     with conn.transaction():
         result.sequences_marked_deleted = conn.execute(
             "UPDATE sequences SET status = 'deleted', updated_at = now() "
@@ -185,9 +186,9 @@ def delete_data(
         result.longest_batch_s = max(result.longest_batch_s, elapsed)
         log(f"deleted {result.pictures_deleted} pictures so far ({deleted} in {elapsed:.2f} s)")
     with conn.transaction():
-        result.upload_sets_deleted = conn.execute(
-            "DELETE FROM upload_sets WHERE account_id = %(account_id)s", params
-        ).rowcount
+        conn.execute("DELETE FROM upload_sets WHERE account_id = %(account_id)s", params)
+    # Counted from before: on a Panoramax database a trigger deletes an upload set with its last picture.
+    result.upload_sets_deleted = upload_sets_before
     return result
 
 

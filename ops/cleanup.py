@@ -18,11 +18,13 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 
 from ops import db, jobs, queries, sequences
 from ops.errors import ConfigError
 from ops.report import Report as Log
 from ops.report import silent
+from ops.schema.kind import detect
 from ops.storage import KINDS, DeleteResult, Storage
 
 TABLES = ("sequences", "sequences_pictures", "pictures", "job_queue", "upload_sets")
@@ -97,7 +99,7 @@ def cleanup(
         )
     result = CleanupResult(dry_run)
     if plan.seq_ids is None:
-        _whole_instance(conn, storage, plan, result, dry_run, log)
+        _whole_instance(conn, storage, plan, result, dry_run, batch_size, log)
     else:
         _per_sequence(conn, storage, plan, result, dry_run, enqueue_only, batch_size, log)
     if storage is not None:
@@ -125,6 +127,9 @@ def _per_sequence(
         if earlier.jobs:
             log(f"finished {earlier.jobs} delete jobs left by an earlier run")
     params = {"seq_ids": sorted(existing)}
+    # On a Panoramax database any `delete` job is read by Panoramax's worker as "delete every file": ops
+    # queues jobs there only when every kind goes; otherwise it deletes the files itself after the commit.
+    by_jobs = plan.kinds == KINDS or not detect(conn).panoramax
     with conn.transaction() as tx:
         for statement in queries.named("cleanup_select").values():
             conn.execute(statement, params)
@@ -135,18 +140,52 @@ def _per_sequence(
                 _count_files(conn, storage, plan.kinds, result)
             raise psycopg.Rollback(tx)
         if plan.database:
-            if plan.kinds:
+            if plan.kinds and by_jobs:
                 conn.execute(queries.load("jobs_enqueue_delete"), {"kinds": json.dumps(list(plan.kinds))})
+            elif plan.kinds:
+                _hold_selection(conn)
+            unlink_sequences(conn, params["seq_ids"])
             for statement in queries.named("cleanup_delete").values():
-                conn.execute(statement, {**params, "database_only": not plan.kinds})
+                conn.execute(statement, params)
         elif plan.kinds:
             assert storage is not None
             for batch in _picture_batches(conn):
                 result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
-    if plan.database and plan.kinds and not enqueue_only:
+    if plan.database and plan.kinds and not by_jobs:
+        assert storage is not None
+        for batch in _held_batches(conn):
+            result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
+    elif plan.database and plan.kinds and not enqueue_only:
         assert storage is not None
         result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
         result.add_files(result.delete_jobs.deletion)
+
+
+HELD_CURSOR = "cleanup_held_pictures"
+
+
+def _hold_selection(conn: psycopg.Connection) -> None:
+    """Keep the selected pictures' ids past the commit (a cursor WITH HOLD, materialised at commit), to
+    delete their files once no row points at them any more."""
+    conn.execute(sql.SQL("DECLARE {} CURSOR WITH HOLD FOR SELECT id FROM cleanup_pictures ORDER BY id").format(
+        sql.Identifier(HELD_CURSOR)))  # fmt: skip
+
+
+def _held_batches(conn: psycopg.Connection) -> Iterator[list[UUID]]:
+    fetch = sql.SQL("FETCH {} FROM {}").format(sql.Literal(FILE_BATCH), sql.Identifier(HELD_CURSOR))
+    try:
+        while rows := conn.execute(fetch).fetchall():
+            yield [r[0] for r in rows]
+    finally:
+        conn.execute(sql.SQL("CLOSE {}").format(sql.Identifier(HELD_CURSOR)))
+
+
+def unlink_sequences(conn: psycopg.Connection, seq_ids: list[UUID]) -> None:
+    """Clear the links into these sequences that would block their deletion on a Panoramax database (each
+    statement of sequence_links.sql runs where its table exists)."""
+    for table, statement in queries.named("sequence_links").items():
+        if db.table_exists(conn, table):
+            conn.execute(statement, {"seq_ids": seq_ids})
 
 
 def _picture_batches(conn: psycopg.Connection) -> Iterator[list[UUID]]:
@@ -165,21 +204,42 @@ def _count_files(conn: psycopg.Connection, storage: Storage, kinds: tuple[str, .
 
 
 def _whole_instance(
-    conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, result: CleanupResult, dry_run: bool, log: Log
-) -> None:
+    conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, result: CleanupResult, dry_run: bool,
+    batch_size: int, log: Log,
+) -> None:  # fmt: skip
     if plan.database:
         result.rows = dict(zip(TABLES, db.one(conn, queries.load("cleanup_all_counts")), strict=True))
     if dry_run:
         if storage is not None:
-            for kind in plan.kinds:
-                result.files[kind] = sum(1 for _ in storage.areas[kind].list_files())
+            for area in plan.kinds:
+                result.files[area] = sum(1 for _ in storage.areas[area].list_files())
         return
     if plan.database:
-        with conn.transaction():
-            for statement in queries.named("cleanup_all_delete").values():
-                conn.execute(statement)
+        _delete_all_rows(conn, batch_size)
         log("database entries removed")
-    for kind in plan.kinds:
+    for area in plan.kinds:
         assert storage is not None
-        result.add_files(storage.areas[kind].wipe())
-        log(f"{kind} storage emptied")
+        result.add_files(storage.areas[area].wipe())
+        log(f"{area} storage emptied")
+
+
+def _delete_all_rows(conn: psycopg.Connection, batch_size: int) -> None:
+    """Every sequence, picture and upload set, a batch per transaction: sequences (with their links),
+    then pictures (with the delete jobs Panoramax's trigger queues for them), then upload sets."""
+    statements = queries.named("cleanup_all_delete")
+    params: dict[str, Any] = {"batch_size": batch_size}
+    while True:
+        with conn.transaction():
+            seq_ids = [r[0] for r in conn.execute(statements["sequence_batch"], params).fetchall()]
+            if not seq_ids:
+                break
+            unlink_sequences(conn, seq_ids)
+            conn.execute(statements["sequences"], {"seq_ids": seq_ids})
+    while True:
+        with conn.transaction():
+            pic_ids = [r[0] for r in conn.execute(statements["pictures"], params).fetchall()]
+            conn.execute(statements["trigger_jobs"], {"pic_ids": pic_ids})
+        if not pic_ids:
+            break
+    while conn.execute(statements["upload_sets"], params).rowcount:
+        pass

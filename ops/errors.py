@@ -36,6 +36,10 @@ class SchemaPending(OpsError):
     """The schema is not in the state the command needs (migrations pending, modified or missing)."""
 
 
+class NotOpsManaged(OpsError):
+    """The database's schema is Panoramax's: ops does not migrate it."""
+
+
 class LockTimeout(OpsError):
     """Another ops process holds the lock we wait for."""
 

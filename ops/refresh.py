@@ -1,8 +1,12 @@
-"""``ops refresh`` / ``ops db refresh``: refresh the materialized views (cron, the worker's schedule).
+"""``ops refresh`` / ``ops db refresh``: what the map and statistics read, brought up to date (cron, the
+worker's schedule).
 
-A view is refreshed ``CONCURRENTLY`` when it is populated and has a usable unique index (readers are never
-blocked), plainly otherwise. A per-view advisory lock lets one refresh of a view run at a time across all
-machines; a view being refreshed elsewhere is reported as skipped, never as refreshed.
+On an ops-managed database, the materialized views of ``sql/views``: a view is refreshed ``CONCURRENTLY``
+when it is populated and has a usable unique index (readers are never blocked), plainly otherwise; a
+per-view advisory lock lets one refresh of a view run at a time across all machines. On a
+Panoramax-managed database, what Panoramax's ``db refresh`` does: its aggregate grid, under the lock of
+``refresh_database``'s row (older releases: the ``pictures_grid`` view). Either way, a refresh running
+elsewhere is reported as skipped, never as refreshed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from psycopg import sql
 
 from ops import db, queries
 from ops.errors import RefreshFailed, UsageError
-from ops.schema import views
+from ops.schema import kind, views
+
+GRID = "pictures_aggregate_grid"
+LEGACY_GRID = "pictures_grid"
 
 
 def view_lock_key(name: str) -> int:
@@ -79,13 +86,56 @@ def _refresh_one(conn: psycopg.Connection, name: str) -> RefreshOutcome:
         db.advisory_unlock(conn, key)
 
 
-def refresh(
-    conn: psycopg.Connection, only: str | None = None, report: Callable[[RefreshOutcome], None] | None = None
-) -> list[RefreshOutcome]:
-    """Refresh every view (or ``only``), CONCURRENTLY when populated with a unique index, plainly otherwise.
+def _panoramax_refresh(conn: psycopg.Connection, full: bool) -> RefreshOutcome:
+    """Panoramax's refresh: its aggregate grid (expired cells, or all with ``full``), or on releases before
+    the grid its ``pictures_grid`` view, under the NOWAIT lock of ``refresh_database``'s row."""
+    has_grid = bool(db.scalar(conn, "SELECT to_regprocedure('compute_pictures_aggregate_grid_expired()') IS NOT NULL"))
+    name = GRID if has_grid else LEGACY_GRID
+    if not has_grid and not views.matview_exists(conn, LEGACY_GRID):
+        return RefreshOutcome(name, "failed", message="neither Panoramax's aggregate grid nor pictures_grid exists")
+    started = time.monotonic()
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 0")
+            conn.execute(queries.statement("panoramax_refresh", "lock"))
+            conn.execute(queries.statement("panoramax_refresh", "mark"))
+            if not has_grid:
+                conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(sql.Identifier(LEGACY_GRID)))
+                cells = views.count_rows(conn, LEGACY_GRID)
+            elif full:
+                conn.execute(queries.statement("panoramax_refresh", "full"))
+                conn.execute(queries.statement("panoramax_refresh", "forget_expired"))
+                cells = int(db.scalar(conn, queries.statement("panoramax_refresh", "count_cells")))
+            else:
+                cells = int(db.scalar(conn, queries.statement("panoramax_refresh", "expired")))
+    except psycopg.errors.LockNotAvailable:
+        return RefreshOutcome(name, "skipped", message="a refresh is already running (refresh_database is locked)")
+    except psycopg.Error as e:
+        message = e.diag.message_primary or str(e).strip()
+        return RefreshOutcome(name, "failed", message=" ".join(message.split()))
+    done = "all cells rebuilt" if full and has_grid else "expired cells updated" if has_grid else "view refreshed"
+    return RefreshOutcome(name, "refreshed", has_grid is False, time.monotonic() - started, cells, done)
 
-    ``conn`` must be in autocommit mode: each refresh is its own transaction and holds only its view's lock.
+
+def refresh(
+    conn: psycopg.Connection,
+    only: str | None = None,
+    report: Callable[[RefreshOutcome], None] | None = None,
+    *,
+    full: bool = False,
+) -> list[RefreshOutcome]:
+    """Refresh every view (or ``only``), CONCURRENTLY when populated with a unique index, plainly otherwise;
+    on a Panoramax-managed database, its grid (``full``: the whole grid rather than its expired cells).
+
+    ``conn`` must be in autocommit mode: each refresh is its own transaction and holds only its own lock.
     """
+    if kind.detect(conn).panoramax:
+        if only is not None:
+            raise UsageError("--view names a view of ops; a Panoramax database has its map grid only")
+        outcome = _panoramax_refresh(conn, full)
+        if report is not None:
+            report(outcome)
+        return [outcome]
     names = [v.name for v in views.view_status(conn)]
     if only is not None:
         if only not in names:
@@ -110,7 +160,11 @@ def raise_on_failure(outcomes: list[RefreshOutcome]) -> None:
 
 
 def last_refresh(conn: psycopg.Connection) -> datetime | None:
-    """The oldest last-refresh time among the views (None if one was never refreshed or none exists)."""
+    """The oldest last-refresh time among the views (None if one was never refreshed or none exists); on
+    a Panoramax-managed database, ``refresh_database.refreshed_at``."""
+    if kind.detect(conn).panoramax:
+        last: datetime | None = db.scalar(conn, queries.statement("panoramax_refresh", "last_refresh"))
+        return last
     states = views.view_status(conn)
     if not states or any(s.refreshed_at is None for s in states):
         return None

@@ -96,9 +96,17 @@ def new_database(cluster: LocalCluster, admin_url: str) -> Iterator[Callable[[st
 
 
 @pytest.fixture
-def db_url(new_database: Callable[[str], str], template_db: str) -> str:
-    """A fresh, fully migrated database."""
+def ops_db_url(new_database: Callable[[str], str], template_db: str) -> str:
+    """A fresh database built by ``ops db upgrade``."""
     return new_database(template_db)
+
+
+@pytest.fixture(params=["ops", "panoramax"])
+def db_url(request: pytest.FixtureRequest, new_database: Callable[[str], str]) -> str:
+    """A fresh database of each kind (each test using it runs twice): built by ``ops db upgrade``, and
+    built by Panoramax's own migrations."""
+    template = request.getfixturevalue("template_db" if request.param == "ops" else "panoramax_template")
+    return new_database(template)
 
 
 @pytest.fixture
@@ -110,6 +118,12 @@ def empty_db_url(new_database: Callable[[str], str]) -> str:
 @pytest.fixture
 def conn(db_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(db_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def ops_conn(ops_db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(ops_db_url, autocommit=True) as c:
         yield c
 
 
@@ -184,3 +198,23 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "local":
         return local_store(tmp_path)
     return s3_store(request.getfixturevalue("s3"))
+
+
+PANORAMAX_TEMPLATE = "panoramax_template"
+
+
+@pytest.fixture(scope="session")
+def panoramax_template(cluster: LocalCluster, admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database built by Panoramax 2.15.1's own migrations (the geovisio wheel), copied by the tests."""
+    from scripts import panoramax
+
+    _create_database(admin_url, PANORAMAX_TEMPLATE, "template1")
+    applied = panoramax.build(cluster.url(PANORAMAX_TEMPLATE), panoramax.migrations_dir(tmp_path_factory.mktemp("pnx")))
+    assert applied >= 100
+    return PANORAMAX_TEMPLATE
+
+
+@pytest.fixture
+def pnx_url(new_database: Callable[[str], str], panoramax_template: str) -> str:
+    """A fresh database built by Panoramax's migrations."""
+    return new_database(panoramax_template)

@@ -90,3 +90,14 @@ def ranked_pictures(conn: psycopg.Connection, seq: UUID) -> list[tuple[int, UUID
     return conn.execute(
         "SELECT rank, pic_id FROM sequences_pictures WHERE seq_id = %s ORDER BY rank", (seq,)
     ).fetchall()
+
+
+def is_panoramax(conn: psycopg.Connection) -> bool:
+    """The database was built by Panoramax's migrations (its history is in _yoyo_migration)."""
+    return conn.execute("SELECT to_regclass('_yoyo_migration') IS NOT NULL").fetchone()[0]
+
+
+def prepared(conn: psycopg.Connection) -> None:
+    """As after Panoramax's worker prepared the pictures: no `prepare` job left (its insertion trigger
+    queues one per picture; ops's database has no such trigger)."""
+    conn.execute("DELETE FROM job_queue WHERE task = 'prepare'")

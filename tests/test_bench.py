@@ -80,3 +80,17 @@ def test_every_benchmark_runs_at_tiny_size(tiny_instance, s3_endpoint):
     assert all(r.unit == "MB" and 5 < r.ours_s < 1000 for r in peaks)
     second_run = suite.bench_sequences(bdb, template, 1500, 1, rss)[1]
     assert second_run.passed and second_run.ours_s == 0  # an ordered instance: reorder writes nothing
+
+
+def test_sequence_benchmarks_run_on_a_panoramax_database(new_database, panoramax_template, cluster, admin_url):
+    url = new_database(panoramax_template)
+    with psycopg.connect(url, autocommit=True) as c:
+        generate(c, 1500, 15, seed=7, log=False)
+        c.execute("DELETE FROM job_queue")
+    bdb = BenchDb(admin_url, cluster.url)
+    results = suite.bench_sequences(
+        bdb, url.rsplit("/", 1)[1], 1500, 1, suite.RssLog(), label=" on a Panoramax database"
+    )
+    check(results, 3)
+    assert all(r.benchmark.endswith(" on a Panoramax database") for r in results)
+    assert results[1].passed and results[1].ours_s == 0  # an ordered instance: reorder writes nothing

@@ -61,20 +61,20 @@ def test_unreachable_database_masks_the_password(ops):
         assert "Traceback" not in result.stderr
 
 
-def test_password_never_printed_even_verbose(ops, db_url):
+def test_password_never_printed_even_verbose(ops, ops_db_url):
     # the test cluster trusts local connections, so any password is accepted and must stay hidden
-    url = db_url.replace("postgres@", "postgres:Hidden-Pw-99@")
+    url = ops_db_url.replace("postgres@", "postgres:Hidden-Pw-99@")
     for args in (["-v", "db", "status"], ["-v", "db", "upgrade"], ["-v", "db", "upgrade", "--dry-run"]):
         result = ops(*args, env={"DB_URL": url})
         assert result.exit_code == 0, result.stderr
         assert "Hidden-Pw-99" not in result.stdout + result.stderr
 
 
-def test_dotenv_file_is_read(db_url, tmp_path):
+def test_dotenv_file_is_read(ops_db_url, tmp_path):
     import subprocess
     import sys
 
-    (tmp_path / ".env").write_text(f"DB_URL={db_url}\n")
+    (tmp_path / ".env").write_text(f"DB_URL={ops_db_url}\n")
     proc = subprocess.run(
         [sys.executable, "-m", "ops", "db", "status", "--check"], cwd=tmp_path, capture_output=True, text=True
     )
@@ -82,7 +82,7 @@ def test_dotenv_file_is_read(db_url, tmp_path):
     assert "up to date" in proc.stdout
 
 
-def test_db_commands_need_no_storage_nor_secret(ops, db_url):
-    result = ops("db", "status", env={"DB_URL": db_url})
+def test_db_commands_need_no_storage_nor_secret(ops, ops_db_url):
+    result = ops("db", "status", env={"DB_URL": ops_db_url})
     assert result.exit_code == 0
     assert "FS_URL" not in result.stderr and "SECRET" not in result.stderr

@@ -34,9 +34,9 @@ def schema_dump(url: str, *extra: str) -> str:
 
 def applied_ids(url: str) -> list[str]:
     with psycopg.connect(url) as c:
-        if c.execute("SELECT to_regclass('_yoyo_migration')").fetchone()[0] is None:
+        if c.execute("SELECT to_regclass('ops_yoyo_migration')").fetchone()[0] is None:
             return []
-        return [r[0] for r in c.execute("SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc")]
+        return [r[0] for r in c.execute("SELECT migration_id FROM ops_yoyo_migration ORDER BY applied_at_utc")]
 
 
 def table_exists(url: str, name: str) -> bool:
@@ -68,26 +68,26 @@ def test_upgrade_creates_schema_and_reports_each_migration(ops, empty_db_url):
     assert again.stdout.strip() == "nothing to apply: database is up to date"
 
 
-def test_no_trigger_deletes_files_when_pictures_go(conn):
-    triggers = conn.execute(
+def test_no_trigger_deletes_files_when_pictures_go(ops_conn):
+    triggers = ops_conn.execute(
         "SELECT tgname FROM pg_trigger WHERE tgrelid = 'pictures'::regclass AND NOT tgisinternal"
     ).fetchall()
     assert triggers == []
 
 
-def test_new_account_gets_one_default_token(conn):
-    account = conn.execute("INSERT INTO accounts (name) VALUES ('alice') RETURNING id").fetchone()[0]
-    rows = conn.execute("SELECT description FROM tokens WHERE account_id = %s", (account,)).fetchall()
+def test_new_account_gets_one_default_token(ops_conn):
+    account = ops_conn.execute("INSERT INTO accounts (name) VALUES ('alice') RETURNING id").fetchone()[0]
+    rows = ops_conn.execute("SELECT description FROM tokens WHERE account_id = %s", (account,)).fetchall()
     assert rows == [("default token",)]
 
 
-def test_job_queue_allows_one_target_and_one_job_per_target(conn):
+def test_job_queue_allows_one_target_and_one_job_per_target(ops_conn):
     with pytest.raises(psycopg.errors.CheckViolation):
-        conn.execute("INSERT INTO job_queue (task) VALUES ('delete')")
-    conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', gen_random_uuid())")
-    pid = conn.execute("SELECT picture_to_delete_id FROM job_queue").fetchone()[0]
+        ops_conn.execute("INSERT INTO job_queue (task) VALUES ('delete')")
+    ops_conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', gen_random_uuid())")
+    pid = ops_conn.execute("SELECT picture_to_delete_id FROM job_queue").fetchone()[0]
     with pytest.raises(psycopg.errors.UniqueViolation):
-        conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pid,))
+        ops_conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pid,))
 
 
 def test_dry_run_lists_statements_and_changes_nothing(ops, empty_db_url):
@@ -97,7 +97,7 @@ def test_dry_run_lists_statements_and_changes_nothing(ops, empty_db_url):
     assert "would apply 0001_extensions (3 statement(s), in a transaction)" in result.stdout
     assert "CREATE EXTENSION IF NOT EXISTS postgis;" in result.stdout
     assert schema_dump(empty_db_url) == before
-    assert not table_exists(empty_db_url, "_yoyo_migration")
+    assert not table_exists(empty_db_url, "ops_yoyo_migration")
 
 
 def test_status_json_and_check(ops, empty_db_url):
@@ -133,7 +133,7 @@ def test_status_shows_modified_and_missing_files(ops, empty_db_url, tmp_path):
     assert states == {"0001_a": "modified", "0002_b": "missing"}
 
 
-def test_pending_schema_guard(empty_db_url, db_url):
+def test_pending_schema_guard(empty_db_url, ops_db_url):
     with psycopg.connect(empty_db_url) as c:
         with pytest.raises(SchemaPending) as err:
             status.ensure_schema_current(c)
@@ -141,7 +141,7 @@ def test_pending_schema_guard(empty_db_url, db_url):
     assert str(err.value) == (
         f"database schema needs an update: {len(ids)} pending migration(s): {', '.join(ids)}. Run: ops db upgrade"
     )
-    with psycopg.connect(db_url) as c:
+    with psycopg.connect(ops_db_url) as c:
         status.ensure_schema_current(c)  # up to date: no error
 
 
@@ -162,20 +162,20 @@ def test_rollback_undoes_the_most_recently_applied(ops, empty_db_url, tmp_path):
     assert not table_exists(empty_db_url, "b") and table_exists(empty_db_url, "c")
 
 
-def test_rollback_all_needs_confirmation_when_not_interactive(ops, db_url):
-    before = applied_ids(db_url)
-    result = ops("db", "rollback", "--all", env={"DB_URL": db_url})
+def test_rollback_all_needs_confirmation_when_not_interactive(ops, ops_db_url):
+    before = applied_ids(ops_db_url)
+    result = ops("db", "rollback", "--all", env={"DB_URL": ops_db_url})
     assert result.exit_code == 2
     assert "--yes" in result.stderr
-    assert applied_ids(db_url) == before
+    assert applied_ids(ops_db_url) == before
 
 
-def test_rollback_all_dry_run_changes_nothing(ops, db_url):
-    before = schema_dump(db_url)
-    result = ops("db", "rollback", "--all", "--dry-run", env={"DB_URL": db_url})
+def test_rollback_all_dry_run_changes_nothing(ops, ops_db_url):
+    before = schema_dump(ops_db_url)
+    result = ops("db", "rollback", "--all", "--dry-run", env={"DB_URL": ops_db_url})
     assert result.exit_code == 0
     assert "would roll back 0004_job_queue" in result.stdout
-    assert schema_dump(db_url) == before
+    assert schema_dump(ops_db_url) == before
 
 
 @pytest.mark.parametrize("postgis_before", [False, True])
@@ -315,7 +315,7 @@ def test_two_concurrent_upgrades_apply_each_migration_once(empty_db_url, tmp_pat
     assert "nothing to apply" in stdouts[1] and "applied 0001_slow" in stdouts[0]
     with psycopg.connect(empty_db_url) as c:
         counts = c.execute(
-            "SELECT migration_id, count(*) FROM _yoyo_log WHERE operation = 'apply' GROUP BY 1 ORDER BY 1"
+            "SELECT migration_id, count(*) FROM ops_yoyo_log WHERE operation = 'apply' GROUP BY 1 ORDER BY 1"
         ).fetchall()
     assert counts == [("0001_slow", 1), ("0002_next", 1)]
 
@@ -347,3 +347,45 @@ def test_killed_runner_leaves_no_stale_lock(empty_db_url, tmp_path):
     assert rerun.returncode == 0, err
     assert "applied 0001_t" in out
     assert applied_ids(empty_db_url) == ["0001_t"]
+
+
+def as_built_by_ops_before_0_2(url: str) -> None:
+    """ops before 0.2 kept its history in yoyo's default tables: put it back there."""
+    with psycopg.connect(url, autocommit=True) as c:
+        for old, new in bookkeeping.LEGACY_RENAMES:
+            c.execute(f"ALTER TABLE {new} RENAME TO {old}")
+        c.execute("CREATE TABLE yoyo_lock (locked int DEFAULT 1 PRIMARY KEY, ctime timestamp, pid int NOT NULL)")
+
+
+def history_rows(url: str, table: str) -> list[tuple]:
+    with psycopg.connect(url) as c:
+        return c.execute(f"SELECT migration_hash, migration_id, applied_at_utc FROM {table} ORDER BY 2").fetchall()
+
+
+def test_history_kept_in_yoyo_tables_moves_to_ops_tables_once(ops, ops_db_url):
+    before = history_rows(ops_db_url, "ops_yoyo_migration")
+    as_built_by_ops_before_0_2(ops_db_url)
+    status = ops("db", "status", "--check", env={"DB_URL": ops_db_url})
+    assert status.exit_code == 0 and "up to date" in status.stdout  # read where it is
+    assert ops("sequences", "reorder", env={"DB_URL": ops_db_url}).exit_code == 0  # the guard reads it too
+    moved = ops("db", "upgrade", env={"DB_URL": ops_db_url})
+    assert moved.exit_code == 0, moved.stderr
+    assert "moved ops's migration history from _yoyo_migration to ops_yoyo_migration" in moved.stdout
+    assert history_rows(ops_db_url, "ops_yoyo_migration") == before
+    for table in bookkeeping.YOYO_TABLES:
+        assert not table_exists(ops_db_url, table)
+    again = ops("db", "upgrade", env={"DB_URL": ops_db_url})
+    assert again.exit_code == 0 and "moved" not in again.stdout  # idempotent
+    assert history_rows(ops_db_url, "ops_yoyo_migration") == before
+
+
+def test_history_move_is_atomic(ops, ops_db_url):
+    as_built_by_ops_before_0_2(ops_db_url)
+    with psycopg.connect(ops_db_url) as blocker:
+        blocker.execute("SELECT * FROM _yoyo_log LIMIT 1")  # holds a lock the rename of _yoyo_log waits for
+        failed = ops("db", "upgrade", "--ddl-lock-timeout", "0.2", env={"DB_URL": ops_db_url})
+    assert failed.exit_code == 1 and "lock timeout" in failed.stderr
+    # the first rename (_yoyo_migration) was rolled back with the one that timed out
+    assert table_exists(ops_db_url, "_yoyo_migration") and not table_exists(ops_db_url, "ops_yoyo_migration")
+    assert ops("db", "upgrade", env={"DB_URL": ops_db_url}).exit_code == 0
+    assert table_exists(ops_db_url, "ops_yoyo_migration") and not table_exists(ops_db_url, "_yoyo_migration")

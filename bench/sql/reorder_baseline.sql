@@ -22,11 +22,10 @@ INSERT INTO moved SELECT DISTINCT seq_id FROM upd;
 UPDATE sequences_pictures SET rank = -rank WHERE rank < 0;
 
 UPDATE sequences s
-SET geom = CASE WHEN ST_Length(d.line) > 0 THEN ST_Multi(d.line) END, bbox = d.bbox,
+SET geom = compute_sequence_geom(s.id), bbox = compute_sequence_bbox(s.id),
     min_picture_ts = d.min_ts, max_picture_ts = d.max_ts, nb_pictures = d.nb, updated_at = now()
 FROM (
-    SELECT sp.seq_id, ST_RemoveRepeatedPoints(ST_MakeLine(p.geom ORDER BY sp.rank)) AS line,
-           ST_Extent(p.geom)::box2d AS bbox, min(p.ts) AS min_ts, max(p.ts) AS max_ts, count(*) AS nb
+    SELECT sp.seq_id, min(p.ts) AS min_ts, max(p.ts) AS max_ts, count(*) AS nb
     FROM sequences_pictures sp JOIN pictures p ON p.id = sp.pic_id
     WHERE sp.seq_id IN (SELECT seq_id FROM moved)
     GROUP BY sp.seq_id

@@ -40,7 +40,7 @@ def get(ctx: click.Context) -> None:
     secret, warnings = tokens.validated_secret(given)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    with database(ctx) as conn:
+    with database(ctx, "default-account-tokens get") as conn:
         token_id = tokens.default_account_token_id(conn)
     click.echo(tokens.encode(token_id, secret))
 
@@ -87,7 +87,7 @@ def user(
     if create and not isinstance(identifier, str):
         raise click.UsageError("a name must be provided to create an account (got an id)")
     store = open_storage(ctx) if wait and not dry_run else None
-    with database(ctx) as conn:
+    with database(ctx, "user") as conn:
         result = accounts.manage(
             conn, identifier, create_it=create, role=role, delete_it=delete_data, storage=store,
             batch_size=batch_size, dry_run=dry_run, log=log.info,

@@ -26,8 +26,11 @@ def settings(ctx: click.Context) -> Settings:
 
 
 @contextmanager
-def database(ctx: click.Context, *, check_schema: bool = True, read_only: bool = False) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to DB_URL; refuses to go on when the schema is not what commands need."""
+def database(
+    ctx: click.Context, command: str | None = None, *, check_schema: bool = True, read_only: bool = False
+) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to DB_URL; refuses to go on when the schema is not what ``command`` needs
+    (pending migrations, or on a Panoramax-managed database, a table, column, label or function it uses)."""
     from ops import db
     from ops.schema import status
 
@@ -36,7 +39,7 @@ def database(ctx: click.Context, *, check_schema: bool = True, read_only: bool =
         if read_only:
             conn.read_only = True
         if check_schema:
-            status.ensure_schema_current(conn)
+            status.ensure_schema_current(conn, command=command)
         yield conn
 
 

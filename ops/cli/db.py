@@ -72,12 +72,12 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
     ops db upgrade
     ops db upgrade --dry-run
     """
-    from ops.schema import files, migrations, runner
+    from ops.schema import migrations, runner
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
         with database(ctx, check_schema=False, read_only=True) as conn:
-            plan = migrations.plan_upgrade(conn, directory or files.default_migrations_dir())
+            plan = runner.plan_upgrade(conn, directory)
         if not plan:
             click.echo("nothing to apply: database is up to date")
         _print_plan(plan, "apply")
@@ -106,12 +106,12 @@ def rollback(
     ops db rollback --all --yes
     ops db rollback --all --dry-run
     """
-    from ops.schema import files, migrations, runner
+    from ops.schema import migrations, runner
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
         with database(ctx, check_schema=False, read_only=True) as conn:
-            plan = migrations.plan_rollback(conn, directory or files.default_migrations_dir(), everything=everything)
+            plan = runner.plan_rollback(conn, directory, everything=everything)
         if not plan:
             click.echo("nothing to roll back")
         _print_plan(plan, "roll back")
@@ -129,7 +129,25 @@ def rollback(
         click.echo("removed the bookkeeping tables: the database holds nothing of ops")
 
 
+def _panoramax_status_lines(state: SchemaStatus) -> list[str]:
+    d = state.detected
+    lines = [d.describe() + (f" ({d.panoramax_latest_at:%Y-%m-%d %H:%M:%S})" if d.panoramax_latest_at else "")]
+    lines.append("its schema is upgraded by Panoramax (flask db upgrade); ops db upgrade and rollback leave it alone")
+    if d.foreign_ids:
+        lines.append(
+            f"note: Panoramax's history (_yoyo_migration) also names {', '.join(d.foreign_ids)}, not Panoramax "
+            "migrations (written by another tool, such as ops before 0.2); ops never writes that table"
+        )
+    for command, lacking in state.lacking.items():
+        lines.append(f"ops {command}: " + ("ready" if not lacking else "lacks " + ", ".join(lacking)))
+    verdict = "every maintenance command can run" if state.up_to_date else "some maintenance commands cannot run"
+    lines.append(verdict)
+    return lines
+
+
 def _status_lines(state: SchemaStatus, view_states: list[ViewStatus]) -> list[str]:
+    if state.detected.panoramax:
+        return _panoramax_status_lines(state)
     width = max((len(m.id) for m in state.migrations), default=10)
     lines = []
     for m in state.migrations:
@@ -156,6 +174,9 @@ def _status_lines(state: SchemaStatus, view_states: list[ViewStatus]) -> list[st
 def status(ctx: click.Context, check: bool, as_json: bool) -> None:
     """Show every migration as applied, pending, modified (file changed since) or missing (file gone).
 
+    On a database built by Panoramax: its version, and whether each maintenance command finds what it
+    uses (tables, columns, enum labels, functions).
+
     \b
     ops db status
     ops db status --check --json
@@ -173,7 +194,9 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
 
 
 def _say_outcome(o: RefreshOutcome) -> None:
-    if o.state == "refreshed":
+    if o.state == "refreshed" and o.view == "pictures_aggregate_grid":
+        click.echo(f"refreshed {o.view} in {o.duration_s:.2f} s: {o.nb_rows} cells ({o.message})")
+    elif o.state == "refreshed":
         how = "concurrently" if o.concurrently else "plainly"
         click.echo(f"refreshed {o.view} {how} in {o.duration_s:.2f} s: {o.nb_rows} rows")
     elif o.state == "skipped":
@@ -181,24 +204,32 @@ def _say_outcome(o: RefreshOutcome) -> None:
 
 
 @click.command("refresh")
-@click.option("--view", "view_name", metavar="NAME", help="Refresh only this view.")
+@click.option("--view", "view_name", metavar="NAME", help="Refresh only this view (ops-managed databases).")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="On a Panoramax database: rebuild the whole map grid, not only its expired cells (readers wait, "
+    "never see it empty). ops's views are always refreshed whole.",
+)
 @json_option
 @click.pass_context
-def refresh(ctx: click.Context, view_name: str | None, as_json: bool) -> None:
-    """Refresh the materialized views of sql/views (what the cron job runs).
+def refresh(ctx: click.Context, view_name: str | None, full: bool, as_json: bool) -> None:
+    """Refresh what the map and statistics read (what the cron job runs).
 
-    Each view is refreshed CONCURRENTLY when it is populated and has its unique index (readers are never
-    blocked), plainly otherwise. One refresh per view at a time across all machines: a view being refreshed
-    elsewhere is reported as skipped (exit 0). Exit 1 when a refresh fails.
+    On an ops-managed database, the materialized views of sql/views: each CONCURRENTLY when it is populated
+    and has its unique index (readers are never blocked), plainly otherwise. On a Panoramax-managed database,
+    what Panoramax's db refresh does: its map grid's expired cells (--full: the whole grid). One refresh at a
+    time across all machines: one running elsewhere is reported as skipped (exit 0). Exit 1 when one fails.
 
     \b
     ops refresh
     ops db refresh --view pictures_grid --json
+    ops refresh --full
     """
     from ops import refresh as core
 
-    with database(ctx) as conn:
-        outcomes = core.refresh(conn, view_name, report=None if as_json else _say_outcome)
+    with database(ctx, "refresh") as conn:
+        outcomes = core.refresh(conn, view_name, report=None if as_json else _say_outcome, full=full)
     if as_json:
         emit([o.as_dict() for o in outcomes], True, [])
     elif not outcomes:

@@ -79,7 +79,7 @@ def cleanup(
             f"no sequence id: this deletes the whole instance ({what}); add --yes to confirm",
         )
     store = open_storage(ctx) if plan.kinds else None
-    with open_database(ctx) as conn:
+    with open_database(ctx, "cleanup") as conn:
         result = run_cleanup(
             conn, store, plan, dry_run=dry_run, enqueue_only=enqueue_only, batch_size=batch_size, log=log.info
         )
@@ -128,7 +128,7 @@ def orphans(ctx: click.Context, delete_them: bool, min_age: float, as_json: bool
     from ops.storage.orphans import find_orphans
 
     store = open_storage(ctx)
-    with open_database(ctx) as conn:
+    with open_database(ctx, "storage orphans") as conn:
         report = find_orphans(conn, store, delete=delete_them, min_age_s=min_age, log=log.info)
     lines = [
         f"{kind}: {report.orphan_files[kind]} orphan files ({report.orphan_bytes[kind]} bytes) "
@@ -188,7 +188,7 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
 
     def connect() -> Any:
         conn = db.connect(url, autocommit=True)
-        status.ensure_schema_current(conn)
+        status.ensure_schema_current(conn, command="worker")
         return conn
 
     try:

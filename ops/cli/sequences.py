@@ -39,7 +39,7 @@ def reorder(ctx: click.Context, sequence_ids: tuple[UUID, ...], batch_size: int,
     from ops import sequences as core
 
     ids = list(sequence_ids) or None
-    with database(ctx) as conn:
+    with database(ctx, "sequences reorder") as conn:
         total = core.count_targets(conn, ids)
         with progress(total, "reordering sequences") as step:
             result = core.reorder(conn, ids, batch_size=batch_size, progress=step)
@@ -82,7 +82,7 @@ def set_sequences_heading(
     from ops import sequences as core
 
     ids = list(sequence_ids) or None
-    with database(ctx) as conn:
+    with database(ctx, "set-sequences-heading") as conn:
         total = core.count_targets(conn, ids)
         with progress(total, "setting headings") as step:
             result = core.set_headings(

@@ -1,6 +1,10 @@
-"""What the database records about its schema: yoyo's history tables and ops' own (checksums, views).
+"""What the database records about ops's schema: ops's own history tables (yoyo's layout under ops's
+names), the checksums of applied files and the views' state.
 
-The table names are spelled here only. The DDL of ops' tables is in ``sql/queries/bookkeeping.sql``.
+ops never writes yoyo's default tables (``_yoyo_migration``, ``_yoyo_log``, ``_yoyo_version``,
+``yoyo_lock``): on a database built by Panoramax they hold Panoramax's history. A database built by an
+older ops kept its history there; ``move_legacy_history`` moves it to ops's tables, in one transaction.
+The table names are spelled here only; the DDL of ops's extra tables is in ``sql/queries/bookkeeping.sql``.
 """
 
 from __future__ import annotations
@@ -13,11 +17,17 @@ from psycopg import sql
 
 from ops import db, queries
 
-YOYO_MIGRATION_TABLE = "_yoyo_migration"
-YOYO_TABLES = (YOYO_MIGRATION_TABLE, "_yoyo_log", "_yoyo_version", "yoyo_lock")
+# ops's history, in yoyo's layout (yoyo's backend takes these names).
+HISTORY_TABLE = "ops_yoyo_migration"
+LOG_TABLE = "ops_yoyo_log"
+VERSION_TABLE = "ops_yoyo_version"
+# yoyo's defaults: Panoramax's history (or, on a database built by ops before 0.2, ops's own).
+YOYO_HISTORY_TABLE = "_yoyo_migration"
+YOYO_TABLES = (YOYO_HISTORY_TABLE, "_yoyo_log", "_yoyo_version", "yoyo_lock")
+LEGACY_RENAMES = ((YOYO_HISTORY_TABLE, HISTORY_TABLE), ("_yoyo_log", LOG_TABLE), ("_yoyo_version", VERSION_TABLE))
 MIGRATIONS_TABLE = "ops_migrations"
 VIEWS_TABLE = "ops_views"
-BOOKKEEPING_TABLES = (MIGRATIONS_TABLE, VIEWS_TABLE, *YOYO_TABLES)
+BOOKKEEPING_TABLES = (HISTORY_TABLE, LOG_TABLE, VERSION_TABLE, MIGRATIONS_TABLE, VIEWS_TABLE)
 
 
 def ensure_migrations_table(conn: psycopg.Connection) -> None:
@@ -50,9 +60,11 @@ class AppliedMigration:
     checksum: str | None
 
 
-def applied_migrations(conn: psycopg.Connection) -> list[AppliedMigration]:
-    """Applied migrations in the order they were applied (yoyo's table), with our checksum if recorded."""
-    if not db.table_exists(conn, YOYO_MIGRATION_TABLE):
+def applied_migrations(conn: psycopg.Connection, table: str | None) -> list[AppliedMigration]:
+    """Migrations applied by ops, in the order they were applied, as recorded in ``table`` (ops's
+    history table, or ``_yoyo_migration`` for a database built by an older ops; None: nothing applied),
+    with the checksum recorded at apply time."""
+    if table is None or not db.table_exists(conn, table):
         return []
     checksum = (
         sql.SQL("(SELECT o.checksum FROM {} o WHERE o.migration_id = y.migration_id)").format(
@@ -63,12 +75,22 @@ def applied_migrations(conn: psycopg.Connection) -> list[AppliedMigration]:
     )
     query = sql.SQL(
         "SELECT y.migration_id, y.applied_at_utc, {} FROM {} y ORDER BY y.applied_at_utc, y.migration_id"
-    ).format(checksum, sql.Identifier(YOYO_MIGRATION_TABLE))
+    ).format(checksum, sql.Identifier(table))
     return [AppliedMigration(*row) for row in conn.execute(query).fetchall()]
 
 
+def move_legacy_history(conn: psycopg.Connection) -> None:
+    """Move a history that an older ops kept in yoyo's default tables to ops's own, in one transaction
+    (renames keep every row; yoyo's lock table, never used by ops, goes). ``conn``: autocommit."""
+    with conn.transaction():
+        for old, new in LEGACY_RENAMES:
+            if db.table_exists(conn, old):
+                conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("yoyo_lock")))
+
+
 def drop_all(conn: psycopg.Connection) -> None:
-    """Drop yoyo's and ops' bookkeeping tables (once nothing is applied)."""
+    """Drop ops's bookkeeping tables (once nothing is applied). yoyo's default tables are never touched."""
     with conn.transaction():
         for table in BOOKKEEPING_TABLES:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))

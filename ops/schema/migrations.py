@@ -29,17 +29,19 @@ class RunOptions:
     retry_backoff_s: float = 0.5
 
 
-def plan_upgrade(conn: psycopg.Connection, directory: Path) -> list[PlannedMigration]:
-    """Pending migrations in dependency order."""
-    applied = {a.id for a in bookkeeping.applied_migrations(conn)}
+def plan_upgrade(conn: psycopg.Connection, directory: Path, history_table: str | None) -> list[PlannedMigration]:
+    """Pending migrations in dependency order (``history_table``: where ops's history is read from)."""
+    applied = {a.id for a in bookkeeping.applied_migrations(conn, history_table)}
     pending = [m for m in yoyo_adapter.read_all(directory) if m.id not in applied]
     return [yoyo_adapter.planned(m, "apply") for m in yoyo_adapter.in_dependency_order(pending)]
 
 
-def plan_rollback(conn: psycopg.Connection, directory: Path, *, everything: bool) -> list[PlannedMigration]:
+def plan_rollback(
+    conn: psycopg.Connection, directory: Path, history_table: str | None, *, everything: bool
+) -> list[PlannedMigration]:
     """Applied migrations to undo, most recently applied first (by time applied, not file order)."""
     migrations = {m.id: m for m in yoyo_adapter.read_all(directory)}
-    applied = [a.id for a in bookkeeping.applied_migrations(conn)]
+    applied = [a.id for a in bookkeeping.applied_migrations(conn, history_table)]
     chosen = list(reversed(applied)) if everything else applied[-1:]
     missing = [mid for mid in chosen if mid not in migrations]
     if missing:

@@ -16,8 +16,9 @@ from pathlib import Path
 import psycopg
 
 from ops import db
+from ops.errors import MigrationError, NotOpsManaged
 from ops.report import Report, silent
-from ops.schema import bookkeeping, migrations, views, yoyo_adapter
+from ops.schema import bookkeeping, kind, migrations, views, yoyo_adapter
 from ops.schema.files import default_migrations_dir, views_dir_for
 from ops.schema.migrations import RunOptions
 from ops.schema.yoyo_adapter import PlannedMigration
@@ -30,6 +31,54 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"opsmigr", "big")
 class RunResult:
     done: list[tuple[str, float]] = field(default_factory=list)  # (id, seconds)
     cleaned_bookkeeping: bool = False
+    moved_history: bool = False
+
+
+def require_ops_managed(conn: psycopg.Connection) -> kind.Detected:
+    """Refuse a Panoramax-managed database: its schema is Panoramax's to change."""
+    detected = kind.detect(conn)
+    if detected.panoramax:
+        raise NotOpsManaged(
+            f"this is a {detected.describe()}: its schema is upgraded by Panoramax (`flask db upgrade`), "
+            "not by ops; the maintenance commands work on it as it is (nothing was changed)"
+        )
+    return detected
+
+
+def plan_upgrade(conn: psycopg.Connection, directory: Path | None = None) -> list[PlannedMigration]:
+    """What ``ops db upgrade`` would apply (read-only: ``--dry-run``)."""
+    detected = require_ops_managed(conn)
+    return migrations.plan_upgrade(conn, directory or default_migrations_dir(), detected.history_table)
+
+
+def plan_rollback(
+    conn: psycopg.Connection, directory: Path | None = None, *, everything: bool = False
+) -> list[PlannedMigration]:
+    """What ``ops db rollback`` would undo (read-only: ``--dry-run``)."""
+    detected = require_ops_managed(conn)
+    return migrations.plan_rollback(
+        conn, directory or default_migrations_dir(), detected.history_table, everything=everything
+    )
+
+
+def _ops_history(lock_conn: psycopg.Connection, options: RunOptions, report: Report) -> bool:
+    """Under the lock: refuse a Panoramax database; move a history an older ops kept in yoyo's default
+    tables to ops's own (one transaction). Says whether it moved one."""
+    detected = require_ops_managed(lock_conn)
+    if not detected.legacy_history:
+        return False
+    lock_conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(options.ddl_lock_timeout_s * 1000)}ms",))
+    try:
+        bookkeeping.move_legacy_history(lock_conn)
+    except psycopg.errors.LockNotAvailable:
+        raise MigrationError(
+            f"moving ops's history out of {bookkeeping.YOYO_HISTORY_TABLE} gave up after a lock timeout of "
+            f"{options.ddl_lock_timeout_s:g} s (a session is reading its tables); nothing was moved"
+        ) from None
+    finally:
+        lock_conn.execute("RESET lock_timeout")
+    report(f"moved ops's migration history from {bookkeeping.YOYO_HISTORY_TABLE} to {bookkeeping.HISTORY_TABLE}")
+    return True
 
 
 def _report_waiting(report: Report) -> Callable[[db.LockHolder | None], None]:
@@ -88,9 +137,10 @@ def upgrade(
     directory = directory or default_migrations_dir()
     options = options or RunOptions()
     with migration_lock(url, options, log) as lock_conn:
+        moved = _ops_history(lock_conn, options, report)
         db.require_postgis(lock_conn)
-        plan = migrations.plan_upgrade(lock_conn, directory)
-        result = RunResult(_run_plan(url, lock_conn, plan, options, report))
+        plan = migrations.plan_upgrade(lock_conn, directory, bookkeeping.HISTORY_TABLE)
+        result = RunResult(_run_plan(url, lock_conn, plan, options, report), moved_history=moved)
         views.sync(lock_conn, views_dir_for(directory), report=report)
     return result
 
@@ -112,11 +162,12 @@ def rollback(
     directory = directory or default_migrations_dir()
     options = options or RunOptions()
     with migration_lock(url, options, log) as lock_conn:
-        plan = migrations.plan_rollback(lock_conn, directory, everything=everything)
+        moved = _ops_history(lock_conn, options, report)
+        plan = migrations.plan_rollback(lock_conn, directory, bookkeeping.HISTORY_TABLE, everything=everything)
         if plan or everything:
             views.drop_all(lock_conn, keep_bookkeeping=not everything)
-        result = RunResult(_run_plan(url, lock_conn, plan, options, report))
-        if everything and not bookkeeping.applied_migrations(lock_conn):
+        result = RunResult(_run_plan(url, lock_conn, plan, options, report), moved_history=moved)
+        if everything and not bookkeeping.applied_migrations(lock_conn, bookkeeping.HISTORY_TABLE):
             bookkeeping.drop_all(lock_conn)
             result.cleaned_bookkeeping = True
         elif plan:

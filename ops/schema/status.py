@@ -1,7 +1,8 @@
-"""The schema's state, read-only: every migration as applied, pending, modified or missing, and the guard
-that maintenance commands (and applications) call before they run.
+"""The schema's state, read-only, and the guard that maintenance commands (and applications) call first.
 
-Reading never imports yoyo nor writes: file names, checksums and the bookkeeping tables are enough.
+On an ops-managed database: every migration as applied, pending, modified or missing. On a
+Panoramax-managed one: what each maintenance command needs (``capabilities``) and what is missing.
+Reading never imports yoyo nor writes: file names, checksums, catalogs and the bookkeeping tables are enough.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 import psycopg
 
 from ops.errors import SchemaPending
-from ops.schema import bookkeeping
+from ops.schema import bookkeeping, capabilities, kind
 from ops.schema.files import default_migrations_dir, migration_files
+from ops.schema.kind import Detected
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,12 @@ class MigrationStatus:
 
 @dataclass
 class SchemaStatus:
-    """Every migration's state, and the counts per state."""
+    """Every ops migration's state and the counts per state (ops-managed); on a Panoramax-managed
+    database, what each maintenance command lacks."""
 
     migrations: list[MigrationStatus] = field(default_factory=list)
+    detected: Detected = field(default_factory=lambda: Detected(kind.Kind.EMPTY))
+    lacking: dict[str, list[str]] = field(default_factory=dict)  # command -> what it lacks (Panoramax)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -47,46 +52,87 @@ class SchemaStatus:
 
     @property
     def up_to_date(self) -> bool:
+        """Every command can run: migrations all applied (ops), or nothing lacking (Panoramax)."""
+        if self.detected.panoramax:
+            return not any(self.lacking.values())
         return all(m.state == "applied" for m in self.migrations)
 
     def problems(self) -> str:
-        """``"2 pending, 1 modified"``: what keeps the schema from being current."""
+        """What keeps the schema from being current: ``"2 pending, 1 modified"`` or what commands lack."""
+        if self.detected.panoramax:
+            return "; ".join(f"{cmd} lacks {', '.join(what)}" for cmd, what in self.lacking.items() if what)
         return ", ".join(f"{n} {state}" for state, n in self.counts.items() if state != "applied")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "up_to_date": self.up_to_date,
-            "counts": self.counts,
-            "migrations": [m.as_dict() for m in self.migrations],
-        }
+        data = {**self.detected.as_dict(), "up_to_date": self.up_to_date}
+        if self.detected.panoramax:
+            data["commands"] = {cmd: {"ready": not what, "lacks": what} for cmd, what in self.lacking.items()}
+        else:
+            data["counts"] = self.counts
+            data["migrations"] = [m.as_dict() for m in self.migrations]
+        return data
 
 
-def migration_status(conn: psycopg.Connection, directory: Path | None = None) -> SchemaStatus:
-    """Every migration as applied, pending, modified (file changed since applied) or missing (file gone)."""
-    files = migration_files(directory or default_migrations_dir())
-    applied = {a.id: a for a in bookkeeping.applied_migrations(conn)}
-    result = SchemaStatus()
+def _migration_states(conn: psycopg.Connection, directory: Path, detected: Detected) -> list[MigrationStatus]:
+    files = migration_files(directory)
+    applied = {a.id: a for a in bookkeeping.applied_migrations(conn, detected.history_table)}
+    states = []
     for f in files:
         a = applied.pop(f.id, None)
         if a is None:
-            result.migrations.append(MigrationStatus(f.id, "pending"))
+            states.append(MigrationStatus(f.id, "pending"))
         elif a.checksum is not None and a.checksum != f.checksum():
-            result.migrations.append(MigrationStatus(f.id, "modified", a.applied_at))
+            states.append(MigrationStatus(f.id, "modified", a.applied_at))
         else:
-            result.migrations.append(MigrationStatus(f.id, "applied", a.applied_at))
-    result.migrations += [MigrationStatus(a.id, "missing", a.applied_at) for a in applied.values()]
-    return result
+            states.append(MigrationStatus(f.id, "applied", a.applied_at))
+    return states + [MigrationStatus(a.id, "missing", a.applied_at) for a in applied.values()]
+
+
+def migration_status(conn: psycopg.Connection, directory: Path | None = None) -> SchemaStatus:
+    """The state of the schema, for ``ops db status``."""
+    detected = kind.detect(conn)
+    if detected.panoramax:
+        lacking = {cmd: capabilities.missing(conn, needs) for cmd, needs in capabilities.COMMANDS.items()}
+        return SchemaStatus(detected=detected, lacking=lacking)
+    return SchemaStatus(_migration_states(conn, directory or default_migrations_dir(), detected), detected)
 
 
 def pending_migration_ids(conn: psycopg.Connection, directory: Path | None = None) -> list[str]:
-    return [m.id for m in migration_status(conn, directory).migrations if m.state == "pending"]
+    detected = kind.detect(conn)
+    states = _migration_states(conn, directory or default_migrations_dir(), detected)
+    return [m.id for m in states if m.state == "pending"]
 
 
-def ensure_schema_current(conn: psycopg.Connection, directory: Path | None = None) -> None:
-    """The pending-schema guard: an application (and every ops command needing the schema) calls it first."""
-    pending = pending_migration_ids(conn, directory)
+def ensure_schema_current(
+    conn: psycopg.Connection, directory: Path | None = None, command: str | None = None
+) -> Detected:
+    """The guard: an application, and every ops command that needs the schema, calls it first.
+
+    ops-managed: no migration may be pending. Panoramax-managed: what ``command`` uses (every command's
+    needs when None) must be present. Returns what the database is, for commands that differ by kind."""
+    detected = kind.detect(conn)
+    if detected.panoramax:
+        needs = capabilities.COMMANDS[command] if command else _all_needs()
+        lacking = capabilities.missing(conn, needs)
+        if lacking:
+            what = f"ops {command}" if command else "the ops maintenance commands"
+            raise SchemaPending(
+                f"this Panoramax-managed database lacks what {what} needs: {', '.join(lacking)} "
+                "(an older Panoramax release? Upgrade it with Panoramax's own `flask db upgrade`)"
+            )
+        return detected
+    pending = [m.id for m in _migration_states(conn, directory or default_migrations_dir(), detected)
+               if m.state == "pending"]  # fmt: skip
     if pending:
         raise SchemaPending(
             f"database schema needs an update: {len(pending)} pending migration(s): "
             f"{', '.join(pending)}. Run: ops db upgrade"
         )
+    return detected
+
+
+def _all_needs() -> capabilities.Needs:
+    needs = capabilities.Needs()
+    for one in capabilities.COMMANDS.values():
+        needs = needs | one
+    return needs

@@ -74,11 +74,18 @@ def planned(m: Any, direction: str) -> PlannedMigration:
 
 
 class OpsBackend(PostgresqlPsycopgBackend):
-    """yoyo's psycopg backend, minus its lock row: the runner holds an advisory lock instead."""
+    """yoyo's psycopg backend keeping ops's history in ops's own tables (yoyo's defaults belong to
+    Panoramax on its databases), minus its lock row: the runner holds an advisory lock instead."""
+
+    log_table = bookkeeping.LOG_TABLE
+    version_table = bookkeeping.VERSION_TABLE
 
     @contextlib.contextmanager
     def lock(self, timeout: int = 10) -> Iterator[None]:
         yield
+
+    def create_lock_table(self) -> None:
+        """No lock table: ops never takes yoyo's lock row."""
 
 
 def _yoyo_url(url: str, ddl_lock_timeout_ms: int) -> str:
@@ -96,7 +103,7 @@ def _yoyo_url(url: str, ddl_lock_timeout_ms: int) -> str:
 
 def open_backend(url: str, ddl_lock_timeout_ms: int) -> OpsBackend:
     """A backend on its own connection, its bookkeeping tables created when missing."""
-    backend = OpsBackend(parse_uri(_yoyo_url(url, ddl_lock_timeout_ms)), bookkeeping.YOYO_MIGRATION_TABLE)
+    backend = OpsBackend(parse_uri(_yoyo_url(url, ddl_lock_timeout_ms)), bookkeeping.HISTORY_TABLE)
     with contextlib.redirect_stdout(io.StringIO()):  # yoyo prints while it upgrades its own tables
         backend.init_database()
         backend.ensure_internal_schema_updated()

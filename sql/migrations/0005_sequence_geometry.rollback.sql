@@ -1,0 +1,2 @@
+DROP FUNCTION compute_sequence_bbox(uuid);
+DROP FUNCTION compute_sequence_geom(uuid);
