@@ -5,7 +5,7 @@ OPS := $(VENV)/bin/ops
 # Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
 WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
 
-.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint readme bench clean
+.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint readme reliability-report bench clean
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ lint: setup
 	$(VENV)/bin/ruff check ops tests bench scripts
 	$(VENV)/bin/ruff format --check ops tests bench scripts
 	$(VENV)/bin/mypy
+
+reliability-report: setup postgres
+	$(VENV)/bin/pytest -q tests/reliability
+	$(VENV)/bin/python -m scripts.reliability_report
 
 readme: setup
 	$(VENV)/bin/python -m scripts.cli_reference

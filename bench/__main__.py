@@ -86,7 +86,10 @@ def main() -> int:
                 results += suite.bench_cleanup_local(bdb, small, min(size, file_size), rss)
                 results += suite.bench_cleanup_s3(bdb, small, min(size, file_size), rss, pictures=min(2000, size))
                 results += suite.bench_worker(bdb, small, min(size, file_size), rss)
+            if os.environ.get("BENCH_FILES", "1") != "0":
+                results += suite.bench_storage_check(bdb, template, size, rss)
             if size == sorted(sizes)[0]:
+                results += suite.bench_storage_verify(bdb, template, rss)
                 results += suite.bench_startup(bdb, template, rss)
             for partial in table(results).splitlines()[-3:]:
                 print(partial, file=sys.stderr)

@@ -4,6 +4,7 @@ the same run, and returns Results with the median ratio."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import statistics
 import subprocess
@@ -357,3 +358,78 @@ def bench_startup(bdb: BenchDb, template: str, rss: RssLog, rounds: int = 7) -> 
         results.append(Result(f"{name} (start-up)", 0, o, b, o / b, f"< {target} s wall", o < target,
                               note="baseline: python -c pass"))  # fmt: skip
     return results
+
+
+def bench_storage_check(bdb: BenchDb, template: str, size: int, rss: RssLog) -> list[Result]:
+    """ops storage check over every picture of the instance (files on the local disk) vs `find` listing the
+    same tree (both are processes); its peak RSS is recorded per size (flat is the target)."""
+    db = bdb.clone(template)
+    url = bdb.url_of(db)
+    work = Path(tempfile.mkdtemp(prefix="ops-bench-check-", dir="/var/tmp"))
+    try:
+        with psycopg.connect(url) as c:
+            ids = [r[0] for r in c.execute("SELECT id FROM pictures")]
+            c.execute("UPDATE pictures SET status = 'ready'")
+            c.commit()
+        root = work / "storage"
+        write_local_files(str(root), ids)
+        del ids
+        subprocess.run(["sync"], check=True)
+        started = time.perf_counter()
+        subprocess.run(["find", str(root), "-type", "f", "-name", "*.jpg"], check=True, stdout=subprocess.DEVNULL)
+        find_s = time.perf_counter() - started
+        m = rss.add("storage check", size, _ops(bdb, db, "storage", "check", "--json", env={"FS_URL": str(root)}))
+        checked = json.loads(m.stdout)["pictures"]
+    finally:
+        bdb.drop(db)
+        shutil.rmtree(work, ignore_errors=True)
+    return [
+        Result("storage check (local disk) vs find listing the tree", size, m.seconds, find_s, m.seconds / find_s,
+               "peak RSS < 150 MB, flat", m.peak_rss_mb < RSS_TARGET_MB, peak_rss_mb=m.peak_rss_mb,
+               note=f"{checked:,} pictures: {checked / m.seconds:,.0f} pictures/s; find lists every file"),
+    ]  # fmt: skip
+
+
+def bench_storage_verify(bdb: BenchDb, template: str, rss: RssLog, files: int = 4000, kib: int = 256) -> list[Result]:
+    """ops storage check --verify (MD5 of every original) vs md5sum over the same files, in MB/s."""
+    import hashlib
+    import uuid
+
+    from ops.storage import picture_key
+
+    db = bdb.clone(template)
+    url = bdb.url_of(db)
+    work = Path(tempfile.mkdtemp(prefix="ops-bench-verify-", dir="/var/tmp"))
+    try:
+        rng = random.Random(3)
+        paths = []
+        with psycopg.connect(url) as c:
+            ids = [r[0] for r in c.execute("SELECT id FROM pictures ORDER BY id LIMIT %s", (files,))]
+            for pic_id in ids:
+                data = rng.randbytes(kib * 1024)
+                path = work / "storage" / "permanent" / picture_key(pic_id)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                paths.append(str(path))
+                c.execute("UPDATE pictures SET original_content_md5 = %s WHERE id = %s",
+                          (uuid.UUID(hex=hashlib.md5(data).hexdigest()), pic_id))  # fmt: skip
+            c.execute("DELETE FROM pictures WHERE id <> ALL(%s)", (ids,))
+            c.commit()
+        for area in ("derivates", "tmp"):
+            (work / "storage" / area).mkdir(parents=True, exist_ok=True)
+        megabytes = files * kib / 1024
+        started = time.perf_counter()
+        subprocess.run(["md5sum", *paths], check=True, stdout=subprocess.DEVNULL)
+        md5sum_s = time.perf_counter() - started
+        args = ["storage", "check", "--verify", "--json"]
+        m = rss.add("storage check --verify", files, _ops(bdb, db, *args, env={"FS_URL": str(work / "storage")}))
+        verified = json.loads(m.stdout)["verified"]
+    finally:
+        bdb.drop(db)
+        shutil.rmtree(work, ignore_errors=True)
+    ours, theirs = megabytes / m.seconds, megabytes / md5sum_s
+    return [
+        Result("storage check --verify throughput vs md5sum (MB/s)", files, m.seconds, md5sum_s, ours / theirs,
+               "≥ 0.8× md5sum's rate", ours / theirs >= 0.8 and verified == files, peak_rss_mb=m.peak_rss_mb,
+               note=f"{files} originals of {kib} KiB: {ours:,.0f} MB/s vs {theirs:,.0f} MB/s (page cache warm for both)"),
+    ]  # fmt: skip

@@ -36,7 +36,13 @@ class Account:
     created_at: datetime
 
     def label(self) -> str:
-        return f"{self.name} ({self.id})"
+        return f"{printable(self.name)} ({self.id})"
+
+
+def printable(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped (``\\x1b``): a name shown on a
+    terminal cannot move the cursor, clear the screen or forge another line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 ACCOUNT_COLUMNS = "id, name, role::text, is_default, created_at"

@@ -59,24 +59,33 @@ class CleanupResult:
     delete_jobs: jobs.BatchResult | None = None
     storage_requests: dict[str, int] = field(default_factory=dict)
 
+    failed_pictures: set[UUID] = field(default_factory=set, repr=False)
+
     def add_files(self, deletion: DeleteResult) -> None:
         for kind, n in deletion.files.items():
             self.files[kind] += n
-        self.pictures_with_files_not_deleted += len(deletion.failed)
+        self.failed_pictures |= set(deletion.failed)
+        self.pictures_with_files_not_deleted = len(self.failed_pictures)
 
     def as_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "failed_pictures"}
         data["delete_jobs"] = self.delete_jobs.as_dict() if self.delete_jobs else None
         return data
 
 
-def _sequences_in_pending_jobs(conn: psycopg.Connection, ids: list[UUID]) -> set[UUID]:
-    rows = conn.execute(
-        "SELECT DISTINCT (args ->> 'sequence_id')::uuid FROM job_queue "
-        "WHERE task = 'delete' AND args ->> 'sequence_id' = ANY(%s::text[])",
-        ([str(i) for i in ids],),
-    ).fetchall()
-    return {r[0] for r in rows}
+# pg_advisory_xact_lock key of the cleanup selection: b"opsclean" as an integer.
+CLEANUP_LOCK_KEY = int.from_bytes(b"opsclean", "big")
+
+
+def _cleaned_earlier(conn: psycopg.Connection, ids: list[UUID]) -> set[UUID]:
+    """The ids an earlier cleanup removed, as its delete jobs (queued or done) record them."""
+    return {r[0] for r in conn.execute(queries.load("cleaned_earlier"), {"ids": ids}).fetchall()}
+
+
+def _serialise(conn: psycopg.Connection) -> None:
+    """One cleanup selects at a time (until its transaction ends), so two cleanups of sequences sharing a
+    picture each see the other's deletions: the picture goes with the second, never stranded by both."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (CLEANUP_LOCK_KEY,))
 
 
 def cleanup(
@@ -115,8 +124,8 @@ def _per_sequence(
     missing = sequences.unknown_sequences(conn, ids)
     unknown = missing
     if missing and plan.database and plan.kinds:  # cleaned by an interrupted earlier run: finish it
-        pending = _sequences_in_pending_jobs(conn, missing)
-        unknown = [i for i in missing if i not in pending]
+        cleaned = _cleaned_earlier(conn, missing)
+        unknown = [i for i in missing if i not in cleaned]
     sequences.raise_unknown(unknown)
     existing = set(ids) - set(missing)
     if plan.database and plan.kinds and not dry_run and not enqueue_only:
@@ -131,6 +140,7 @@ def _per_sequence(
     # queues jobs there only when every kind goes; otherwise it deletes the files itself after the commit.
     by_jobs = plan.kinds == KINDS or not detect(conn).panoramax
     with conn.transaction() as tx:
+        _serialise(conn)
         for statement in queries.named("cleanup_select").values():
             conn.execute(statement, params)
         if plan.database:
@@ -141,7 +151,7 @@ def _per_sequence(
             raise psycopg.Rollback(tx)
         if plan.database:
             if plan.kinds and by_jobs:
-                conn.execute(queries.load("jobs_enqueue_delete"), {"kinds": json.dumps(list(plan.kinds))})
+                conn.execute(queries.load("jobs_enqueue_delete"), {**params, "kinds": json.dumps(list(plan.kinds))})
             elif plan.kinds:
                 _hold_selection(conn)
             unlink_sequences(conn, params["seq_ids"])
@@ -230,6 +240,7 @@ def _delete_all_rows(conn: psycopg.Connection, batch_size: int) -> None:
     params: dict[str, Any] = {"batch_size": batch_size}
     while True:
         with conn.transaction():
+            _serialise(conn)
             seq_ids = [r[0] for r in conn.execute(statements["sequence_batch"], params).fetchall()]
             if not seq_ids:
                 break

@@ -9,7 +9,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from ops.errors import ConfigError
 
@@ -25,46 +25,72 @@ SECRET_QUERY_KEYS = {"password", "sslpassword", "secret", "key"}
 def load_dotenv_file(path: Path | None = None) -> None:
     """Read ``.env`` of the current directory into the environment; real variables win."""
     env_file = path or Path.cwd() / ".env"
-    if env_file.is_file():
-        from dotenv import load_dotenv
+    if not env_file.is_file():
+        return
+    from dotenv import load_dotenv
 
-        load_dotenv(env_file, override=False)
+    try:
+        load_dotenv(env_file, override=False, encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{env_file} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}): "
+            "save it as UTF-8, or remove it"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {env_file}: {e.strerror}") from None
+
+
+@dataclass(frozen=True)
+class RawUserinfo:
+    """A URL's ``scheme://user:password@rest`` split on the raw string, before any URL parser sees it: a
+    password holding an unencoded ``#``, ``/``, ``?`` or ``@`` stays whole (the last ``@`` ends it)."""
+
+    head: str  # "scheme://"
+    user: str
+    password: str | None
+    rest: str  # host, port, path, query
+
+    @classmethod
+    def split(cls, url: str) -> RawUserinfo | None:
+        scheme, sep, after = url.partition("://")
+        if not sep or "@" not in after:
+            return None
+        userinfo, _, rest = after.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        return cls(f"{scheme}://", user, password if colon else None, rest)
+
+
+def _mask_query(query: str) -> str:
+    pairs = [(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+    return urlencode(pairs, safe="*")
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with its password (and password-like query values) replaced by ``***``."""
+    """Return ``url`` with its password (and password-like query values) replaced by ``***``, whatever the
+    password holds: the mask is applied to the raw string first."""
+    raw = RawUserinfo.split(url)
+    if raw is not None:
+        url = f"{raw.head}{raw.user}{':***' if raw.password is not None else ''}@{raw.rest}"
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, sep, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{hostport}" if sep else f"{user}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = [
-            (k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(query, keep_blank_values=True)
-        ]
-        query = urlencode(pairs, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    query = _mask_query(parts.query) if parts.query else ""
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def url_secrets(url: str) -> list[str]:
-    """The secret substrings of a URL (password, in raw and decoded forms), to scrub from messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
+    """The secret substrings of a URL (its password raw, decoded and encoded; password-like query values),
+    to scrub from any message."""
     found = []
-    if parts.password:
-        found += [parts.password, quote(parts.password, safe="")]
-        raw = parts.netloc.rpartition("@")[0].partition(":")[2]
-        found.append(raw)
-    for k, v in parse_qsl(parts.query):
-        if k.lower() in SECRET_QUERY_KEYS and v:
-            found.append(v)
+    raw = RawUserinfo.split(url)
+    if raw is not None and raw.password:
+        found += [raw.password, unquote(raw.password), quote(unquote(raw.password), safe="")]
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        query = ""
+    found += [v for k, v in parse_qsl(query) if k.lower() in SECRET_QUERY_KEYS]
     return [s for s in found if s]
 
 
@@ -81,11 +107,17 @@ def normalize_db_url(url: str) -> str:
     Accepts ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://`` (yoyo's form).
     """
     url = url.strip()
+    raw = RawUserinfo.split(url)
+    if raw is not None and raw.password is not None and any(c in raw.password for c in "#/?@[]"):
+        raise ConfigError(
+            f"malformed DB_URL {mask_url(url)}: the password holds a character that must be percent-encoded "
+            "in a URL (# / ? @ [ ] as %23 %2F %3F %40 %5B %5D)"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as e:
-        raise ConfigError(f"malformed DB_URL {mask_url(url)}: {e}") from None
+        raise ConfigError(f"malformed DB_URL {mask_url(url)}: {scrub(str(e), url_secrets(url))}") from None
     if parts.scheme not in ACCEPTED_DB_SCHEMES:
         raise ConfigError(f"malformed DB_URL {mask_url(url)}: it must start with postgresql:// or postgres://")
     if not parts.path.strip("/"):

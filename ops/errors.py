@@ -60,6 +60,10 @@ class StorageError(OpsError):
     """The picture storage is misconfigured or unreachable."""
 
 
+class StorageCheckFailed(OpsError):
+    """Pictures ready to be served have lost their original, or an original changed."""
+
+
 class UnknownSequences(OpsError):
     """Some ids given on the command line are no sequence."""
 
@@ -74,6 +78,10 @@ class AmbiguousAccount(OpsError):
 
 class TokenError(OpsError):
     """The default account or its token is missing."""
+
+
+class TokenInvalid(OpsError):
+    """A token is not one the API accepts (forged, altered, revoked, unclaimed)."""
 
 
 class LocalDbError(OpsError):

@@ -36,11 +36,17 @@ IDLE_SLEEP_S = 1.0
 class Job:
     id: UUID
     picture_id: UUID
-    kinds: list[str]
+    args: dict[str, Any]  # as queued: kept whole in job_history (a re-run of a cleanup reads it there)
     nb_errors: int
     picture_exists: bool
     error: str | None = None
     warning: str | None = None
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of file to delete: ``args.files``, or every kind (Panoramax's jobs name none)."""
+        files = self.args.get("files")
+        return [k for k in KINDS if k in files] if files else list(KINDS)
 
 
 @dataclass
@@ -51,6 +57,7 @@ class BatchResult:
     given_up: int = 0
     files_kept_picture_in_database: int = 0
     deletion: DeleteResult = field(default_factory=DeleteResult)
+    failed_job_ids: list[UUID] = field(default_factory=list, repr=False)
 
     def add(self, other: BatchResult) -> None:
         self.jobs += other.jobs
@@ -62,22 +69,18 @@ class BatchResult:
 
     def as_dict(self) -> dict[str, Any]:
         """The counts, and the files deleted per kind (``files_deleted``)."""
-        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "deletion"}
+        data: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("deletion", "failed_job_ids")
+        }
         data["files_deleted"] = dict(self.deletion.files)
         return data
 
 
-def _kinds(args: Any) -> list[str]:
-    files = (args or {}).get("files") if isinstance(args, dict) else None
-    if not files:
-        return list(KINDS)
-    return [k for k in KINDS if k in files]
-
-
-def claim(conn: psycopg.Connection, batch_size: int) -> list[Job]:
-    """Claim due delete jobs; call inside the transaction that will finish them."""
-    rows = conn.execute(queries.load("jobs_claim"), {"batch_size": batch_size}).fetchall()
-    return [Job(r[0], r[1], _kinds(r[2]), r[3], r[4]) for r in rows]
+def claim(conn: psycopg.Connection, batch_size: int, exclude: list[UUID] | None = None) -> list[Job]:
+    """Claim due delete jobs (but those of ``exclude``); call inside the transaction that will finish them."""
+    exclude = exclude or []
+    rows = conn.execute(queries.load("jobs_claim"), {"batch_size": batch_size, "exclude": exclude}).fetchall()
+    return [Job(r[0], r[1], r[2] if isinstance(r[2], dict) else {}, r[3], r[4]) for r in rows]
 
 
 def delete_files(storage: Storage, jobs: list[Job]) -> DeleteResult:
@@ -99,6 +102,8 @@ def _finish(
         else:
             retry.append(job.id)
             result.retried_later += 1
+        if job.error is not None:
+            result.failed_job_ids.append(job.id)
     result.done = len(jobs) - result.retried_later - result.given_up
     conn.execute(
         queries.statement("jobs_finish", "history"),
@@ -106,7 +111,7 @@ def _finish(
             "started_at": started_at,
             "job_ids": [j.id for j in jobs],
             "picture_ids": [j.picture_id for j in jobs],
-            "args": [json.dumps({"files": j.kinds}) for j in jobs],
+            "args": [json.dumps(j.args, default=str) for j in jobs],
             "errors": [j.error for j in jobs],
             "warnings": [j.warning for j in jobs],
         },
@@ -116,12 +121,19 @@ def _finish(
         conn.execute(queries.statement("jobs_finish", "retry"), {"retry_ids": retry})
 
 
-def process_batch(conn: psycopg.Connection, storage: Storage, batch_size: int, nb_retries: int) -> BatchResult:
-    """Claim one batch, delete its files and record the outcome, in one transaction (conn: autocommit)."""
+def process_batch(
+    conn: psycopg.Connection,
+    storage: Storage,
+    batch_size: int,
+    nb_retries: int,
+    exclude: list[UUID] | None = None,
+) -> BatchResult:
+    """Claim one batch, delete its files and record the outcome, in one transaction (conn: autocommit).
+    Jobs of ``exclude`` (already attempted by the caller) are not claimed."""
     result = BatchResult()
     with conn.transaction():
         started_at = datetime.now(UTC)
-        jobs = claim(conn, batch_size)
+        jobs = claim(conn, batch_size, exclude)
         if not jobs:
             return result
         result.jobs = len(jobs)
@@ -135,6 +147,8 @@ def process_batch(conn: psycopg.Connection, storage: Storage, batch_size: int, n
             reason = " ".join(str(e).split())
             for job in jobs:
                 job.error = reason
+                if not job.picture_exists:
+                    result.deletion.failed[job.picture_id] = reason
         else:
             for job in jobs:
                 job.error = result.deletion.failed.get(job.picture_id)
@@ -150,14 +164,20 @@ def drain(
     nb_retries: int = DEFAULT_NB_RETRIES,
     should_stop: Callable[[], bool] = lambda: False,
     log: Log = silent,
+    total: BatchResult | None = None,
 ) -> BatchResult:
-    """Process batches until no job is due (or ``should_stop``); one log line per batch."""
-    total = BatchResult()
+    """Process batches until no job is due (or ``should_stop``); one log line per batch. A job that fails
+    is attempted once per drain (its retry waits for a later one), so the counts are of distinct jobs.
+    Each finished batch is added to ``total`` at once: a caller keeps the counts of the batches done
+    before a lost connection."""
+    total = total if total is not None else BatchResult()
+    failed: list[UUID] = []
     while not should_stop():
         started = time.monotonic()
-        batch = process_batch(conn, storage, batch_size, nb_retries)
+        batch = process_batch(conn, storage, batch_size, nb_retries, failed)
         if batch.jobs == 0:
             break
+        failed += batch.failed_job_ids
         total.add(batch)
         files = sum(batch.deletion.files.values())
         log(
@@ -212,10 +232,8 @@ def run_worker(
     try:
         while not should_stop():
             try:
-                total.add(
-                    drain(conn, storage, batch_size=options.batch_size, nb_retries=options.nb_retries,
-                          should_stop=should_stop, log=log)
-                )  # fmt: skip
+                drain(conn, storage, batch_size=options.batch_size, nb_retries=options.nb_retries,
+                      should_stop=should_stop, log=log, total=total)  # fmt: skip
                 if options.once:
                     break
                 now = db.scalar(conn, "SELECT now()")  # the database's clock, not ours

@@ -70,10 +70,17 @@ def require_postgis(bindir: Path) -> None:
         )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(preferred: int | None = None) -> int:
+    """``preferred`` when it is free on 127.0.0.1, else any free port."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise LocalDbError("no free TCP port on 127.0.0.1")
 
 
 @dataclass
@@ -189,7 +196,10 @@ class LocalCluster:
             self.init()
         else:
             self._prepare_dir()
-        port = free_port()
+        # The port of the last start when it is still free: the URL stays the same across restarts.
+        last = self.data_dir / "port"
+        port = free_port(int(last.read_text()) if last.is_file() and last.read_text().strip().isdigit() else None)
+        last.write_text(str(port))
         self._run([
             str(bindir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "60",
             "-o", f"-p {port}", "start",

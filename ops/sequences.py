@@ -35,9 +35,16 @@ def unknown_sequences(conn: psycopg.Connection, ids: list[UUID]) -> list[UUID]:
     return [r[0] for r in rows]
 
 
+SHOWN_IDS = 10
+
+
 def raise_unknown(unknown: list[UUID]) -> None:
+    """UnknownSequences naming the first unknown ids (and how many more: the line stays short)."""
     if unknown:
-        raise UnknownSequences(f"no such sequence: {', '.join(map(str, unknown))} (nothing was changed)")
+        shown = ", ".join(map(str, unknown[:SHOWN_IDS]))
+        more = f" and {len(unknown) - SHOWN_IDS:,} more" if len(unknown) > SHOWN_IDS else ""
+        what = "no such sequence" if len(unknown) == 1 else f"{len(unknown):,} ids are no sequence"
+        raise UnknownSequences(f"{what}: {shown}{more} (nothing was changed)")
 
 
 def check_sequences_exist(conn: psycopg.Connection, ids: list[UUID]) -> None:

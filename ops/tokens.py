@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import psycopg
-from itsdangerous import Signer
-from itsdangerous.encoding import base64_encode
+from itsdangerous import BadData, Signer
+from itsdangerous.encoding import base64_decode, base64_encode
 
-from ops.errors import ConfigError, TokenError
+from ops.errors import ConfigError, TokenError, TokenInvalid
 
 HEADER = {"typ": "JWT", "alg": "HS256"}
 ISSUER = "geovisio"
@@ -67,3 +69,54 @@ def default_account_token_id(conn: psycopg.Connection) -> UUID:
         raise TokenError("the default account has no token")
     token_id: UUID = row[0]
     return token_id
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A verified token: its row, and the account it belongs to."""
+
+    token_id: UUID
+    account_id: UUID
+    account_name: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"token_id": str(self.token_id), "account_id": str(self.account_id), "account": self.account_name}
+
+
+def _segment(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(base64_decode(text))
+    except (ValueError, BadData):
+        raise TokenInvalid(f"the token's {what} is not base64url-encoded JSON") from None
+    if not isinstance(value, dict):
+        raise TokenInvalid(f"the token's {what} is not a JSON object")
+    return value
+
+
+def verify(conn: psycopg.Connection, token: str, secret: str) -> TokenInfo:
+    """Check a token as Panoramax's API does: HS256 only, its signature with ``secret``, its ``tokens`` row,
+    the account that claimed it. Raises TokenInvalid saying why."""
+    validated_secret(secret)
+    parts = token.strip().split(".")
+    if len(parts) != 3:
+        raise TokenInvalid("not a JWT: expected header.payload.signature")
+    header = _segment(parts[0], "header")
+    if header.get("alg") != HEADER["alg"]:
+        raise TokenInvalid(f"algorithm {header.get('alg')!r} refused: only HS256 tokens are valid")
+    signer = Signer(secret, key_derivation="none", digest_method=hashlib.sha256, sep=".")
+    if not signer.verify_signature(f"{parts[0]}.{parts[1]}".encode(), parts[2].encode()):
+        raise TokenInvalid("the signature does not match: signed with another key, or altered")
+    claims = _segment(parts[1], "payload")
+    try:
+        token_id = UUID(str(claims.get("sub")))
+    except ValueError:
+        raise TokenInvalid("the token names no token id (sub)") from None
+    row = conn.execute(
+        "SELECT t.account_id, a.name FROM tokens t LEFT JOIN accounts a ON a.id = t.account_id WHERE t.id = %s",
+        (token_id,),
+    ).fetchone()
+    if row is None:
+        raise TokenInvalid(f"token {token_id} does not exist any more (revoked)")
+    if row[0] is None:
+        raise TokenInvalid(f"token {token_id} is not claimed yet: it cannot be used")
+    return TokenInfo(token_id, row[0], row[1])

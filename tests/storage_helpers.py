@@ -71,3 +71,28 @@ def s3_store(endpoint: str, bucket: str = "pictures") -> Store:
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=bucket)
     return Store("s3", {"FS_URL": f"s3://{bucket}/geovisio"}, bucket=bucket, prefix="geovisio/", client=client)
+
+
+def prepared_sequence(conn, store: Store, n: int, lon: float = 1.0, name: str = "alice") -> tuple[UUID, list]:
+    """A sequence of ``n`` prepared pictures (no job left) of a new account, every picture with its files."""
+    from tests.factories import make_account, make_sequence, prepared, walk
+
+    pics = walk(lon, 1.0, n)
+    seq = make_sequence(conn, make_account(conn, name), pics)
+    prepared(conn)
+    for p in pics:
+        store.add_picture(p.id)
+    return seq, pics
+
+
+def deny_deletion(store: Store) -> None:
+    """A bucket policy refusing every DeleteObject: a real failing deletion."""
+    import json
+
+    statement = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:DeleteObject",
+        "Resource": f"arn:aws:s3:::{store.bucket}/*",
+    }
+    store.client.put_bucket_policy(Bucket=store.bucket, Policy=json.dumps({"Statement": [statement]}))  # type: ignore[attr-defined]

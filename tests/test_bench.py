@@ -72,9 +72,12 @@ def test_every_benchmark_runs_at_tiny_size(tiny_instance, s3_endpoint):
     assert s3[0].passed  # DeleteObjects batching is a count, not a timing: it must hold at any size
     check(suite.bench_worker(bdb, template, 100, rss), 1)
     check(suite.bench_startup(bdb, template, rss, rounds=1), 2)
+    check(suite.bench_storage_check(bdb, template, 1500, rss), 1)
+    verify = suite.bench_storage_verify(bdb, template, rss, files=50, kib=16)
+    check(verify, 1)
     peaks = rss.results()
     commands = ["--help", "cleanup", "db refresh", "db status", "sequences reorder", "set-sequences-heading",
-                "user --delete-data"]  # fmt: skip
+                "storage check", "storage check --verify", "user --delete-data"]  # fmt: skip
     check(peaks, len(commands))  # one peak per command measured
     assert sorted(r.benchmark.removeprefix("peak RSS: ops ") for r in peaks) == commands
     assert all(r.unit == "MB" and 5 < r.ours_s < 1000 for r in peaks)

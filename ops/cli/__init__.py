@@ -126,9 +126,12 @@ OpsGroup.lazy = {
     "cleanup": ("ops.cli.files", "cleanup"),
     "default-account-tokens": ("ops.cli.accounts", "default_account_tokens"),
     "user": ("ops.cli.accounts", "user"),
+    "tokens": ("ops.cli.accounts", "tokens_group"),
     "refresh": ("ops.cli.db", "refresh"),
     "storage": ("ops.cli.files", "storage"),
     "worker": ("ops.cli.files", "worker"),
+    "jobs": ("ops.cli.jobs", "jobs"),
+    "health": ("ops.cli.health", "health"),
     "sequences": ("ops.cli.sequences", "sequences"),
     "set-sequences-heading": ("ops.cli.sequences", "set_sequences_heading"),
 }
@@ -136,5 +139,9 @@ OpsGroup.lazy = {
 
 def main() -> None:
     """Console-script entry point."""
-    load_dotenv_file()
+    try:
+        load_dotenv_file()
+    except OpsError as e:  # before Click runs, so before its error mapping
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
     cli(prog_name="ops")

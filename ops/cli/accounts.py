@@ -13,6 +13,60 @@ from ops.cli.options import batch_size_option, dry_run_option, json_option
 log = logging.getLogger("ops")
 
 
+def _secret(ctx: click.Context) -> str:
+    """The signing secret of the settings, refused when missing or empty; warnings on stderr."""
+    from ops import tokens
+
+    given = settings(ctx).secret_key
+    if given is None and any(os.environ.get(v) == "" for v in ("FLASK_SECRET_KEY", "SECRET_KEY")):
+        given = ""  # set but empty: say so, rather than "not set"
+    secret, warnings = tokens.validated_secret(given)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return secret
+
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """Panoramax-compatible tokens.
+
+    \b
+    ops tokens verify "$TOKEN"
+    """
+
+
+@tokens_group.command()
+@click.argument("token")
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, token: str, as_json: bool) -> None:
+    """Check a token as Panoramax's API would: HS256 signature with the secret, its row, its account.
+
+    Prints the account and exits 0, or exits 1 saying why the token is not valid (forged with another key,
+    altered, alg none, revoked, not claimed).
+
+    \b
+    ops tokens verify "$(ops default-account-tokens get)"
+    ops tokens verify "$TOKEN" --json
+    """
+    from ops import tokens
+
+    secret = _secret(ctx)
+    with database(ctx, "tokens verify") as conn:
+        info = tokens.verify(conn, token, secret)
+    emit(
+        info.as_dict(),
+        as_json,
+        [f"valid: token {info.token_id} of account {accounts_printable(info.account_name)} ({info.account_id})"],
+    )
+
+
+def accounts_printable(name: str) -> str:
+    from ops.accounts import printable
+
+    return printable(name)
+
+
 @click.group("default-account-tokens")
 def default_account_tokens() -> None:
     """Tokens of the default account.
@@ -34,12 +88,7 @@ def get(ctx: click.Context) -> None:
     """
     from ops import tokens
 
-    given = settings(ctx).secret_key
-    if given is None and any(os.environ.get(v) == "" for v in ("FLASK_SECRET_KEY", "SECRET_KEY")):
-        given = ""  # set but empty: say so, rather than "not set"
-    secret, warnings = tokens.validated_secret(given)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+    secret = _secret(ctx)
     with database(ctx, "default-account-tokens get") as conn:
         token_id = tokens.default_account_token_id(conn)
     click.echo(tokens.encode(token_id, secret))
@@ -97,7 +146,7 @@ def user(
         d = result.account
         lines = [
             f"id: {d['id']}",
-            f"name: {d['name']}",
+            f"name: {accounts.printable(d['name'])}",
             f"role: {d['role']}",
             f"default account: {'yes' if d['is_default'] else 'no'}",
             f"sequences: {d['nb_sequences']}",

@@ -35,11 +35,13 @@ def database(
     from ops.schema import status
 
     url = settings(ctx).require_db_url()
+    group = ctx.find_object(dict)  # `ops db --migrations-dir X …` (tests, development)
+    directory = group.get("migrations_dir") if group else None
     with db.connect(url, autocommit=True) as conn:
         if read_only:
             conn.read_only = True
         if check_schema:
-            status.ensure_schema_current(conn, command=command)
+            status.ensure_schema_current(conn, directory, command=command)
         yield conn
 
 
@@ -59,23 +61,48 @@ def confirm_or_refuse(question: str, refusal: str) -> None:
     click.confirm(question, abort=True, err=True)
 
 
+STDIN = "-"
+
+
 class UuidType(click.ParamType):
-    """An id argument: must be a UUID (exit 2 naming the bad value otherwise)."""
+    """An id argument: a UUID (exit 2 naming the bad value otherwise), or ``-``: one id per line on stdin
+    (for more ids than a command line holds)."""
 
     def __init__(self, what: str) -> None:
         self.what = what
         self.name = f"{what.upper().replace(' ', '_')}_ID"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> UUID:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> UUID | str:
         if isinstance(value, UUID):
             return value
+        if value == STDIN:
+            return STDIN
         try:
             return UUID(str(value))
         except ValueError:
-            self.fail(f"{value!r} is not a {self.what} id (a UUID)", param, ctx)
+            shown = repr(str(value)[:60] + ("…" if len(str(value)) > 60 else ""))
+            self.fail(f"{shown} is not a {self.what} id (a UUID), nor - (ids on stdin)", param, ctx)
 
 
 SEQUENCE_ID = UuidType("sequence")
+
+
+def expand_ids(values: tuple[UUID | str, ...], what: str = "sequence") -> list[UUID]:
+    """The ids given, with ``-`` replaced by the ids read from stdin (one per line; blank lines and
+    ``#`` comments skipped). A bad line is a usage error naming its number."""
+    ids = [v for v in values if isinstance(v, UUID)]
+    if STDIN in values:
+        for number, line in enumerate(sys.stdin, start=1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                ids.append(UUID(text))
+            except ValueError:
+                raise click.UsageError(f"stdin line {number}: {text[:60]!r} is not a {what} id (a UUID)") from None
+        if not ids:  # never "no id, so every sequence" by accident of an empty file
+            raise click.UsageError(f"- was given but stdin holds no {what} id")
+    return ids
 
 
 @contextmanager

@@ -160,6 +160,7 @@ def _status_lines(state: SchemaStatus, view_states: list[ViewStatus]) -> list[st
         else:
             when = "never refreshed"
         lines.append(f"view {v.name}: {when}{'' if v.populated else ' (not populated)'}")
+    lines += [f"{problem}: run ops db upgrade" for problem in state.views]
     summary = ", ".join(f"{n} {s}" for s, n in state.counts.items()) or "no migrations"
     lines.append(f"{summary}; {'up to date' if state.up_to_date else 'schema NOT up to date: run ops db upgrade'}")
     return lines

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import click
 
-from ops.cli.common import SEQUENCE_ID, confirm_or_refuse, emit, open_storage, settings
+from ops.cli.common import SEQUENCE_ID, confirm_or_refuse, emit, expand_ids, open_storage, progress, settings
 from ops.cli.common import database as open_database
 from ops.cli.options import batch_size_option, dry_run_option, json_option, yes_option
 
@@ -45,7 +45,7 @@ def _counts(title: str, counts: dict[str, int]) -> str:
 @click.pass_context
 def cleanup(
     ctx: click.Context,
-    sequence_ids: tuple[UUID, ...],
+    sequence_ids: tuple[UUID | str, ...],
     full: bool,
     database: bool,
     cache: bool,
@@ -58,19 +58,21 @@ def cleanup(
 ) -> None:
     """Delete sequences and their pictures: database entries and/or files (no flag: everything).
 
-    With ids, only those sequences and the pictures no other sequence holds; without ids, the whole
-    instance (asks first; --yes when not on a terminal). Accounts and tokens are never deleted.
+    With ids, only those sequences and the pictures no other sequence holds (- reads ids from stdin, one
+    per line); without ids, the whole instance (asks first; --yes when not on a terminal). Accounts and
+    tokens are never deleted.
 
     \b
     ops cleanup 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --dry-run
     ops cleanup 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --cache
     ops cleanup --database --yes
+    ops cleanup - --enqueue-only < sequence-ids.txt
     """
     from ops.cleanup import CleanupPlan
     from ops.cleanup import cleanup as run_cleanup
 
     plan = CleanupPlan.from_flags(
-        list(sequence_ids) or None, full=full, database=database, cache=cache, permanent=permanent_pictures
+        expand_ids(sequence_ids) or None, full=full, database=database, cache=cache, permanent=permanent_pictures
     )
     what = ", ".join((["database entries"] if plan.database else []) + [f"{k} files" for k in plan.kinds])
     if plan.seq_ids is None and not dry_run and not yes:
@@ -89,19 +91,20 @@ def cleanup(
         lines.append(f"queued the file deletions of {result.rows['pictures']} pictures for ops worker")
     else:
         lines.append(_counts(f"{prefix} files", result.files) if plan.kinds else "files: untouched")
-    jobs = result.delete_jobs
-    if jobs is not None and (jobs.retried_later or jobs.given_up):
+    if result.pictures_with_files_not_deleted:
+        where = "ops worker retries them (see job_history)" if result.delete_jobs else "see ops storage orphans"
         lines.append(
-            f"warning: {jobs.retried_later + jobs.given_up} pictures' files could not be deleted yet: see job_history"
+            f"warning: the files of {result.pictures_with_files_not_deleted} pictures could not be deleted yet: {where}"
         )
     emit(result.as_dict(), as_json, lines)
 
 
 @click.group()
 def storage() -> None:
-    """Picture storage checks.
+    """Picture storage checks: files without rows (orphans), rows without files (check).
 
     \b
+    ops storage check
     ops storage orphans
     """
 
@@ -140,6 +143,47 @@ def orphans(ctx: click.Context, delete_them: bool, min_age: float, as_json: bool
         f"left alone: {report.skipped_too_recent} too recent, {report.unrecognized_files} outside the storage layout"
     ]
     emit(report.as_dict(), as_json, lines)
+
+
+@storage.command("check")
+@click.option("--sequence", "sequence_ids", multiple=True, type=SEQUENCE_ID, help="Only this sequence (repeatable).")
+@click.option("--verify", is_flag=True, help="Also read each original and compare it with its recorded MD5.")
+@json_option
+@click.pass_context
+def check_command(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], verify: bool, as_json: bool) -> None:
+    """Find picture rows whose original is gone (per status), and those missing derivates (regenerable).
+
+    With --verify, each original is read (a few in parallel; on S3 its ETag when it is the MD5) and compared
+    with original_content_md5. Exit 1 when a ready picture has no original or an original changed.
+
+    \b
+    ops storage check
+    ops storage check --sequence 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --verify --json
+    """
+    from ops.errors import StorageCheckFailed
+    from ops.storage import check
+
+    store = open_storage(ctx)
+    ids = expand_ids(sequence_ids) or None
+    with open_database(ctx, "storage check", read_only=True) as conn:
+        with progress(check.count(conn, ids), "checking pictures") as step:
+            result = check.check(conn, store, seq_ids=ids, verify=verify, progress=step)
+    missing = ", ".join(f"{status} {n}" for status, n in sorted(result.originals_missing.items())) or "none"
+    lines = [
+        f"{result.pictures} pictures checked",
+        f"originals missing: {missing}",
+        f"derivates missing (regenerable): {result.derivates_missing}",
+    ]
+    if verify:
+        lines.append(f"verified {result.verified} originals: {result.md5_mismatch} differ from their MD5, "
+                     f"{result.md5_unrecorded} have no MD5 recorded")  # fmt: skip
+    lines += result.examples
+    emit(result.as_dict(), as_json, lines)
+    if not result.ok:
+        raise StorageCheckFailed(
+            f"{result.ready_without_original} ready pictures have no original, "
+            f"{result.md5_mismatch} originals differ from their MD5"
+        )
 
 
 @click.command()

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import click
 
-from ops.cli.common import SEQUENCE_ID, database, emit, progress
+from ops.cli.common import SEQUENCE_ID, database, emit, expand_ids, progress
 from ops.cli.options import batch_size_option, json_option
 
 batch_option = batch_size_option(1000, "Sequences")
@@ -26,19 +26,20 @@ def sequences() -> None:
 @batch_option
 @json_option
 @click.pass_context
-def reorder(ctx: click.Context, sequence_ids: tuple[UUID, ...], batch_size: int, as_json: bool) -> None:
+def reorder(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], batch_size: int, as_json: bool) -> None:
     """Sort the pictures of sequences by capture time (all sequences not deleted when no id is given).
 
     Ranks become 1..n by (capture time, original file name, picture id); geometry, bbox, first/last capture
-    time and picture count are recomputed. Sequences already in order are not written.
+    time and picture count are recomputed. Sequences already in order are not written. - reads ids from stdin.
 
     \b
     ops sequences reorder
     ops sequences reorder 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --json
+    ops sequences reorder - < sequence-ids.txt
     """
     from ops import sequences as core
 
-    ids = list(sequence_ids) or None
+    ids = expand_ids(sequence_ids) or None
     with database(ctx, "sequences reorder") as conn:
         total = core.count_targets(conn, ids)
         with progress(total, "reordering sequences") as step:
@@ -69,7 +70,12 @@ def reorder(ctx: click.Context, sequence_ids: tuple[UUID, ...], batch_size: int,
 @json_option
 @click.pass_context
 def set_sequences_heading(
-    ctx: click.Context, sequence_ids: tuple[UUID, ...], value: int, overwrite: bool, batch_size: int, as_json: bool
+    ctx: click.Context,
+    sequence_ids: tuple[UUID | str, ...],
+    value: int,
+    overwrite: bool,
+    batch_size: int,
+    as_json: bool,
 ) -> None:
     """Set picture headings from the movement path (geodesic azimuth to the next position) plus --value.
 
@@ -81,7 +87,7 @@ def set_sequences_heading(
     """
     from ops import sequences as core
 
-    ids = list(sequence_ids) or None
+    ids = expand_ids(sequence_ids) or None
     with database(ctx, "set-sequences-heading") as conn:
         total = core.count_targets(conn, ids)
         with progress(total, "setting headings") as step:

@@ -44,6 +44,11 @@ DELETE_JOBS = Needs(
     {"job_queue": JOB_COLUMNS, "job_history": HISTORY_COLUMNS, "pictures": ("id",)}, {"job_type": ("delete",)}
 )
 
+HISTORY = Needs(
+    {"job_queue": (*JOB_COLUMNS, "upload_set_id"),
+     "job_history": (*HISTORY_COLUMNS, "id", "picture_id", "upload_set_id", "sequence_id")},
+)  # fmt: skip
+
 COMMANDS: dict[str, Needs] = {
     "sequences reorder": SEQUENCE_TARGETS
     | Needs(
@@ -59,6 +64,7 @@ COMMANDS: dict[str, Needs] = {
     "default-account-tokens get": Needs(
         {"accounts": ("id", "is_default"), "tokens": ("id", "account_id", "generated_at")}
     ),
+    "tokens verify": Needs({"accounts": ("id", "name"), "tokens": ("id", "account_id")}),
     "user": DELETE_JOBS
     | Needs(
         {
@@ -71,6 +77,10 @@ COMMANDS: dict[str, Needs] = {
         {"account_role": ("admin", "user"), "sequence_status": ("deleted",)},
     ),
     "worker": DELETE_JOBS,
+    "jobs": HISTORY | Needs({"pictures": ("id",), "sequences": ("id",), "upload_sets": ("id",)}),
+    "storage check": Needs(
+        {"pictures": ("id", "status", "original_content_md5"), "sequences_pictures": ("seq_id", "pic_id")}
+    ),
     "storage orphans": Needs({"pictures": ("id",), "job_queue": ("picture_to_delete_id",)}),
 }
 

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 
 from ops.errors import SchemaPending
-from ops.schema import bookkeeping, capabilities, kind
-from ops.schema.files import default_migrations_dir, migration_files
+from ops.schema import bookkeeping, capabilities, kind, views
+from ops.schema.files import default_migrations_dir, migration_files, views_dir_for
 from ops.schema.kind import Detected
 
 
@@ -42,6 +42,7 @@ class SchemaStatus:
     migrations: list[MigrationStatus] = field(default_factory=list)
     detected: Detected = field(default_factory=lambda: Detected(kind.Kind.EMPTY))
     lacking: dict[str, list[str]] = field(default_factory=dict)  # command -> what it lacks (Panoramax)
+    views: list[str] = field(default_factory=list)  # how the views differ from their files (ops-managed)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -55,13 +56,14 @@ class SchemaStatus:
         """Every command can run: migrations all applied (ops), or nothing lacking (Panoramax)."""
         if self.detected.panoramax:
             return not any(self.lacking.values())
-        return all(m.state == "applied" for m in self.migrations)
+        return all(m.state == "applied" for m in self.migrations) and not self.views
 
     def problems(self) -> str:
         """What keeps the schema from being current: ``"2 pending, 1 modified"`` or what commands lack."""
         if self.detected.panoramax:
             return "; ".join(f"{cmd} lacks {', '.join(what)}" for cmd, what in self.lacking.items() if what)
-        return ", ".join(f"{n} {state}" for state, n in self.counts.items() if state != "applied")
+        states = [f"{n} {state}" for state, n in self.counts.items() if state != "applied"]
+        return ", ".join(states + self.views)
 
     def as_dict(self) -> dict[str, Any]:
         data = {**self.detected.as_dict(), "up_to_date": self.up_to_date}
@@ -70,6 +72,7 @@ class SchemaStatus:
         else:
             data["counts"] = self.counts
             data["migrations"] = [m.as_dict() for m in self.migrations]
+            data["views_out_of_sync"] = self.views
         return data
 
 
@@ -94,7 +97,9 @@ def migration_status(conn: psycopg.Connection, directory: Path | None = None) ->
     if detected.panoramax:
         lacking = {cmd: capabilities.missing(conn, needs) for cmd, needs in capabilities.COMMANDS.items()}
         return SchemaStatus(detected=detected, lacking=lacking)
-    return SchemaStatus(_migration_states(conn, directory or default_migrations_dir(), detected), detected)
+    directory = directory or default_migrations_dir()
+    states = _migration_states(conn, directory, detected)
+    return SchemaStatus(states, detected, views=views.out_of_sync(conn, views_dir_for(directory)))
 
 
 def pending_migration_ids(conn: psycopg.Connection, directory: Path | None = None) -> list[str]:
@@ -128,6 +133,11 @@ def ensure_schema_current(
             f"database schema needs an update: {len(pending)} pending migration(s): "
             f"{', '.join(pending)}. Run: ops db upgrade"
         )
+    if command == "refresh":
+        problems = views.out_of_sync(conn, views_dir_for(directory or default_migrations_dir()))
+        if problems:
+            raise SchemaPending(f"the materialized views are not as sql/views defines them ({'; '.join(problems)}). "
+                                "Run: ops db upgrade")  # fmt: skip
     return detected
 
 

@@ -132,6 +132,21 @@ def drop_all(conn: psycopg.Connection, *, keep_bookkeeping: bool = False) -> lis
     return names
 
 
+def out_of_sync(conn: psycopg.Connection, directory: Path | None) -> list[str]:
+    """What differs between the view files and the database (a killed upgrade, a hand-made change):
+    empty when every view exists as its file defines it."""
+    files = view_files(directory)
+    known = _known(conn) if bookkeeping.views_table_exists(conn) else {}
+    problems = []
+    for view in files:
+        if not matview_exists(conn, view.name):
+            problems.append(f"view {view.name} is missing")
+        elif known.get(view.name) != view.checksum():
+            problems.append(f"view {view.name} differs from its file")
+    problems += [f"view {name} has no file any more" for name in sorted(set(known) - {v.name for v in files})]
+    return problems
+
+
 @dataclass(frozen=True)
 class ViewStatus:
     name: str

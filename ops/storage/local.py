@@ -3,6 +3,7 @@ the emptied parent folders up to the area root."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections import Counter
@@ -12,7 +13,17 @@ from pathlib import Path
 from uuid import UUID
 
 from ops.errors import StorageError
-from ops.storage.layout import DeleteResult, StoredFile, Target, derivates_folder, picture_id_from_key, picture_key
+from ops.storage.layout import (
+    EXPECTED_DERIVATES,
+    DeleteResult,
+    StoredFile,
+    Target,
+    derivates_folder,
+    picture_id_from_key,
+    picture_key,
+)
+
+READ_CHUNK = 1 << 20
 
 
 class LocalArea:
@@ -104,6 +115,23 @@ class LocalArea:
             elif path.is_file():
                 count += 1
         return count
+
+    def present(self, ids: list[UUID], *, sparse: bool = False) -> set[UUID]:
+        """The pictures of ``ids`` whose original (permanent, tmp) or expected derivates are here."""
+        if self.kind == "derivates":
+            return {i for i in ids if all((self._path(i) / name).is_file() for name in EXPECTED_DERIVATES)}
+        return {i for i in ids if self._path(i).is_file()}
+
+    def md5(self, pic_id: UUID) -> str | None:
+        """The MD5 of a picture's original, read in chunks (None when it is gone)."""
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with open(self._path(pic_id), "rb") as f:
+                while chunk := f.read(READ_CHUNK):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        return digest.hexdigest()
 
     def wipe(self) -> DeleteResult:
         """Delete everything under the root (the root folder itself stays)."""

@@ -6,22 +6,32 @@ botocore's standard retry mode for throttling and 5xx errors. A key already miss
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from collections.abc import Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 from uuid import UUID
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from ops.config import mask_url
+from ops.config import RawUserinfo, mask_url
 from ops.errors import ConfigError, StorageError
-from ops.storage.layout import DeleteResult, StoredFile, Target, derivates_folder, picture_id_from_key, picture_key
+from ops.storage.layout import (
+    EXPECTED_DERIVATES,
+    DeleteResult,
+    StoredFile,
+    Target,
+    derivates_folder,
+    picture_id_from_key,
+    picture_key,
+    picture_of,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectTypeDef
@@ -41,18 +51,23 @@ class S3Location:
 
 
 def parse_s3_url(url: str) -> S3Location:
-    """``s3://[KEY:SECRET@]bucket[/prefix][?endpoint_url=…&region=…]`` (Panoramax's form included)."""
-    parts = urlsplit(url)
-    if not parts.hostname:
+    """``s3://[KEY:SECRET@]bucket[/prefix][?endpoint_url=…&region=…]`` (Panoramax's form included).
+
+    The credentials are split off the raw string (up to the last ``@``), so a secret holding an unencoded
+    ``/`` (as AWS secrets often do) is read whole and never shown."""
+    raw = RawUserinfo.split(url)
+    rest = raw.rest if raw is not None else url.partition("://")[2]
+    location, _, query_text = rest.partition("?")
+    bucket, _, prefix = location.partition("/")
+    if not bucket:
         raise ConfigError(f"malformed S3 URL {mask_url(url)}: no bucket name")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    bucket = parts.netloc.rpartition("@")[2]
-    prefix = parts.path.strip("/")
+    query = {k: v[-1] for k, v in parse_qs(query_text).items()}
+    prefix = prefix.strip("/")
     return S3Location(
         bucket=bucket,
         prefix=f"{prefix}/" if prefix else "",
-        access_key=unquote(parts.username) if parts.username else None,
-        secret_key=unquote(parts.password) if parts.password else None,
+        access_key=unquote(raw.user) if raw is not None and raw.user else None,
+        secret_key=unquote(raw.password) if raw is not None and raw.password else None,
         endpoint_url=query.get("endpoint_url"),
         region=query.get("region"),
     )
@@ -63,7 +78,11 @@ class S3Client:
     requests it sent, by operation."""
 
     def __init__(self, loc: S3Location) -> None:
-        config = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=16)
+        # botocore's standard retry mode (throttling, 5xx, dropped connections); AWS_MAX_ATTEMPTS, the
+        # standard AWS setting, overrides our 10 attempts.
+        attempts = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
+        max_attempts = int(attempts) if attempts.isdigit() else 10
+        config = Config(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=16)
         kwargs: dict[str, Any] = {"config": config}
         if loc.endpoint_url:
             kwargs["endpoint_url"] = loc.endpoint_url
@@ -76,10 +95,11 @@ class S3Client:
             kwargs["aws_secret_access_key"] = loc.secret_key or ""
         self.boto = boto3.client("s3", **kwargs)
         self.requests: Counter[str] = Counter()
-        self.boto.meta.events.register("before-call.s3", self._count)
+        self.boto.meta.events.register("before-send.s3", self._count)
 
-    def _count(self, model: Any = None, **_: Any) -> None:
-        self.requests[getattr(model, "name", "?")] += 1
+    def _count(self, event_name: str = "", **_: Any) -> None:
+        """One per HTTP request sent, botocore's retries included (``before-send.s3.<Operation>``)."""
+        self.requests[event_name.rsplit(".", 1)[-1]] += 1
 
 
 class S3Area:
@@ -194,6 +214,73 @@ class S3Area:
         wanted = {self._full(picture_key(i)) for i in ids}
         prefixes = {k.rsplit("/", 1)[0] + "/" for k in wanted}
         return sum(1 for p in prefixes for o in self._list(p) if o["Key"] in wanted)
+
+    def _range(self, first: str, last: str) -> Iterator[ObjectTypeDef]:
+        """Objects whose key is from ``first`` to ``last`` (inclusive prefix), a listing page at a time."""
+        paginator = self.client.boto.get_paginator("list_objects_v2")
+        try:
+            pages = paginator.paginate(Bucket=self.loc.bucket, Prefix=self.loc.prefix, StartAfter=first)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    if obj["Key"] > last:
+                        return
+                    yield obj
+        except Exception as e:
+            raise self._error(e) from None
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.client.boto.head_object(Bucket=self.loc.bucket, Key=key)
+            return True
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._error(e) from None
+
+    def present(self, ids: list[UUID], *, sparse: bool = False) -> set[UUID]:
+        """The pictures of ``ids`` (sorted) whose original or expected derivates are here: one listing of
+        the key range they span (S3 lists keys in order: pages are compared as a stream, never a whole
+        listing in memory), or for ``sparse`` ids (a few sequences) a HEAD per file, in parallel."""
+        if not ids:
+            return set()
+        names = EXPECTED_DERIVATES if self.kind == "derivates" else ("",)
+
+        def key(pic_id: UUID, name: str) -> str:
+            return self._full(f"{derivates_folder(pic_id)}/{name}" if name else picture_key(pic_id))
+
+        if sparse:
+            with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
+                found = pool.map(lambda i: all(self._exists(key(i, n)) for n in names), ids)
+                return {i for i, ok in zip(ids, found, strict=True) if ok}
+        wanted = set(ids)
+        first = self._full(derivates_folder(ids[0])) if self.kind == "derivates" else key(ids[0], "")[:-1]
+        last = self._full(derivates_folder(ids[-1]) + "/~") if self.kind == "derivates" else key(ids[-1], "")
+        seen: dict[UUID, set[str]] = {}
+        for obj in self._range(first, last):
+            pic_id = picture_of(self.kind, obj["Key"][len(self.loc.prefix) :])
+            if pic_id in wanted:
+                seen.setdefault(pic_id, set()).add(obj["Key"].rsplit("/", 1)[1])
+        if self.kind == "derivates":
+            return {i for i, files in seen.items() if set(EXPECTED_DERIVATES) <= files}
+        return set(seen)
+
+    def md5(self, pic_id: UUID) -> str | None:
+        """The MD5 of a picture's original: its ETag when it is one (not a multipart upload), else streamed."""
+        key = self._full(picture_key(pic_id))
+        try:
+            head = self.client.boto.head_object(Bucket=self.loc.bucket, Key=key)
+            etag = head.get("ETag", "").strip('"')
+            if etag and "-" not in etag:
+                return etag
+            body = self.client.boto.get_object(Bucket=self.loc.bucket, Key=key)["Body"]
+            digest = hashlib.md5(usedforsecurity=False)
+            for chunk in body.iter_chunks(1 << 20):
+                digest.update(chunk)
+            return digest.hexdigest()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._error(e) from None
 
     def wipe(self) -> DeleteResult:
         result = DeleteResult()

@@ -1,9 +1,23 @@
 -- Queue one `delete` job per picture of the temporary table cleanup_pictures, naming the kinds of file to
--- delete and the sequence it was cleaned with. A job already queued for a picture gets the union of both
--- kinds (a job without `files`, as Panoramax queues them, means every kind) and a fresh start.
+-- delete and the cleaned sequences it stands for (`sequence_ids`): its picture's, and, spread over the jobs,
+-- those with no picture of their own to delete (empty, or holding only pictures of other cleaned
+-- sequences), so that a re-run of an interrupted cleanup recognises every one of its ids. A job already
+-- queued for a picture gets the union of both kinds (a job without `files`, as Panoramax queues them, means
+-- every kind) and a fresh start.
+WITH unnamed AS (
+    SELECT s.id, row_number() OVER (ORDER BY s.id) - 1 AS k
+    FROM unnest(%(seq_ids)s::uuid[]) AS s (id)
+    WHERE NOT EXISTS (SELECT 1 FROM cleanup_pictures c WHERE c.seq_id = s.id)
+), numbered AS (
+    SELECT c.id, c.seq_id, row_number() OVER (ORDER BY c.id) - 1 AS n, count(*) OVER () AS total
+    FROM cleanup_pictures c
+)
 INSERT INTO job_queue (task, picture_to_delete_id, args)
-SELECT 'delete', c.id, jsonb_build_object('files', %(kinds)s::jsonb, 'sequence_id', c.seq_id)
-FROM cleanup_pictures c
+SELECT 'delete', n.id, jsonb_build_object(
+    'files', %(kinds)s::jsonb,
+    'sequence_ids', to_jsonb(array_prepend(n.seq_id, ARRAY(SELECT u.id FROM unnamed u WHERE u.k %% n.total = n.n)))
+)
+FROM numbered n
 ON CONFLICT (picture_to_delete_id) DO UPDATE
 SET args = EXCLUDED.args || jsonb_build_object('files', (
         SELECT jsonb_agg(DISTINCT k ORDER BY k)

@@ -10,8 +10,9 @@ FROM unnest(%(job_ids)s::uuid[], %(picture_ids)s::uuid[], %(args)s::jsonb[], %(e
 DELETE FROM job_queue WHERE id = ANY(%(remove_ids)s::uuid[]);
 
 -- name: retry
--- Failed jobs with retries left: counted, and retried later with an exponential backoff (10 s, 20 s, … 1 h).
+-- Failed jobs with retries left: counted, and retried later with an exponential backoff (10 s, 20 s, … 1 h)
+-- from the end of this attempt (clock_timestamp: an attempt slowed by storage retries does not eat the wait).
 UPDATE job_queue
 SET nb_errors = nb_errors + 1,
-    to_do_after_ts = now() + least(interval '1 hour', interval '10 seconds' * power(2, nb_errors))
+    to_do_after_ts = clock_timestamp() + least(interval '1 hour', interval '10 seconds' * power(2, nb_errors))
 WHERE id = ANY(%(retry_ids)s::uuid[]);

@@ -1,0 +1,163 @@
+"""``ops jobs``: the job queue seen by an operator (counts, list, retry, prune)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import click
+
+from ops.cli.common import UuidType, database, emit
+from ops.cli.options import dry_run_option, json_option
+
+log = logging.getLogger("ops")
+TASKS = ("prepare", "delete", "dispatch", "finalize", "read_metadata", "transfer")
+task_option = click.option("--task", type=click.Choice(TASKS), help="Only jobs of this task.")
+
+
+class DurationType(click.ParamType):
+    """A duration: 90s, 30m, 24h, 7d, 2w, 1d12h (exit 2 otherwise)."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        from ops.durations import parse_duration
+        from ops.errors import UsageError
+
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except UsageError as e:
+            self.fail(str(e), param, ctx)
+
+
+DURATION = DurationType()
+since_option = click.option("--since", type=DURATION, help="Only jobs of this last period (24h, 7d…).")
+
+
+def _age(seconds: float | None) -> str:
+    from ops.durations import describe
+
+    return "-" if seconds is None else describe(seconds)
+
+
+@click.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def jobs(ctx: click.Context, as_json: bool) -> None:
+    """Counts of the job queue per task: queued (ready now), waiting for a retry (with the next attempt),
+    being processed, failed in the last 24 h and in all, and the age of the oldest ready job.
+
+    \b
+    ops jobs
+    ops jobs --json
+    ops jobs list --failed --since 24h
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ops import job_admin
+
+    with database(ctx, "jobs", read_only=True) as conn:
+        result = job_admin.summary(conn)
+    lines = [f"{'task':<14} {'queued':>7} {'retry':>7} {'running':>8} {'failed 24h':>11} {'failed':>7}  oldest ready"]
+    for t in result.tasks:
+        retry = f"{t.waiting_retry}" + (f" (next {t.next_retry_at:%H:%M:%S})" if t.next_retry_at else "")
+        lines.append(f"{t.task:<14} {t.queued:>7} {retry:>7} {t.processing:>8} {t.failed_24h:>11} {t.failed:>7}  "
+                     f"{_age(t.oldest_ready_age_s)}")  # fmt: skip
+    if not result.tasks:
+        lines = ["the queue is empty and no job failed"]
+    emit(result.as_dict(), as_json, lines)
+
+
+@jobs.command("list")
+@task_option
+@click.option("--failed", is_flag=True, help="Failed jobs that left the queue (newest first), not queued ones.")
+@since_option
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many jobs.")
+@json_option
+@click.pass_context
+def list_command(
+    ctx: click.Context, task: str | None, failed: bool, since: timedelta | None, limit: int, as_json: bool
+) -> None:
+    """One line per job: id, task, target, failed attempts, first line of its last error, when.
+
+    \b
+    ops jobs list
+    ops jobs list --failed --task delete --since 7d --json
+    """
+    from ops import job_admin
+
+    with database(ctx, "jobs", read_only=True) as conn:
+        found = job_admin.list_jobs(conn, task=task, failed=failed, since=since, limit=limit)
+    lines = [
+        f"{j.id}  {j.task:<13} {j.target_kind} {j.target}  attempts failed: {j.attempts_failed}  "
+        f"{j.at:%Y-%m-%d %H:%M:%S}  {j.error_line}".rstrip()
+        for j in found
+    ]
+    emit([j.as_dict() for j in found], as_json, lines or ["no such job"])
+
+
+@jobs.command()
+@click.argument("job_ids", nargs=-1, type=UuidType("job"))
+@click.option("--failed", "all_failed", is_flag=True, help="Every failed job (of --task, --since).")
+@task_option
+@since_option
+@dry_run_option
+@json_option
+@click.pass_context
+def retry(
+    ctx: click.Context,
+    job_ids: tuple[UUID, ...],
+    all_failed: bool,
+    task: str | None,
+    since: timedelta | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Put failed jobs back in the queue, once per target, where it still makes sense (a delete job whose
+    picture is in the database again is not, and says so). Running it again changes nothing.
+
+    \b
+    ops jobs retry 3f0c2a1e-5b7d-4c9e-8f10-2a3b4c5d6e7f
+    ops jobs retry --failed --task delete --since 24h --dry-run
+    """
+    from ops import job_admin
+
+    if not job_ids and not all_failed:
+        raise click.UsageError("give job ids, or --failed")
+    if job_ids and (all_failed or task or since):
+        raise click.UsageError("give job ids or --failed [--task] [--since], not both")
+    ids = [i for i in job_ids if isinstance(i, UUID)]
+    with database(ctx, "jobs") as conn:
+        result = job_admin.retry(conn, ids, all_failed=all_failed, task=task, since=since, dry_run=dry_run)
+    verb = "would queue again" if dry_run else "queued again"
+    lines = [f"{verb}: {job}" for job in result.requeued] + [
+        f"not queued: {j}: {why}" for j, why in result.skipped.items()
+    ]
+    lines.append(f"{len(result.requeued)} {verb}, {len(result.skipped)} left as they are")
+    emit(result.as_dict(), as_json, lines)
+
+
+@jobs.command()
+@click.option("--older-than", type=DURATION, required=True, help="Prune history older than this (30d…).")
+@click.option("--include-failures", is_flag=True, help="Also prune failed jobs' history (kept by default).")
+@dry_run_option
+@json_option
+@click.pass_context
+def prune(ctx: click.Context, older_than: timedelta, include_failures: bool, dry_run: bool, as_json: bool) -> None:
+    """Delete finished job history older than --older-than, in batches; failures stay unless
+    --include-failures, and the history of jobs still queued always stays.
+
+    \b
+    ops jobs prune --older-than 30d --dry-run
+    ops jobs prune --older-than 90d --include-failures
+    """
+    from ops import job_admin
+
+    with database(ctx, "jobs") as conn:
+        result = job_admin.prune(conn, older_than, include_failures=include_failures, dry_run=dry_run, log=log.info)
+    verb = "would delete" if dry_run else "deleted"
+    emit(result.as_dict(), as_json, [f"{verb} {result.history_rows} job history rows"])

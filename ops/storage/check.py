@@ -1,0 +1,104 @@
+"""``ops storage check``: picture rows whose files are gone (the data loss that matters), and with
+``verify`` originals whose content no longer matches the MD5 recorded at upload.
+
+Pictures are read a page at a time (keyset paging) and each page compared with the storage (a listing of
+the key range on S3, a stat per file on disk): memory stays flat whatever the size of the instance.
+Originals are read in parallel by a bounded pool for ``verify``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from ops import queries
+from ops.storage import Storage
+
+PAGE = 1000
+VERIFY_THREADS = 4
+SHOWN = 20
+
+
+@dataclass
+class CheckResult:
+    pictures: int = 0
+    originals_missing: dict[str, int] = field(default_factory=dict)  # per picture status
+    derivates_missing: int = 0  # regenerable
+    verified: int = 0
+    md5_mismatch: int = 0
+    md5_unrecorded: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def ready_without_original(self) -> int:
+        return self.originals_missing.get("ready", 0)
+
+    @property
+    def ok(self) -> bool:
+        """No ready picture lacks its original and no original differs from its MD5."""
+        return not self.ready_without_original and not self.md5_mismatch
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ready_without_original": self.ready_without_original, "ok": self.ok}
+
+    def _example(self, text: str) -> None:
+        if len(self.examples) < SHOWN:
+            self.examples.append(text)
+
+
+def count(conn: psycopg.Connection, seq_ids: list[UUID] | None) -> int:
+    row = conn.execute(queries.statement("storage_check", "count"), {"seq_ids": seq_ids}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _md5_as_uuid(hexdigest: str) -> UUID:
+    return UUID(hex=hexdigest)  # Panoramax stores the MD5 of an original in a uuid column
+
+
+def check(
+    conn: psycopg.Connection,
+    storage: Storage,
+    *,
+    seq_ids: list[UUID] | None = None,
+    verify: bool = False,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> CheckResult:
+    """Compare the pictures (of ``seq_ids``, or all) with the storage."""
+    result = CheckResult()
+    permanent, derivates = storage.areas["permanent"], storage.areas["derivates"]
+    sparse = seq_ids is not None
+    after = UUID(int=0)
+    with ThreadPoolExecutor(max_workers=VERIFY_THREADS) as pool:
+        while True:
+            rows = conn.execute(
+                queries.statement("storage_check", "page"), {"after": after, "seq_ids": seq_ids, "page": PAGE}
+            ).fetchall()
+            if not rows:
+                return result
+            ids = [r[0] for r in rows]
+            originals = permanent.present(ids, sparse=sparse)
+            with_derivates = derivates.present(ids, sparse=sparse)
+            for pic_id, status, _md5 in rows:
+                if pic_id not in originals:
+                    result.originals_missing[status] = result.originals_missing.get(status, 0) + 1
+                    result._example(f"{status} picture {pic_id}: original missing")
+                elif status in ("ready", "hidden") and pic_id not in with_derivates:
+                    result.derivates_missing += 1
+            if verify:
+                to_read = [(pic_id, md5) for pic_id, _s, md5 in rows if pic_id in originals and md5 is not None]
+                result.md5_unrecorded += sum(1 for pic_id, _s, md5 in rows if pic_id in originals and md5 is None)
+                for (pic_id, recorded), actual in zip(
+                    to_read, pool.map(lambda item: permanent.md5(item[0]), to_read), strict=True
+                ):
+                    result.verified += 1
+                    if actual is None or _md5_as_uuid(actual) != recorded:
+                        result.md5_mismatch += 1
+                        result._example(f"picture {pic_id}: original differs from its recorded MD5")
+            result.pictures += len(rows)
+            progress(len(rows))
+            after = ids[-1]

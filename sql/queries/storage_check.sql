@@ -1,0 +1,16 @@
+-- `ops storage check`: the pictures, a page at a time by id (keyset paging: memory stays flat), with
+-- what the check needs; `seq_ids` NULL means every picture.
+
+-- name: page
+SELECT p.id, p.status::text, p.original_content_md5
+FROM pictures p
+WHERE p.id > %(after)s
+  AND (%(seq_ids)s::uuid[] IS NULL
+       OR p.id IN (SELECT sp.pic_id FROM sequences_pictures sp WHERE sp.seq_id = ANY(%(seq_ids)s::uuid[])))
+ORDER BY p.id
+LIMIT %(page)s;
+
+-- name: count
+SELECT count(*) FROM pictures p
+WHERE %(seq_ids)s::uuid[] IS NULL
+   OR p.id IN (SELECT sp.pic_id FROM sequences_pictures sp WHERE sp.seq_id = ANY(%(seq_ids)s::uuid[]));

@@ -1,0 +1,90 @@
+"""The reliability suite's bookkeeping: every scenario records how many runs it tried and how many failed,
+with the command that reproduces it; ``make reliability-report`` turns the record of a run into
+docs/reliability.md (scripts/reliability_report.py). Nothing in that table is written by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import pytest
+
+from tests.conftest import ENV_VARS, REPO
+
+RECORD = REPO / ".ops" / "reliability" / "results.json"
+
+
+@dataclass
+class Scenario:
+    name: str
+    category: str  # concurrency | crash | fault | hostile input | secrets
+    runs: int = 0
+    failures: int = 0
+    detail: str = ""
+    reproduce: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, ok: bool, note: str = "") -> None:
+        self.runs += 1
+        if not ok:
+            self.failures += 1
+            if note and len(self.notes) < 5:
+                self.notes.append(note)
+
+
+_scenarios: list[Scenario] = []
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
+    """A scenario of the report: the test counts its runs on it; the reproducing command is the test's."""
+    node = request.node.nodeid
+    s = Scenario(name=request.node.name, category=request.node.get_closest_marker("category").args[0],
+                 reproduce=f".venv/bin/pytest '{node}'")  # fmt: skip
+    doc = (request.node.function.__doc__ or "").strip().splitlines()
+    s.detail = doc[0] if doc else ""
+    yield s
+    _scenarios.append(s)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "category(name): the report's category of a reliability scenario")
+
+
+def _commit() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not _scenarios:
+        return
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "commit": _commit(),
+        "scenarios": [asdict(s) for s in _scenarios],
+    }
+    RECORD.write_text(json.dumps(data, indent=2))
+
+
+def ops_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env.update(extra)
+    return env
+
+
+def start_ops(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "ops", *args], env=ops_env(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def run_ops(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ops", *args], env=ops_env(env), capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
