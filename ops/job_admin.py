@@ -18,6 +18,11 @@ from ops.report import Report, silent
 EPOCH = datetime(1970, 1, 1).astimezone()
 
 
+def _start(conn: psycopg.Connection, since: timedelta | None) -> datetime:
+    """The start of the period ``since`` by the database's clock (the beginning of time when None)."""
+    return db.scalar(conn, "SELECT now() - %s::interval", (since,)) if since else EPOCH
+
+
 @dataclass
 class TaskCounts:
     task: str
@@ -95,7 +100,7 @@ def list_jobs(
     conn: psycopg.Connection, *, task: str | None, failed: bool, since: timedelta | None, limit: int
 ) -> list[JobLine]:
     """Queued jobs (oldest first), or with ``failed`` the jobs that failed and left the queue (newest first)."""
-    start = db.scalar(conn, "SELECT now() - %s::interval", (since,)) if since else EPOCH
+    start = _start(conn, since)
     name = "list_failed" if failed else "list_queued"
     rows = conn.execute(queries.statement("jobs_view", name), {"task": task, "since": start, "limit": limit})
     return [JobLine(*row) for row in rows.fetchall()]
@@ -123,7 +128,7 @@ def retry(
     """Put failed jobs back in the queue (under their own id, so their history goes on), once per target,
     where it still makes sense; each skipped job with the reason. Idempotent."""
     result = RetryResult(dry_run)
-    start = db.scalar(conn, "SELECT now() - %s::interval", (since,)) if since else EPOCH
+    start = _start(conn, since)
     with conn.transaction() as tx:
         rows = conn.execute(
             queries.statement("jobs_view", "retry_candidates"),

@@ -22,7 +22,7 @@ from ops.storage import derivates_folder, picture_key
 from tests.factories import make_account, make_sequence, prepared, walk
 from tests.reliability.conftest import run_ops, start_ops
 from tests.reliability.faults import FaultProxy
-from tests.storage_helpers import local_store
+from tests.storage_helpers import local_store, prepared_sequence
 
 pytestmark = pytest.mark.category("fault")
 
@@ -76,12 +76,7 @@ def test_backend_terminated_mid_cleanup_then_rerun(scenario, db_url, tmp_path):
     for run in range(5):
         store = local_store(tmp_path / str(run))
         with psycopg.connect(db_url, autocommit=True) as c:
-            account = make_account(c, f"t{run}")
-            pics = walk(1.0 + run, 1.0, 40)
-            seq = make_sequence(c, account, pics)
-            prepared(c)
-        for p in pics:
-            store.add_picture(p.id)
+            seq, pics = prepared_sequence(c, store, 40, lon=1.0 + run, name=f"t{run}")
         proc = start_ops("cleanup", str(seq), "--batch-size", "1", env={"DB_URL": db_url, **store.env})
         time.sleep(0.6 + 0.1 * run)
         with psycopg.connect(db_url, autocommit=True) as c:
