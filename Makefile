@@ -5,7 +5,7 @@ OPS := $(VENV)/bin/ops
 # Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
 WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
 
-.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint readme reliability-report bench clean
+.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint readme reliability-report bench bench-report clean
 
 setup: $(VENV)/.installed
 
@@ -55,6 +55,10 @@ readme: setup
 bench: setup postgres
 	$(VENV)/bin/pip install -q -e '.[test,bench]'
 	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench.report
+
+bench-report: setup
+	$(VENV)/bin/python -m bench.report
 
 clean:
 	rm -rf $(VENV) build *.egg-info

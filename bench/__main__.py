@@ -1,10 +1,14 @@
 """`python -m bench` (make bench): run every benchmark, save JSON under bench/results/, print a table.
 
-BENCH_PICTURES=100000 make bench            # the default size
-BENCH_PICTURES=100000,1000000 make bench    # the full run, with growth factors
-BENCH_ROUNDS=3                              # rounds of the paired benchmarks (median)
-BENCH_ONLY=storage                          # only some groups: sequences, panoramax, refresh, delete-data,
-                                            # files, storage, startup (comma-separated)
+BENCH_PICTURES=100000 make bench                  # the default size
+BENCH_PICTURES=1000000,10000000 make bench        # the growth run (about 2 hours, disk stated first)
+BENCH_ROUNDS=3                                    # rounds of the paired benchmarks (median); default 3 up
+                                                  # to 1M pictures, 1 above
+BENCH_ONLY=storage                                # only some groups: sequences, panoramax, refresh,
+                                                  # delete-data, files, storage, startup (comma-separated)
+
+The terminal shows one line per finished benchmark and the table; the run's log (moto's requests, build
+steps, commands' stderr) is under .ops/bench/<run>/bench.log.
 """
 
 from __future__ import annotations
@@ -13,39 +17,56 @@ import os
 import shutil
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 from bench import suite
-from bench.common import RESULTS, BenchDb, Result, chart, commit, machine, save, table
+from bench.common import RESULTS, BenchDb, Result, chart, commit, machine, row, save, table
 from bench.generate import generate
+from bench.output import Console
 from ops.localdb import LocalCluster
 from ops.schema import runner
 from scripts import panoramax
 
+PANORAMAX_MAX = 100_000  # see README: Panoramax's own compute_sequence_geom makes larger instances take hours
+FILES_MAX = 20_000  # pictures whose files the cleanup and worker benchmarks write (rates do not depend on it)
+BYTES_PER_PICTURE = 1_700  # on-disk size of a generated instance (template + indexes), measured at 1M
+WAL_BYTES = 8 * 1024**3  # max_wal_size of the bench cluster
 
-def build_template(bdb: BenchDb, admin_url: str, pictures: int, kind: str = "ops") -> str:
+
+def build_template(bdb: BenchDb, admin_url: str, pictures: int, console: Console, kind: str = "ops") -> str:
     """An instance of ``pictures`` pictures in a database built by ``ops db upgrade``, or with
     ``kind="panoramax"`` by Panoramax's own migrations (the geovisio wheel)."""
     name = f"instance_{pictures}" if kind == "ops" else f"panoramax_{pictures}"
-    with psycopg.connect(admin_url, autocommit=True) as c:
-        c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    if kind == "ops":
-        runner.upgrade(bdb.url_of(name))
-    else:
-        panoramax.build(bdb.url_of(name), panoramax.migrations_dir(Path(tempfile.mkdtemp(prefix="ops-bench-pnx-"))))
-    with psycopg.connect(bdb.url_of(name), autocommit=True) as c:
-        if kind == "panoramax":  # a bulk load: Panoramax's per-row triggers off (47 min instead of 5 at 1M)
-            c.execute("SET session_replication_role = replica")
-        generate(c, pictures, max(1, pictures // 100))
-        c.execute("RESET session_replication_role")
-        c.execute("DELETE FROM job_queue")  # the pictures count as prepared
-        c.execute("VACUUM ANALYZE")
-        c.execute("CHECKPOINT")
+    with console.step(f"building a {pictures:,}-picture instance ({kind})"):
+        with psycopg.connect(admin_url, autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if kind == "ops":
+            runner.upgrade(bdb.url_of(name))
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="ops-bench-pnx-"))
+            panoramax.build(bdb.url_of(name), panoramax.migrations_dir(tmp))
+        with psycopg.connect(bdb.url_of(name), autocommit=True) as c:
+            if kind == "panoramax":  # a bulk load: Panoramax's per-row triggers off (47 min instead of 5 at 1M)
+                c.execute("SET session_replication_role = replica")
+            generate(c, pictures, max(1, pictures // 100), log=False,
+                     progress=lambda done, total: console.progress(f"  generating: {done:,} / {total:,} pictures"))  # fmt: skip
+            c.execute("RESET session_replication_role")
+            c.execute("DELETE FROM job_queue")  # the pictures count as prepared
+            c.execute("VACUUM ANALYZE")
+            c.execute("CHECKPOINT")
+            on_disk = c.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    console.say(f"built {name}: {on_disk / 1024**3:.1f} GB, {on_disk / pictures:,.0f} bytes per picture")
     return name
+
+
+def disk_needed(sizes: list[int]) -> int:
+    """The template of the largest size, one clone of it and a full WAL."""
+    return 2 * max(sizes) * BYTES_PER_PICTURE + WAL_BYTES
 
 
 def growth(results: list[Result]) -> list[str]:
@@ -65,61 +86,111 @@ def growth(results: list[Result]) -> list[str]:
 
 
 def main() -> int:
-    sizes = [int(s) for s in os.environ.get("BENCH_PICTURES", "100000").split(",") if s.strip()]
-    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    sizes = sorted(int(s) for s in os.environ.get("BENCH_PICTURES", "100000").split(",") if s.strip())
+    only = {g.strip() for g in os.environ.get("BENCH_ONLY", "").split(",") if g.strip()}
+    files = os.environ.get("BENCH_FILES", "1") != "0"
+
+    def rounds_at(size: int) -> int:
+        return int(os.environ.get("BENCH_ROUNDS") or (3 if size <= 1_000_000 else 1))
+
+    def wanted(group: str) -> bool:
+        return not only or group in only
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    console = Console(Path(".ops") / "bench" / stamp / "bench.log")
     base = Path(tempfile.mkdtemp(prefix="ops-bench-", dir="/var/tmp"))
     base.chmod(0o755)
+    need, free = disk_needed(sizes), shutil.disk_usage(base).free
+    console.say(f"sizes {', '.join(f'{s:,}' for s in sizes)}; disk: about {need / 1024**3:.0f} GB needed in "
+                f"{base.parent} ({free / 1024**3:.0f} GB free); log: {console.logfile}")  # fmt: skip
+    if need > free:
+        console.say("error: not enough free disk for the largest instance")
+        shutil.rmtree(base, ignore_errors=True)
+        return 2
     cluster = LocalCluster(base / "pg", fast=True)
     results: list[Result] = []
     rss = suite.RssLog()
+    started = datetime.now(UTC)
+
+    def done(new: list[Result]) -> None:
+        results.extend(new)
+        for r in new:
+            console.say(row(r))
+
     try:
         cluster.start()
         admin = cluster.url("postgres")
+        with psycopg.connect(admin, autocommit=True) as c:  # a server tuned for bulk work, as in production
+            for name, value in (("max_wal_size", "8GB"), ("maintenance_work_mem", "1GB"), ("work_mem", "64MB")):
+                c.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+            c.execute("SELECT pg_reload_conf()")
         bdb = BenchDb(admin, cluster.url)
-        file_size = min(sizes[0], 100_000)
-        only = {g.strip() for g in os.environ.get("BENCH_ONLY", "").split(",") if g.strip()}
-
-        def wanted(group: str) -> bool:
-            return not only or group in only
-
-        for size in sorted(sizes):
-            print(f"== {size:,} pictures", file=sys.stderr)
-            template = build_template(bdb, admin, size)
+        smallest = sizes[0]
+        for size in sizes:
+            rounds = rounds_at(size)
+            console.say(f"== {size:,} pictures, {rounds} round(s)")
+            template = build_template(bdb, admin, size, console)
             if wanted("sequences"):
-                results += suite.bench_sequences(bdb, template, size, rounds, rss)
-            if wanted("panoramax"):
-                pnx = build_template(bdb, admin, size, kind="panoramax")
-                results += suite.bench_sequences(bdb, pnx, size, rounds, rss, label=" on a Panoramax database")
+                with console.step("sequences reorder and set-sequences-heading"):
+                    new = suite.bench_sequences(bdb, template, size, rounds, rss)
+                done(new)
+            if wanted("panoramax") and size <= PANORAMAX_MAX:
+                pnx = build_template(bdb, admin, size, console, kind="panoramax")
+                with console.step("sequences on a Panoramax database"):
+                    new = suite.bench_sequences(bdb, pnx, size, rounds, rss, label=" on a Panoramax database")
+                done(new)
                 bdb.drop(pnx)
+            elif wanted("panoramax"):
+                console.say(f"(Panoramax database skipped above {PANORAMAX_MAX:,} pictures: see README)")
             if wanted("refresh"):
-                results += suite.bench_refresh(bdb, template, size, rounds, rss)
+                with console.step("db refresh"):
+                    new = suite.bench_refresh(bdb, template, size, rounds, rss)
+                done(new)
             if wanted("delete-data"):
-                results += suite.bench_delete_data(bdb, template, size, rounds, rss)
-            if wanted("files") and size == sorted(sizes)[0] and os.environ.get("BENCH_FILES", "1") != "0":
-                small = template if size <= 100_000 else build_template(bdb, admin, file_size)
-                results += suite.bench_cleanup_local(bdb, small, min(size, file_size), rss)
-                results += suite.bench_cleanup_s3(bdb, small, min(size, file_size), rss, pictures=min(2000, size))
-                results += suite.bench_worker(bdb, small, min(size, file_size), rss)
-            if wanted("storage") and os.environ.get("BENCH_FILES", "1") != "0":
-                results += suite.bench_storage_check(bdb, template, size, rss)
-                if size == sorted(sizes)[0]:
-                    results += suite.bench_storage_verify(bdb, template, rss)
-            if wanted("startup") and size == sorted(sizes)[0]:
-                results += suite.bench_startup(bdb, template, rss)
-            for partial in table(results).splitlines()[-3:]:
-                print(partial, file=sys.stderr)
-        results += rss.results()
+                with console.step("user --delete-data"):
+                    new = suite.bench_delete_data(bdb, template, size, rounds, rss)
+                done(new)
+            if wanted("files") and files and size == smallest:
+                small = template if size <= FILES_MAX else build_template(bdb, admin, FILES_MAX, console)
+                n = min(size, FILES_MAX)
+                with console.step(f"cleanup and worker over the files of {n:,} pictures"):
+                    new = suite.bench_cleanup_local(bdb, small, n, rss)
+                    new += suite.bench_cleanup_s3(bdb, small, n, rss, pictures=min(2000, n))
+                    new += suite.bench_worker(bdb, small, n, rss)
+                done(new)
+                if small != template:
+                    bdb.drop(small)
+            if wanted("storage"):
+                with console.step("storage check"):
+                    new = suite.bench_storage_scan(bdb, template, size, rss)
+                    if files and size == smallest and size <= PANORAMAX_MAX:
+                        new += suite.bench_storage_check(bdb, template, size, rss)
+                        new += suite.bench_storage_verify(bdb, template, rss)
+                done(new)
+            if wanted("startup") and size == smallest:
+                with console.step("start-up"):
+                    new = suite.bench_startup(bdb, template, rss)
+                done(new)
+            bdb.drop(template)
+        done(rss.results())
     finally:
         cluster.destroy()
         shutil.rmtree(base, ignore_errors=True)
-    path = save(results)
+    meta = {
+        "commit": commit(), "machine": machine(), "sizes": sizes,
+        "rounds": {str(s): rounds_at(s) for s in sizes}, "groups": sorted(only) or "all",
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }  # fmt: skip
+    path = save(results, meta)
     png = chart(results, RESULTS / f"{path.stem}.png")
     print(f"machine: {machine()}; commit {commit()}")
     print(table(results))
     for line in growth(results):
         print(line)
-    print(f"saved {path}" + (f" and {png}" if png else ""), file=sys.stderr)
-    return 0 if all(r.passed for r in results) else 1
+    console.say(f"saved {path}" + (f" and {png}" if png else ""))
+    failed = [r for r in results if not r.passed]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

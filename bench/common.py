@@ -158,11 +158,14 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, PostgreSQL 15, Python {platform.python_version()}"
 
 
-def save(results: list[Result]) -> Path:
+def save(results: list[Result], meta: dict[str, object]) -> Path:
+    """``bench/results/<date>-<commit>-<sizes>.json``: the run's metadata (commit, machine, sizes, rounds,
+    when it finished) and its results; bench.report builds the README's table from these files."""
     RESULTS.mkdir(exist_ok=True)
     sizes = "-".join(str(s) for s in sorted({r.size for r in results if r.size > 0}))
     path = RESULTS / f"{date.today().isoformat()}-{commit()}{'-' + sizes if sizes else ''}.json"
-    path.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
+    document = {**meta, "results": [r.as_dict() for r in results]}
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
@@ -174,16 +177,19 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:g} {unit}"
 
 
+def row(r: Result) -> str:
+    return (
+        f"| {r.benchmark} | {r.size:,} | {_fmt(r.ours_s, r.unit)} | {_fmt(r.baseline_s, r.unit)} | "
+        f"{r.ratio:.2f} | {r.target} | {'pass' if r.passed else 'FAIL'} |"
+    )
+
+
 def table(results: list[Result]) -> str:
     lines = [
         "| benchmark | size | ours | baseline | ratio | target | pass |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
-    for r in results:
-        lines.append(
-            f"| {r.benchmark} | {r.size:,} | {_fmt(r.ours_s, r.unit)} | {_fmt(r.baseline_s, r.unit)} | "
-            f"{r.ratio:.2f} | {r.target} | {'pass' if r.passed else 'FAIL'} |"
-        )
+    lines += [row(r) for r in results]
     return "\n".join(lines)
 
 

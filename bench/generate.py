@@ -13,11 +13,13 @@ upload sets for about half of the sequences.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
 import random
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
@@ -39,10 +41,16 @@ def _uuid(rng: random.Random) -> UUID:
 
 @dataclass
 class Instance:
+    """What a generation wrote, without its rows: the generator streams, it never holds the instance."""
+
     accounts: list[UUID] = field(default_factory=list)
     heavy_account: UUID | None = None
     sequences: int = 0
-    pictures: list[UUID] = field(default_factory=list)
+    pictures: int = 0
+    digest: str = ""  # SHA-256 of every picture id in order: equal digests, equal instances
+
+
+CHUNK_PICTURES = 50_000  # pictures per COPY round trip: bounds the generator's memory at any size
 
 
 def _lengths(rng: random.Random, pictures: int, sequences: int) -> list[int]:
@@ -108,9 +116,19 @@ def _walk(rng: random.Random, length: int, account: UUID, upload: UUID | None) -
     return ids, lines
 
 
-def generate(conn: psycopg.Connection, pictures: int, sequences: int, seed: int = 1, log: bool = True) -> Instance:
+def generate(
+    conn: psycopg.Connection,
+    pictures: int,
+    sequences: int,
+    seed: int = 1,
+    log: bool = True,
+    progress: Callable[[int, int], None] = lambda _done, _total: None,
+) -> Instance:
+    """Write the instance in chunks of about CHUNK_PICTURES pictures: each chunk's pictures, sequences and
+    ranks go through COPY and their derived fields are computed, then the chunk is dropped from memory."""
     rng = random.Random(seed)
     inst = Instance()
+    digest = hashlib.sha256()
     nb_accounts = max(2, min(300, sequences // 5))
     inst.accounts = [_uuid(rng) for _ in range(nb_accounts)]
     inst.heavy_account = inst.accounts[0]
@@ -129,36 +147,43 @@ def generate(conn: psycopg.Connection, pictures: int, sequences: int, seed: int 
             for s in range(0, sequences, 2):
                 upload_sets[s] = _uuid(rng)
                 copy.write_row((upload_sets[s], seq_accounts[s], f"upload {s}", True, True))
-        seq_rows, rank_lines = [], []
         previous_first: UUID | None = None
         columns = "id, status, ts, heading, heading_computed, geom, metadata, account_id, upload_set_id"
-        # pictures are generated straight into COPY: the client builds rows while the server loads them
-        with conn.cursor().copy(f"COPY pictures ({columns}) FROM STDIN") as copy:
-            for s, length in enumerate(lengths):
+        s = 0
+        while s < sequences:
+            picture_lines: list[str] = []
+            seq_rows: list[tuple[UUID, UUID, UUID | None]] = []
+            rank_lines: list[str] = []
+            while s < sequences and len(picture_lines) < CHUNK_PICTURES:
                 seq_id = _uuid(rng)
                 account = seq_accounts[s]
                 upload = upload_sets.get(s)
                 seq_rows.append((seq_id, account, upload))
-                ids, lines = _walk(rng, length, account, upload)
-                copy.write("".join(lines))
-                ranks = list(range(1, length + 1))
+                ids, lines = _walk(rng, lengths[s], account, upload)
+                picture_lines.extend(lines)
+                ranks = list(range(1, lengths[s] + 1))
                 if rng.random() < 0.1:
                     rng.shuffle(ranks)
                 rank_lines.extend(f"{seq_id}\t{rank}\t{pic_id}\n" for pic_id, rank in zip(ids, ranks, strict=True))
                 if previous_first is not None and rng.random() < 0.01:
-                    rank_lines.append(f"{seq_id}\t{length + 1}\t{previous_first}\n")  # shared with another sequence
+                    rank_lines.append(f"{seq_id}\t{lengths[s] + 1}\t{previous_first}\n")  # shared with another
                 previous_first = ids[0]
-                inst.pictures.extend(ids)
-        with conn.cursor().copy("COPY sequences (id, account_id, upload_set_id, status) FROM STDIN") as copy:
-            for seq_id, account, upload in seq_rows:
-                copy.write_row((seq_id, account, upload, "ready"))
-        with conn.cursor().copy("COPY sequences_pictures (seq_id, rank, pic_id) FROM STDIN") as copy:
-            for start in range(0, len(rank_lines), 10_000):
-                copy.write("".join(rank_lines[start : start + 10_000]))
-        inst.sequences = len(seq_rows)
-        all_ids = [r[0] for r in seq_rows]
-        conn.execute(queries.load("sequence_derived"), {"seq_ids": all_ids})
+                for pic_id in ids:
+                    digest.update(pic_id.bytes)
+                inst.pictures += len(ids)
+                s += 1
+            with conn.cursor().copy(f"COPY pictures ({columns}) FROM STDIN") as copy:
+                copy.write("".join(picture_lines))
+            with conn.cursor().copy("COPY sequences (id, account_id, upload_set_id, status) FROM STDIN") as copy:
+                for row in seq_rows:
+                    copy.write_row((*row, "ready"))
+            with conn.cursor().copy("COPY sequences_pictures (seq_id, rank, pic_id) FROM STDIN") as copy:
+                copy.write("".join(rank_lines))
+            conn.execute(queries.load("sequence_derived"), {"seq_ids": [r[0] for r in seq_rows]})
+            inst.sequences += len(seq_rows)
+            progress(inst.pictures, pictures)
     conn.execute("ANALYZE")
+    inst.digest = digest.hexdigest()
     if log:
         print(
             f"generated {pictures} pictures in {sequences} sequences in {time.monotonic() - started:.1f} s",
@@ -167,11 +192,20 @@ def generate(conn: psycopg.Connection, pictures: int, sequences: int, seed: int 
     return inst
 
 
-DERIVATIVES = ("thumb.jpg", "sd.jpg", "tiles/0_0.jpg", "tiles/1_0.jpg")
+def picture_ids(url: str, limit: int | None = None) -> Iterator[UUID]:
+    """The instance's picture ids in id order, read through a server-side cursor (never all in memory)."""
+    with psycopg.connect(url) as conn, conn.cursor(name="picture_ids") as cur:
+        cur.itersize = 10_000
+        cur.execute("SELECT id FROM pictures ORDER BY id LIMIT %s", (limit,))
+        for (pic_id,) in cur:
+            yield pic_id
 
 
-def write_local_files(root: str, ids: list[UUID]) -> int:
-    """A small original, thumb, sd and two tiles per picture, in the exact layout."""
+DERIVATIVES = ("thumb.jpg", "sd.jpg", "tiles/0_0.jpg")
+
+
+def write_local_files(root: str, ids: Iterable[UUID]) -> int:
+    """A small original, thumb, sd and one tile per picture, in the exact layout."""
     from ops.storage import derivates_folder, picture_key
 
     count = 0
@@ -193,7 +227,7 @@ def write_local_files(root: str, ids: list[UUID]) -> int:
     return count
 
 
-def write_s3_files(client: object, bucket: str, prefix: str, ids: list[UUID]) -> int:
+def write_s3_files(client: object, bucket: str, prefix: str, ids: Iterable[UUID]) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from ops.storage import derivates_folder, picture_key
@@ -223,7 +257,7 @@ def main() -> int:
         print("error: set DB_URL to a migrated database", file=sys.stderr)
         return 2
     with psycopg.connect(url, autocommit=True) as conn:
-        inst = generate(conn, args.pictures, args.sequences, args.seed)
+        generate(conn, args.pictures, args.sequences, args.seed)
     if args.files:
         from ops import storage
         from ops.config import Settings
@@ -233,10 +267,10 @@ def main() -> int:
         area = store.areas["permanent"]
         if args.files == "local":
             root = os.environ["FS_URL"]
-            n = write_local_files(root, inst.pictures)
+            n = write_local_files(root, picture_ids(url))
         else:
             loc = area.loc  # type: ignore[attr-defined]
-            n = write_s3_files(area.client, loc.bucket, loc.prefix[: -len("permanent/")], inst.pictures)  # type: ignore[attr-defined]
+            n = write_s3_files(area.client, loc.bucket, loc.prefix[: -len("permanent/")], picture_ids(url))  # type: ignore[attr-defined]
         print(f"wrote {n} files", file=sys.stderr)
     return 0
 

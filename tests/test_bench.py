@@ -6,6 +6,7 @@ commands and produces complete, sane results.
 
 from __future__ import annotations
 
+import json
 import math
 
 import psycopg
@@ -48,7 +49,8 @@ def test_generator_is_realistic_and_deterministic(tiny_instance, new_database, t
         assert 3 <= steps <= 10
     again = new_database(template_db)
     with psycopg.connect(again, autocommit=True) as c:
-        assert generate(c, 1500, 15, seed=7, log=False).pictures == inst.pictures
+        again_inst = generate(c, 1500, 15, seed=7, log=False)
+        assert (again_inst.pictures, again_inst.digest) == (1500, inst.digest)
 
 
 def check(results: list[Result], expected: int) -> None:
@@ -73,6 +75,9 @@ def test_every_benchmark_runs_at_tiny_size(tiny_instance, s3_endpoint):
     check(suite.bench_worker(bdb, template, 100, rss), 1)
     check(suite.bench_startup(bdb, template, rss, rounds=1), 2)
     check(suite.bench_storage_check(bdb, template, 1500, rss), 1)
+    scan = suite.bench_storage_scan(bdb, template, 1500, rss)
+    check(scan, 1)
+    assert scan[0].passed  # every one of the 1,500 pictures counted as missing, memory under the target
     verify = suite.bench_storage_verify(bdb, template, rss, files=50, kib=16)
     check(verify, 1)
     peaks = rss.results()
@@ -97,3 +102,71 @@ def test_sequence_benchmarks_run_on_a_panoramax_database(new_database, panoramax
     check(results, 3)
     assert all(r.benchmark.endswith(" on a Panoramax database") for r in results)
     assert results[1].passed and results[1].ours_s == 0  # an ordered instance: reorder writes nothing
+
+
+def test_readme_performance_tables_are_generated_from_the_results():
+    from bench import report
+
+    readme = report.README.read_text(encoding="utf-8")
+    assert report.current_section(readme) == report.render(), "README's tables differ: run make bench-report"
+
+
+def _run(tmp_path, name: str, finished: str, sizes: list[int], rows: list[Result]) -> None:
+    meta = {
+        "commit": name,
+        "machine": "m",
+        "sizes": sizes,
+        "rounds": {str(s): 1 for s in sizes},
+        "finished_at": finished,
+    }
+    (tmp_path / f"{name}.json").write_text(json.dumps({**meta, "results": [r.as_dict() for r in rows]}))
+
+
+def test_report_takes_the_newest_run_per_size_and_flags_growth_that_is_not_linear(tmp_path):
+    from bench import report
+
+    def timed(name: str, size: int, seconds: float) -> Result:
+        return Result(name, size, seconds, seconds / 1.2, 1.2, "≤ 1.5×", True)
+
+    _run(tmp_path, "old", "2026-01-01T00:00:00", [1_000_000], [timed("reorder", 1_000_000, 99.0)])
+    _run(tmp_path, "big", "2026-02-01T00:00:00", [1_000_000, 10_000_000],
+         [timed("reorder", 1_000_000, 10.0), timed("reorder", 10_000_000, 110.0),
+          timed("headings", 1_000_000, 10.0), timed("headings", 10_000_000, 150.0),
+          Result("start-up", 0, 0.1, 0.03, 3.3, "< 0.3 s", True)])  # fmt: skip
+    _run(tmp_path, "small", "2026-03-01T00:00:00", [100_000], [timed("reorder", 100_000, 1.0)])
+    (tmp_path / "legacy.json").write_text(json.dumps([timed("reorder", 1_000_000, 5.0).as_dict()]))  # not read
+    text = report.render(report.load_runs(tmp_path), {"headings": "measured: the cause"})
+    reorder = next(line for line in text.splitlines() if line.startswith("| reorder |"))
+    assert reorder.split(" | ")[1:5] == ["1.00 s (1.20×)", "10.00 s (1.20×)", "110.00 s (1.20×)", "11.0×"]
+    assert "`big`, `small`" in reorder and "`old`" not in reorder  # the newest run per size, named
+    headings = next(line for line in text.splitlines() if line.startswith("| headings |"))
+    assert "15.0× (not linear: measured: the cause)" in headings
+    assert "| start-up | 0 |" in text  # not an instance size: in the second table
+    assert text.startswith(report.BEGIN) and text.endswith(report.END)
+
+
+def test_bench_console_keeps_moto_s_request_log_off_the_terminal(tmp_path):
+    import io
+    import logging
+
+    from bench.output import Console
+
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    stream = io.StringIO()
+    try:
+        console = Console(tmp_path / "run" / "bench.log", stream=stream)
+        logging.getLogger("werkzeug").info('127.0.0.1 - - "PUT /bench/key HTTP/1.1" 200 -')
+        with console.step("a long step"):
+            console.progress("generating: 1 / 2")  # not a terminal: no progress line
+        console.say("| reorder | 100,000 | pass |")
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+            h.close()
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+    assert stream.getvalue() == "| reorder | 100,000 | pass |\n"
+    logged = (tmp_path / "run" / "bench.log").read_text()
+    assert "PUT /bench/key" in logged and "a long step" in logged and "generating: 1 / 2" in logged

@@ -1,0 +1,62 @@
+"""The baseline side of a paired benchmark, run as a process like ops's side:
+
+    DB_URL=... python -m bench.baseline NAME [--param KEY=VALUE]... [--imports MODULE,...] [--stream]
+
+It imports the modules the ops command imports (``--imports``), so that both sides pay the same interpreter
+and import start-up, connects with DB_URL, and runs ``bench/sql/NAME.sql`` in one transaction. With
+``--stream`` the last statement is a query whose rows are read through a server-side cursor and dropped.
+What is left between the two sides is the work: ops's schema checks, batching and reporting against the
+least hand-written SQL that gives the same result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+SQL = Path(__file__).parent / "sql"
+COMMON_IMPORTS = ("click", "psycopg", "ops.cli", "ops.cli.common", "ops.db", "ops.schema.status")
+
+
+def statements(name: str) -> list[str]:
+    import sqlparse
+
+    text = (SQL / f"{name}.sql").read_text()
+    return [s for s in (p.strip().rstrip(";") for p in sqlparse.split(text)) if s and not _only_comments(s)]
+
+
+def _only_comments(statement: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--imports", default="", help="comma-separated modules the ops command imports")
+    parser.add_argument("--stream", action="store_true")
+    args = parser.parse_args(argv)
+    for module in (*COMMON_IMPORTS, *filter(None, args.imports.split(","))):
+        importlib.import_module(module)
+    import psycopg
+
+    params = dict(p.split("=", 1) for p in args.param) or None
+    todo = statements(args.name)
+    with psycopg.connect(os.environ["DB_URL"]) as conn:
+        for statement in todo[:-1] if args.stream else todo:
+            conn.execute(statement, params)
+        if args.stream:
+            with conn.cursor(name="baseline") as cur:
+                cur.itersize = 10_000
+                cur.execute(todo[-1], params)
+                for _row in cur:
+                    pass
+        conn.commit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
