@@ -110,7 +110,7 @@ def main() -> int:
     cluster = LocalCluster(base / "pg", fast=True)
     results: list[Result] = []
     rss = suite.RssLog()
-    started = datetime.now(UTC)
+    started, measured_commit = datetime.now(UTC), commit()  # the code measured, even if HEAD moves meanwhile
 
     def done(new: list[Result]) -> None:
         results.extend(new)
@@ -177,14 +177,14 @@ def main() -> int:
         cluster.destroy()
         shutil.rmtree(base, ignore_errors=True)
     meta = {
-        "commit": commit(), "machine": machine(), "sizes": sizes,
+        "commit": measured_commit, "machine": machine(), "sizes": sizes,
         "rounds": {str(s): rounds_at(s) for s in sizes}, "groups": sorted(only) or "all",
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }  # fmt: skip
     path = save(results, meta)
     png = chart(results, RESULTS / f"{path.stem}.png")
-    print(f"machine: {machine()}; commit {commit()}")
+    print(f"machine: {machine()}; commit {measured_commit}")
     print(table(results))
     for line in growth(results):
         print(line)

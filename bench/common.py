@@ -134,10 +134,11 @@ def ceil_div(a: int, b: int) -> int:
 
 
 def commit() -> str:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
-    )
-    return proc.stdout.strip() or "nocommit"
+    """The commit measured, with ``+dirty`` when tracked files differ from it."""
+    here = Path(__file__).parent
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], capture_output=True, cwd=here).returncode == 1
+    return (proc.stdout.strip() or "nocommit") + ("+dirty" if dirty else "")
 
 
 def machine() -> str:
@@ -162,8 +163,8 @@ def save(results: list[Result], meta: dict[str, object]) -> Path:
     """``bench/results/<date>-<commit>-<sizes>.json``: the run's metadata (commit, machine, sizes, rounds,
     when it finished) and its results; bench.report builds the README's table from these files."""
     RESULTS.mkdir(exist_ok=True)
-    sizes = "-".join(str(s) for s in sorted({r.size for r in results if r.size > 0}))
-    path = RESULTS / f"{date.today().isoformat()}-{commit()}{'-' + sizes if sizes else ''}.json"
+    sizes = "-".join(str(s) for s in meta["sizes"])  # type: ignore[attr-defined]
+    path = RESULTS / f"{date.today().isoformat()}-{meta['commit']}-{sizes}.json"
     document = {**meta, "results": [r.as_dict() for r in results]}
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return path

@@ -22,6 +22,7 @@ from ops.storage import Storage
 PAGE = 1000
 VERIFY_THREADS = 4
 SHOWN = 20
+PREPARED = ("ready", "hidden")  # statuses whose derivates are expected
 
 
 @dataclass
@@ -82,12 +83,13 @@ def check(
                 return result
             ids = [r[0] for r in rows]
             originals = permanent.present(ids, sparse=sparse)
-            with_derivates = derivates.present(ids, sparse=sparse)
+            prepared = [pic_id for pic_id, status, _md5 in rows if pic_id in originals and status in PREPARED]
+            with_derivates = derivates.present(prepared, sparse=sparse)
             for pic_id, status, _md5 in rows:
                 if pic_id not in originals:
                     result.originals_missing[status] = result.originals_missing.get(status, 0) + 1
                     result._example(f"{status} picture {pic_id}: original missing")
-                elif status in ("ready", "hidden") and pic_id not in with_derivates:
+                elif status in PREPARED and pic_id not in with_derivates:
                     result.derivates_missing += 1
             if verify:
                 to_read = [(pic_id, md5) for pic_id, _s, md5 in rows if pic_id in originals and md5 is not None]

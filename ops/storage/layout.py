@@ -21,7 +21,7 @@ _ID_SHAPE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 
 def picture_key(pic_id: UUID) -> str:
     """Original (permanent, tmp): ``43/66/dd/db/8a71-4f6e-a3d4-cb6b545476bb.jpg``."""
-    s = str(UUID(str(pic_id)))
+    s = str(pic_id if isinstance(pic_id, UUID) else UUID(str(pic_id)))  # a UUID's text is already canonical
     return f"{s[0:2]}/{s[2:4]}/{s[4:6]}/{s[6:8]}/{s[9:]}.jpg"
 
 

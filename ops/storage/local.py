@@ -118,9 +118,13 @@ class LocalArea:
 
     def present(self, ids: list[UUID], *, sparse: bool = False) -> set[UUID]:
         """The pictures of ``ids`` whose original (permanent, tmp) or expected derivates are here."""
+        # Plain strings and os.path.isfile: building Path objects cost 60% of a check (profiled at 200k pictures).
+        root, is_file = str(self.root), os.path.isfile
         if self.kind == "derivates":
-            return {i for i in ids if all((self._path(i) / name).is_file() for name in EXPECTED_DERIVATES)}
-        return {i for i in ids if self._path(i).is_file()}
+            return {
+                i for i in ids if all(is_file(f"{root}/{derivates_folder(i)}/{name}") for name in EXPECTED_DERIVATES)
+            }
+        return {i for i in ids if is_file(f"{root}/{picture_key(i)}")}
 
     def md5(self, pic_id: UUID) -> str | None:
         """The MD5 of a picture's original, read in chunks (None when it is gone)."""
