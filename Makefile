@@ -53,7 +53,8 @@ readme: setup
 	$(VENV)/bin/python -m scripts.cli_reference
 
 bench: setup postgres
-	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	@mkdir -p .ops && $(VENV)/bin/pip install -q -e '.[test,bench]' > .ops/bench-install.log 2>&1 \
+		|| { cat .ops/bench-install.log; exit 1; }
 	$(VENV)/bin/python -m bench
 	$(VENV)/bin/python -m bench.report
 

@@ -21,11 +21,13 @@ def wheel() -> Path:
     path = CACHE / WHEEL
     if not path.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
+        proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "-q", f"geovisio=={GEOVISIO_VERSION}", "-d",
              str(CACHE)],
-            check=True,
+            capture_output=True, text=True,
         )  # fmt: skip
+        if proc.returncode != 0:  # pip's own chatter is shown only when the download fails
+            raise RuntimeError(f"pip download geovisio=={GEOVISIO_VERSION} failed: {proc.stderr.strip()[-2000:]}")
     return path
 
 
