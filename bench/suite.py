@@ -397,7 +397,7 @@ def bench_storage_check(bdb: BenchDb, template: str, size: int, rss: RssLog) -> 
 def bench_storage_scan(bdb: BenchDb, template: str, size: int, rss: RssLog) -> list[Result]:
     """ops storage check over every picture against a storage holding no file (a stat per picture, each one
     missing), vs the same rows streamed by one query: the database side of the check at any size, where
-    the files themselves would not fit this machine's inodes (two folders and four files per picture)."""
+    the files themselves would not fit this machine's inodes (three folders and four files per picture)."""
     work = Path(tempfile.mkdtemp(prefix="ops-bench-scan-", dir="/var/tmp"))
     try:
         for area in ("permanent", "derivates", "tmp"):
