@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import RESULTS, Result, table
+from scripts import readme_section
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 NOTES = Path(__file__).parent / "growth_notes.json"
@@ -140,8 +141,7 @@ def _growth(by_size: dict[int, tuple[Result, Run]]) -> tuple[float, bool] | None
 
 
 def current_section(text: str) -> str:
-    start, end = text.index(BEGIN), text.index(END)
-    return text[start : end + len(END)]
+    return readme_section.current(text, BEGIN, END)
 
 
 def main(argv: list[str]) -> int:
@@ -149,15 +149,13 @@ def main(argv: list[str]) -> int:
     if paths:
         print(table(load(paths)))
         return 0
-    text = README.read_text(encoding="utf-8")
-    fresh = render()
-    if "--check" in argv:
-        if current_section(text) != fresh:
-            print("README.md performance tables are out of date: run make bench-report", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(text.replace(current_section(text), fresh), encoding="utf-8")
-    return 0
+    return readme_section.update(
+        BEGIN,
+        END,
+        render(),
+        check="--check" in argv,
+        stale="README.md performance tables are out of date: run make bench-report",
+    )
 
 
 if __name__ == "__main__":
