@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from uuid import uuid4
 
@@ -13,7 +14,7 @@ from ops import jobs, storage
 from ops.config import Settings
 from tests.conftest import ops_subprocess
 from tests.factories import Pic, is_panoramax, make_account, make_sequence, prepared, walk
-from tests.storage_helpers import local_store, s3_store
+from tests.storage_helpers import DERIVATIVES, local_store, s3_store
 
 
 @pytest.fixture
@@ -312,3 +313,29 @@ def test_worker_refreshes_views_when_due_and_rejects_bad_cron(ops, conn, db_url,
     assert proc.returncode == 0, err
     assert f"refresh {refreshed}: refreshed" in err
     assert "stopping: finishing the current batch" in err
+
+
+def test_local_deletion_in_threads_prunes_every_folder_and_reports_the_one_that_fails(tmp_path):
+    """1,500 pictures: every first-level folder is shared by several pictures, deleted by the threads at once.
+    One picture's derivates folder is immutable (chattr +i refuses even root): only that picture fails, with
+    its reason, and only its folders stay."""
+    store = local_store(tmp_path)
+    ids = [uuid4() for _ in range(1500)]
+    for pic_id in ids:
+        store.add_picture(pic_id)
+    stuck = ids[700]
+    stuck_folder = store.root / "derivates" / storage.derivates_folder(stuck)
+    if subprocess.run(["chattr", "+i", str(stuck_folder)], capture_output=True).returncode != 0:
+        pytest.skip("this filesystem has no immutable flag (chattr)")
+    try:
+        result = storage.from_settings(Settings(fs_url=str(store.root))).delete_pictures(
+            {"permanent": ids, "derivates": ids, "tmp": ids}
+        )
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck_folder)], check=True)
+    assert list(result.failed) == [stuck]
+    assert "derivates" in result.failed[stuck] and "Operation not permitted" in result.failed[stuck]
+    assert result.files == {"permanent": 1500, "derivates": 1499 * 4, "tmp": 1500}
+    assert store.files() == {f"derivates/{storage.derivates_folder(stuck)}/{d}" for d in DERIVATIVES}
+    stuck_parents = {"/".join(f"derivates/{storage.derivates_folder(stuck)}".split("/")[:n]) for n in range(1, 7)}
+    assert store.dirs() == {"permanent", "tmp"} | stuck_parents | {f"derivates/{storage.derivates_folder(stuck)}/tiles"}

@@ -8,6 +8,7 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -24,6 +25,9 @@ from ops.storage.layout import (
 )
 
 READ_CHUNK = 1 << 20
+# unlink and rmdir wait on the filesystem (its journal, its discards), not on the CPU: 8 threads delete
+# 2.7x faster than one on this project's 2-core bench machine (ext4 with discard); see README, Performance.
+DELETE_THREADS = 8
 
 
 class LocalArea:
@@ -57,54 +61,79 @@ class LocalArea:
 
     def key_targets(self, keys: list[str]) -> list[Target]:
         inside = [k for k in keys if self.root in (self.root / k).resolve().parents]  # never outside the root
-        return [Target(str(self.root / k), picture_id_from_key(k), self.kind) for k in inside]
+        return [Target(os.path.normpath(self.root / k), picture_id_from_key(k), self.kind) for k in inside]
 
-    def _prune(self, path: Path) -> None:
-        """Remove emptied parent folders of ``path``, up to (not including) the area root."""
-        parent = path.parent
-        while parent != self.root and self.root in parent.parents:
-            try:
-                os.rmdir(parent)
-            except OSError:
-                return
-            parent = parent.parent
+    def delete_targets(self, targets: list[Target]) -> DeleteResult:
+        """Delete the targets with DELETE_THREADS threads. Targets are grouped by their first folder under the
+        root and each group is deleted by one thread, so no two threads ever prune the same folder (a race
+        there could leave an emptied folder behind)."""
+        prefix = self._prefix()
+        groups: dict[str, list[Target]] = {}
+        for target in targets:
+            groups.setdefault(target.location[len(prefix) :].split("/", 1)[0], []).append(target)
+        result = DeleteResult()
+        with ThreadPoolExecutor(max_workers=max(1, min(DELETE_THREADS, len(groups)))) as pool:
+            for group, outcomes in zip(groups.values(), pool.map(self._delete_group, groups.values()), strict=True):
+                for target, (removed, failure) in zip(group, outcomes, strict=True):
+                    result.files[target.kind] += removed
+                    if failure is not None and target.owner is not None:
+                        result.failed.setdefault(target.owner, failure)
+        return result
 
-    def _remove_file(self, path: Path, result: DeleteResult, target: Target) -> None:
+    def _prefix(self) -> str:
+        return str(self.root).rstrip("/") + "/"
+
+    def _delete_group(self, targets: list[Target]) -> list[tuple[int, str | None]]:
+        return [self._delete_one(t.location, t.kind) for t in targets]
+
+    def _delete_one(self, path: str, kind: str) -> tuple[int, str | None]:
+        """Delete a file, or a folder and all it holds, then prune its emptied parents: (files removed,
+        failure). A file already gone counts as done. Plain strings: Path objects cost a third of the time."""
         try:
             os.unlink(path)
+            outcome: tuple[int, str | None] = (1, None)
         except FileNotFoundError:
-            return
+            outcome = (0, None)
+        except IsADirectoryError:
+            outcome = self._remove_tree(path, kind)
         except OSError as e:
-            if target.owner is not None:
-                result.failed[target.owner] = f"{target.kind}: {e.strerror}: {path}"
-            return
-        result.files[target.kind] += 1
+            return 0, f"{kind}: {e.strerror}: {path}"
+        self._prune(path)
+        return outcome
 
-    def _remove_tree(self, folder: Path, result: DeleteResult, target: Target) -> None:
+    def _remove_tree(self, folder: str, kind: str) -> tuple[int, str | None]:
+        removed, failure = 0, None
         for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
             for name in filenames:
-                self._remove_file(Path(dirpath, name), result, target)
+                path = os.path.join(dirpath, name)
+                try:
+                    os.unlink(path)
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    failure = failure or f"{kind}: {e.strerror}: {path}"
             for name in dirnames:
                 try:
-                    os.rmdir(Path(dirpath, name))
+                    os.rmdir(os.path.join(dirpath, name))
                 except OSError:
                     pass
         try:
             os.rmdir(folder)
         except OSError as e:
-            if target.owner is not None and target.owner not in result.failed:
-                result.failed[target.owner] = f"{target.kind}: cannot remove {folder}: {e.strerror}"
+            failure = failure or f"{kind}: cannot remove {folder}: {e.strerror}"
+        return removed, failure
 
-    def delete_targets(self, targets: list[Target]) -> DeleteResult:
-        result = DeleteResult()
-        for target in targets:
-            path = Path(target.location)
-            if path.is_dir() and not path.is_symlink():
-                self._remove_tree(path, result, target)
-            else:
-                self._remove_file(path, result, target)
-            self._prune(path)
-        return result
+    def _prune(self, path: str) -> None:
+        """Remove emptied parent folders of ``path``, up to (not including) the area root."""
+        prefix = self._prefix()
+        parent = os.path.dirname(path)
+        while parent.startswith(prefix) and len(parent) > len(prefix):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                return
+            parent = os.path.dirname(parent)
 
     def count_pictures(self, ids: list[UUID]) -> int:
         count = 0
