@@ -26,7 +26,7 @@ from ops.storage.layout import (
 
 READ_CHUNK = 1 << 20
 # unlink and rmdir wait on the filesystem (its journal, its discards), not on the CPU: 8 threads delete
-# 2.7x faster than one on this project's 2-core bench machine (ext4 with discard); see README, Performance.
+# 2.8x faster than one on the 2-core bench machine (ext4 with discard); see README, Storage layout.
 DELETE_THREADS = 8
 
 
