@@ -9,11 +9,12 @@ WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || e
 
 setup: $(VENV)/.installed
 
+# pip's output goes to .ops/install.log, shown only when the install fails.
 $(VENV)/.installed: setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
-	touch $@
+	@mkdir -p .ops && echo "installing ops and its test dependencies into $(VENV) (log: .ops/install.log)"
+	@{ $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q --upgrade pip \
+		&& $(VENV)/bin/pip install -q -e '.[test]'; } > .ops/install.log 2>&1 || { cat .ops/install.log; exit 1; }
+	@touch $@
 
 postgres:
 	@sh scripts/ensure-postgres.sh
