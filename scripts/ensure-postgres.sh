@@ -11,10 +11,16 @@ if have_server && have_postgis; then
     exit 0
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing $PACKAGES" >&2
+    # apt's output (about 180 lines) goes to a log, shown only when the install fails.
+    mkdir -p .ops
+    log=.ops/install-postgres.log
+    echo "installing $PACKAGES (log: $log)" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends --no-upgrade $PACKAGES >&2
+    if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends --no-upgrade $PACKAGES; } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "error: installing $PACKAGES failed (log: $log)" >&2
+        exit 1
+    fi
     exit 0
 fi
 echo "error: PostgreSQL server binaries and PostGIS are needed: install $PACKAGES (Debian/Ubuntu)," \
