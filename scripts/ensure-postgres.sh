@@ -11,7 +11,7 @@ if have_server && have_postgis; then
     exit 0
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    # apt's output (about 180 lines) goes to a log, shown only when the install fails.
+    # apt's output (about 200 lines on a fresh machine) goes to a log, shown only when the install fails.
     mkdir -p .ops
     log=.ops/install-postgres.log
     echo "installing $PACKAGES (log: $log)" >&2
