@@ -161,6 +161,8 @@ def _per_sequence(
             assert storage is not None
             for batch in _picture_batches(conn):
                 result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
+    if dry_run:  # counted and rolled back: no queue processed, no file touched
+        return
     if plan.database and plan.kinds and not by_jobs:
         assert storage is not None
         for batch in _held_batches(conn):

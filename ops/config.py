@@ -142,11 +142,20 @@ class Settings:
     fs_tmp_url: str | None = None
     verbose: int = 0
     quiet: bool = False
+    connect_timeout: float = 10.0  # seconds: OPS_CONNECT_TIMEOUT
+    read_lock_timeout: float = 5.0  # seconds: OPS_READ_LOCK_TIMEOUT (read-only commands)
+    read_statement_timeout: float = 60.0  # seconds: OPS_READ_STATEMENT_TIMEOUT (read-only commands)
 
     def require_db_url(self) -> str:
         if not self.db_url:
             raise ConfigError(DB_URL_HELP)
         return normalize_db_url(self.db_url)
+
+    @property
+    def storage_configured(self) -> bool:
+        """Some storage setting is given (FS_URL or one of FS_*_URL): whether it is whole is for
+        ``ops.storage.from_settings`` to say."""
+        return any((self.fs_url, self.fs_permanent_url, self.fs_derivates_url, self.fs_tmp_url))
 
     def secrets(self) -> list[str]:
         """Every secret these settings hold, for scrubbing any text shown to the user."""

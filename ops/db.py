@@ -6,6 +6,8 @@ Every connection ops opens carries ``application_name = ops@<hostname>`` so that
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from ops.config import application_name, mask_url, scrub, url_secrets
-from ops.errors import DatabaseUnavailable, LockTimeout
+from ops.errors import DatabaseUnavailable, LockTimeout, OpsError, WaitTimeout
 
 CONNECT_TIMEOUT_S = 10
 Query = str | sql.SQL | sql.Composed
@@ -31,13 +33,18 @@ def postgres_options(settings: dict[str, str | int]) -> str:
 
 
 def connect(
-    url: str, *, autocommit: bool = False, server_settings: dict[str, str | int] | None = None
+    url: str,
+    *,
+    autocommit: bool = False,
+    server_settings: dict[str, str | int] | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> psycopg.Connection:
-    """Open a psycopg connection, turning any failure into one masked line."""
+    """Open a psycopg connection, turning any failure into one masked line. ``connect_timeout_s`` bounds the
+    whole connection (TCP, TLS, authentication; libpq counts whole seconds, at least 2)."""
     kwargs: dict[str, Any] = {
         "autocommit": autocommit,
         "application_name": application_name(),
-        "connect_timeout": CONNECT_TIMEOUT_S,
+        "connect_timeout": max(2, math.ceil(connect_timeout_s)),
     }
     if server_settings:
         kwargs["options"] = postgres_options(server_settings)
@@ -46,6 +53,15 @@ def connect(
     except psycopg.Error as e:
         reason = " ".join(str(e).split())
         raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {scrub(reason, url_secrets(url))}") from None
+
+
+def read_only_settings(lock_timeout_s: float, statement_timeout_s: float) -> dict[str, str | int]:
+    """Server settings of a session that only looks: read-only transactions, and bounded waits (0: none)."""
+    return {
+        "default_transaction_read_only": "on",
+        "lock_timeout": f"{round(lock_timeout_s * 1000)}ms",
+        "statement_timeout": f"{round(statement_timeout_s * 1000)}ms",
+    }
 
 
 def one(conn: psycopg.Connection, query: Query, params: Params = None) -> tuple[Any, ...]:
@@ -152,6 +168,69 @@ def advisory_lock(
     finally:
         if not conn.closed:
             advisory_unlock(conn, key)
+
+
+STRONG_LOCKS_SQL = """
+SELECT l.relation::regclass::text, l.mode, a.pid, a.application_name, a.client_addr::text, a.xact_start
+FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+  AND l.mode IN ('AccessExclusiveLock', 'ExclusiveLock', 'ShareRowExclusiveLock', 'ShareLock')
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+ORDER BY l.mode = 'AccessExclusiveLock' DESC, a.xact_start NULLS LAST, l.pid
+LIMIT 5
+"""
+
+
+def strong_lock_holders(conn: psycopg.Connection) -> list[str]:
+    """Who holds a strong lock on a table of this database, as ``job_queue (ACCESS EXCLUSIVE) by pid 42 (psql,
+    from local socket, since …)``: what a statement that timed out on a lock most likely waited for. Empty
+    when it cannot be read (the connection is broken, or the role may not read the catalogs)."""
+    try:
+        rows = conn.execute(STRONG_LOCKS_SQL).fetchall()
+    except psycopg.Error:
+        return []
+    found = []
+    for relation, mode, pid, app, addr, since in rows:
+        holder = LockHolder(pid, app or "", addr, since)
+        readable_mode = " ".join(re.findall("[A-Z][a-z]+", mode.removesuffix("Lock"))).upper()
+        found.append(f"{relation} ({readable_mode}) by {holder.describe()}")
+    return found
+
+
+def explain(conn: psycopg.Connection, error: psycopg.Error, what: str) -> OpsError | None:
+    """The operator's message for a database error that is no bug of ops: a lock wait or a statement that
+    exceeded the session's timeouts (naming who holds the locks), a missing privilege, a lost connection.
+    None for anything else."""
+    settings = {"lock_timeout": "", "statement_timeout": ""}
+    if isinstance(error, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+        for name in settings:
+            try:
+                settings[name] = str(scalar(conn, "SELECT current_setting(%s)", (name,)))
+            except psycopg.Error:
+                settings[name] = "?"
+    if isinstance(error, psycopg.errors.LockNotAvailable):
+        holders = strong_lock_holders(conn)
+        who = "; held: " + "; ".join(holders) if holders else ""
+        return WaitTimeout(
+            f"{what} waited longer than lock_timeout ({settings['lock_timeout']}) for a lock{who} "
+            "(OPS_READ_LOCK_TIMEOUT sets the wait of read-only commands)"
+        )
+    if isinstance(error, psycopg.errors.QueryCanceled):
+        holders = strong_lock_holders(conn)
+        who = "; strong locks held: " + "; ".join(holders) if holders else ""
+        return WaitTimeout(
+            f"{what}: a statement ran longer than statement_timeout ({settings['statement_timeout']}){who} "
+            "(OPS_READ_STATEMENT_TIMEOUT sets it for read-only commands)"
+        )
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        message = error.diag.message_primary or str(error).strip()
+        return DatabaseUnavailable(
+            f"{what}: the database role lacks a privilege: {' '.join(message.split())} "
+            "(see README, the monitoring role, for the grants of read-only commands)"
+        )
+    if isinstance(error, psycopg.OperationalError) and conn.closed:
+        return DatabaseUnavailable(f"{what}: the connection to the database was lost: {' '.join(str(error).split())}")
+    return None
 
 
 BLOCKERS_SQL = """

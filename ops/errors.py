@@ -44,6 +44,11 @@ class LockTimeout(OpsError):
     """Another ops process holds the lock we wait for."""
 
 
+class WaitTimeout(OpsError):
+    """A statement waited for a lock, or ran, longer than its session allows (lock_timeout,
+    statement_timeout): a command that only looks gives up rather than hang."""
+
+
 class MigrationError(OpsError):
     """A migration (or its rollback) failed; the database is as before that migration."""
 

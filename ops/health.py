@@ -1,28 +1,61 @@
-"""``ops health``: one read-only pass over what a monitoring system watches, with the exit codes of a
-Nagios-style check (0 ok, 1 warning, 2 critical) and the node_exporter textfile format for Prometheus.
+"""``ops health``: one read-only pass over what a monitoring system watches, bounded in time, with the exit
+codes and first line of a Nagios plugin (0 ok, 1 warning, 2 critical) and the node_exporter textfile format.
 
-Checks: the database answers; its schema is what the commands need (the guard's answer); the queue's depth
-and the age of its oldest ready job; jobs failed in the last 24 h; the last refresh against the refresh
-cron; each storage area answers one listing call.
+Checks: the database answers; its schema is what the commands need (the guard's answer); the queue's depth,
+the age of its oldest ready job, jobs failed in the last 24 h; the last refresh against the refresh cron;
+each storage area exists and answers one listing call, and the originals' area is not empty while the
+database has ready pictures (a volume that did not mount).
+
+Never a hang, never an absence: the database checks and the storage checks run in two threads, each
+database statement is bounded by the session's ``statement_timeout`` and ``lock_timeout``, and whatever has
+not answered when ``timeout_s`` is up is reported CRITICAL (the check that was running) or UNKNOWN (those it
+kept from running). Every Prometheus series is printed in every case (0 where unknown), with
+``ops_check_up`` saying which checks got their reading.
+
+The module is long because the checks, the runner that bounds them and the three renderings of one report
+(Nagios, JSON, Prometheus) are one piece: a check added here gets its series and perfdata in the same place.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from ops import db, job_admin, jobs, refresh
+from ops.durations import describe
 from ops.errors import OpsError
 from ops.schema import status
-from ops.storage import Storage
+from ops.storage import KINDS, Storage
+from ops.tasks import TASKS
 
-STATES = ("ok", "warning", "critical")
+STATES = ("ok", "warning", "critical", "unknown")  # Nagios' order: the exit code is the index
+DATABASE_CHECKS = ("database", "schema", "queue", "oldest_job", "failures", "refresh")
+STORAGE_CHECKS = tuple(f"storage_{kind}" for kind in KINDS)
+CHECKS = DATABASE_CHECKS + STORAGE_CHECKS
+
+FAMILIES: dict[str, tuple[str, str | None]] = {  # name: (help, label)
+    "ops_database_up": ("1 when the database answers", None),
+    "ops_schema_ready": ("1 when every command finds the schema it needs", None),
+    "ops_jobs_queued": ("jobs ready to run", "task"),
+    "ops_jobs_waiting_retry": ("jobs waiting for their next attempt", "task"),
+    "ops_jobs_processing": ("jobs a worker holds", "task"),
+    "ops_jobs_failed_24h": ("jobs given up in the last 24 h", "task"),
+    "ops_jobs_oldest_ready_age_seconds": ("age of the oldest ready job (0: none ready)", None),
+    "ops_refresh_age_seconds": ("time since the last refresh (+Inf: never refreshed)", None),
+    "ops_storage_configured": ("1 when a storage is configured (FS_URL or FS_*_URL)", None),
+    "ops_storage_up": ("1 when the storage area exists and answers", "area"),
+    "ops_check_up": ("1 when the check got its reading (0: failed, timed out or not run)", "check"),
+    "ops_check_status": ("0 ok, 1 warning, 2 critical, 3 unknown (not checked)", "check"),
+    "ops_health_status": ("0 ok, 1 warning, 2 critical", None),
+    "ops_health_duration_seconds": ("how long the health check took", None),
+}
+LABEL_VALUES = {"task": TASKS, "area": KINDS, "check": CHECKS}
 
 
 @dataclass(frozen=True)
@@ -36,6 +69,16 @@ class Thresholds:
     refresh_grace_s: float = 3600  # a refresh overdue by more than this is a warning
     refresh_critical_s: float = 86400
     refresh_cron: str = jobs.DEFAULT_REFRESH_CRON
+    timeout_s: float = 10.0
+    lock_timeout_s: float = 5.0
+
+    def contradictions(self) -> list[str]:
+        """Each pair whose warning threshold is above its critical one."""
+        pairs = (("--queue-warning", self.queue_warning, "--queue-critical", self.queue_critical),
+                 ("--age-warning", self.age_warning_s, "--age-critical", self.age_critical_s),
+                 ("--failures-warning", self.failures_warning, "--failures-critical", self.failures_critical),
+                 ("--refresh-grace", self.refresh_grace_s, "--refresh-critical", self.refresh_critical_s))  # fmt: skip
+        return [f"{w} ({wv:g}) is above {c} ({cv:g})" for w, wv, c, cv in pairs if wv > cv]
 
 
 @dataclass
@@ -43,131 +86,307 @@ class Check:
     name: str
     state: str
     message: str
-    value: float | None = None
-
-
-@dataclass
-class Metric:
-    name: str
-    help: str
-    value: float
-    labels: dict[str, str] = field(default_factory=dict)
+    value: float | None = None  # the reading (None: not read)
+    unit: str = ""  # of the value in the Nagios performance data: "", "s", "ms"
+    warning: float | None = None
+    critical: float | None = None
+    ran: bool = True  # False: the check could not give its verdict (an error, a timeout, not run)
 
 
 @dataclass
 class HealthReport:
-    checks: list[Check] = field(default_factory=list)
-    metrics: list[Metric] = field(default_factory=list)
+    checks: dict[str, Check] = field(default_factory=dict)
+    values: dict[tuple[str, str | None], float] = field(default_factory=dict)  # (family, label value)
+    storage_configured: bool = False
+    has_ready_pictures: bool | None = None
+    duration_s: float = 0.0
+    running: dict[str, str] = field(default_factory=dict)  # thread -> what it is doing now
+    closed: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- written by the checking threads -------------------------------------------------------------
+    def add(self, check: Check, **metrics: float) -> None:
+        """A check's outcome and its series (``name=value`` or ``name__label=value``)."""
+        with self.lock:
+            if self.closed:  # came after the deadline: the answer was given without it
+                return
+            self.checks[check.name] = check
+            for key, value in metrics.items():
+                name, _, label = key.partition("__")
+                self.values[(name, label or None)] = float(value)
+
+    def doing(self, thread: str, what: str) -> None:
+        with self.lock:
+            self.running[thread] = what
+
+    # --- read by the caller --------------------------------------------------------------------------
+    def close(self, timeout_s: float, unfinished: list[str]) -> None:
+        """Stop taking answers; what did not answer in time becomes CRITICAL (the check that was running
+        in each unfinished thread) or UNKNOWN (the checks it kept from running)."""
+        with self.lock:
+            self.closed = True
+            for thread in unfinished:
+                doing = self.running.get(thread, "")
+                names = DATABASE_CHECKS if thread == "database" else STORAGE_CHECKS
+                missing = [n for n in names if n not in self.checks]
+                if missing:
+                    self.checks[missing[0]] = Check(missing[0], "critical",
+                                                    f"no answer within {timeout_s:g} s ({doing or 'starting'})",
+                                                    ran=False)  # fmt: skip
+                    for name in missing[1:]:
+                        self.checks[name] = Check(name, "unknown", f"not checked: {missing[0]} did not answer in time",
+                                                  ran=False)  # fmt: skip
+            for name in CHECKS:
+                self.checks.setdefault(name, Check(name, "unknown", "not checked", ran=False))
+            self.checks = {name: self.checks[name] for name in CHECKS}
 
     @property
     def state(self) -> str:
-        return STATES[max((STATES.index(c.state) for c in self.checks), default=0)]
+        worst = max((STATES.index(c.state) for c in self.checks.values() if c.state != "unknown"), default=0)
+        return STATES[worst]
 
     @property
     def exit_code(self) -> int:
         return STATES.index(self.state)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "checks": [asdict(c) for c in self.checks]}
+        return {
+            "state": self.state,
+            "duration_s": round(self.duration_s, 3),
+            "checks": [
+                {"name": c.name, "state": c.state, "message": c.message, "value": c.value} for c in self.checks.values()
+            ],
+        }
+
+    def series(self) -> dict[str, dict[str | None, float]]:
+        """Every series of every family, 0 where nothing was read."""
+        out: dict[str, dict[str | None, float]] = {}
+        for name, (_help, label) in FAMILIES.items():
+            keys: tuple[str | None, ...] = LABEL_VALUES[label] if label else (None,)
+            out[name] = {key: self.values.get((name, key), 0.0) for key in keys}
+        for check in self.checks.values():
+            out["ops_check_up"][check.name] = float(check.ran)
+            out["ops_check_status"][check.name] = float(STATES.index(check.state))
+        out["ops_storage_configured"][None] = float(self.storage_configured)
+        out["ops_health_status"][None] = float(self.exit_code)
+        out["ops_health_duration_seconds"][None] = round(self.duration_s, 3)
+        return out
 
     def prometheus(self) -> str:
-        """The node_exporter textfile format: every metric a gauge, with its HELP and TYPE once."""
+        """The node_exporter textfile format: every family a gauge, its HELP and TYPE once, then its samples."""
         lines: list[str] = []
-        seen: set[str] = set()
-        metrics = [*self.metrics, Metric("ops_health_status", "0 ok, 1 warning, 2 critical", self.exit_code)]
-        first = {m.name: i for i, m in reversed(list(enumerate(metrics)))}
-        for m in sorted(metrics, key=lambda m: first[m.name]):  # a family's samples together, as the format wants
-            if m.name not in seen:
-                lines += [f"# HELP {m.name} {m.help}", f"# TYPE {m.name} gauge"]
-                seen.add(m.name)
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(m.labels.items()))
-            value = "NaN" if math.isnan(m.value) else repr(float(m.value))
-            lines.append(f"{m.name}{{{labels}}} {value}" if labels else f"{m.name} {value}")
+        for name, samples in self.series().items():
+            help_text, label = FAMILIES[name]
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+            for key, value in samples.items():
+                shown = "NaN" if math.isnan(value) else "+Inf" if math.isinf(value) else repr(float(value))
+                lines.append(f'{name}{{{label}="{key}"}} {shown}' if label else f"{name} {shown}")
         return "\n".join(lines) + "\n"
+
+    def nagios(self) -> list[str]:
+        """Nagios plugin output: the first line is the overall state, its summary and the performance data
+        after ``|``; then one line per check."""
+        worst = [c for c in self.checks.values() if c.state == self.state and c.state != "ok"]
+        summary = "; ".join(f"{c.name}: {c.message}" for c in worst) or f"{len(self.checks)} checks ok"
+        perf = " ".join(_perfdata(c) for c in self.checks.values() if c.name in PERFDATA)
+        lines = [f"OPS HEALTH {self.state.upper()} - {summary} | {perf}"]
+        return lines + [f"{c.state.upper():<8} {c.name}: {c.message}" for c in self.checks.values()]
+
+
+PERFDATA = {"database": "database_time", "queue": "queued", "oldest_job": "oldest_job", "failures": "failures_24h",
+            "refresh": "refresh_age"}  # fmt: skip
+
+
+def _perfdata(check: Check) -> str:
+    """``label=value[UOM];[warn];[crit];[min];[max]``, ``U`` for a value not read (the plugin guidelines)."""
+
+    def number(value: float | None) -> str:
+        return "" if value is None else f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}"
+
+    if check.value is None or math.isinf(check.value):
+        return f"{PERFDATA[check.name]}=U"
+    return (
+        f"{PERFDATA[check.name]}={number(check.value)}{check.unit};{number(check.warning)};{number(check.critical)};0;"
+    )
 
 
 def _level(value: float, warning: float, critical: float) -> str:
     return "critical" if value >= critical else "warning" if value >= warning else "ok"
 
 
-def _database(report: HealthReport, conn: psycopg.Connection, limits: Thresholds) -> None:
+def _message(conn: psycopg.Connection | None, error: Exception, what: str) -> str:
+    if isinstance(error, psycopg.Error) and conn is not None:
+        explained = db.explain(conn, error, what)
+        if explained is not None:
+            return str(explained)
+    if isinstance(error, OpsError):
+        return str(error)
+    return f"{what}: {type(error).__name__}: {' '.join(str(error).split())}"
+
+
+# --- the database thread ------------------------------------------------------------------------------
+
+Connect = Callable[[dict[str, str | int], float], psycopg.Connection]
+
+
+def _database_checks(report: HealthReport, connect: Connect, limits: Thresholds, deadline: float) -> None:
+    report.doing("database", "connecting")
+    started = time.monotonic()
+    remaining = max(0.1, deadline - started)
     try:
-        status.ensure_schema_current(conn)
-        report.checks.append(Check("schema", "ok", "what the commands need is there"))
-        report.metrics.append(Metric("ops_schema_ready", "1 when every command finds the schema it needs", 1))
+        conn = connect(db.read_only_settings(min(limits.lock_timeout_s, remaining), remaining), remaining)
     except OpsError as e:
-        report.checks.append(Check("schema", "critical", str(e)))
-        report.metrics.append(Metric("ops_schema_ready", "1 when every command finds the schema it needs", 0))
+        report.add(Check("database", "critical", str(e)), ops_database_up=0)
+        for name in DATABASE_CHECKS[1:]:
+            report.add(Check(name, "unknown", "not checked: the database does not answer", ran=False))
         return
-    queue = job_admin.summary(conn, all_failures=False)
+    with conn:
+        elapsed_ms = (time.monotonic() - started) * 1000
+        report.add(Check("database", "ok", f"answers ({elapsed_ms:.0f} ms)", elapsed_ms, "ms"), ops_database_up=1)
+        report.doing("database", "reading the schema")
+        try:
+            status.ensure_schema_current(conn)
+        except OpsError as e:
+            report.add(Check("schema", "critical", str(e)), ops_schema_ready=0)
+            for name in DATABASE_CHECKS[2:]:
+                report.add(Check(name, "unknown", "not checked: the schema is not ready", ran=False))
+            return
+        except psycopg.Error as e:
+            report.add(Check("schema", "critical", _message(conn, e, "schema check"), ran=False), ops_schema_ready=0)
+            for name in DATABASE_CHECKS[2:]:
+                report.add(Check(name, "unknown", "not checked: the schema could not be read", ran=False))
+            return
+        report.add(Check("schema", "ok", "what the commands need is there", 1.0), ops_schema_ready=1)
+        _queue_checks(report, conn, limits)
+        _refresh_check(report, conn, limits)
+        try:
+            report.has_ready_pictures = bool(
+                db.scalar(conn, "SELECT EXISTS (SELECT 1 FROM pictures WHERE status = 'ready')")
+            )
+        except psycopg.Error:
+            report.has_ready_pictures = None
+
+
+def _queue_checks(report: HealthReport, conn: psycopg.Connection, limits: Thresholds) -> None:
+    report.doing("database", "reading the job queue")
+    try:
+        queue = job_admin.summary(conn, all_failures=False)
+    except psycopg.Error as e:
+        report.add(Check("queue", "critical", _message(conn, e, "queue check"), ran=False))
+        for name in ("oldest_job", "failures"):
+            report.add(Check(name, "unknown", "not checked: the queue could not be read", ran=False))
+        return
+    per_task: dict[str, float] = {}
     for t in queue.tasks:
-        labels = {"task": t.task}
-        report.metrics += [
-            Metric("ops_jobs_queued", "jobs ready to run", t.queued, labels),
-            Metric("ops_jobs_waiting_retry", "jobs waiting for their next attempt", t.waiting_retry, labels),
-            Metric("ops_jobs_processing", "jobs a worker holds", t.processing, labels),
-            Metric("ops_jobs_failed_24h", "jobs given up in the last 24 h", t.failed_24h, labels),
-        ]
-    age = queue.oldest_ready_age_s or 0.0
-    report.metrics.append(Metric("ops_jobs_oldest_ready_age_seconds", "age of the oldest ready job", age))
-    report.checks += [
-        Check("queue", _level(queue.queued, limits.queue_warning, limits.queue_critical),
-              f"{queue.queued} jobs ready", queue.queued),
-        Check("oldest job", _level(age, limits.age_warning_s, limits.age_critical_s),
-              f"oldest ready job waits for {age:.0f} s", age),
-        Check("failures", _level(queue.failed_24h, limits.failures_warning, limits.failures_critical),
-              f"{queue.failed_24h} jobs failed in the last 24 h", queue.failed_24h),
-    ]  # fmt: skip
-    now: datetime = db.scalar(conn, "SELECT now()")
-    last = refresh.last_refresh(conn)
+        per_task |= {f"ops_jobs_queued__{t.task}": t.queued, f"ops_jobs_waiting_retry__{t.task}": t.waiting_retry,
+                     f"ops_jobs_processing__{t.task}": t.processing, f"ops_jobs_failed_24h__{t.task}": t.failed_24h}  # fmt: skip
+    report.add(Check("queue", _level(queue.queued, limits.queue_warning, limits.queue_critical),
+                     f"{queue.queued} jobs ready", queue.queued, "", limits.queue_warning, limits.queue_critical),
+               **per_task)  # fmt: skip
+    age = queue.oldest_ready_age_s
+    if age is None:
+        report.add(Check("oldest_job", "ok", "no job ready", 0.0, "s", limits.age_warning_s, limits.age_critical_s),
+                   ops_jobs_oldest_ready_age_seconds=0)  # fmt: skip
+    else:
+        report.add(Check("oldest_job", _level(age, limits.age_warning_s, limits.age_critical_s),
+                         f"oldest ready job waits for {describe(age)}", age, "s", limits.age_warning_s,
+                         limits.age_critical_s), ops_jobs_oldest_ready_age_seconds=age)  # fmt: skip
+    failed = queue.failed_24h
+    report.add(Check("failures", _level(failed, limits.failures_warning, limits.failures_critical),
+                     f"{failed} jobs failed in the last 24 h", failed, "", limits.failures_warning,
+                     limits.failures_critical))  # fmt: skip
+
+
+def _refresh_check(report: HealthReport, conn: psycopg.Connection, limits: Thresholds) -> None:
+    report.doing("database", "reading the last refresh")
+    try:
+        now = db.scalar(conn, "SELECT now()")
+        last = refresh.last_refresh(conn)
+    except psycopg.Error as e:
+        report.add(Check("refresh", "critical", _message(conn, e, "refresh check"), ran=False))
+        return
     if last is None:
-        report.checks.append(Check("refresh", "warning", "never refreshed"))
-        report.metrics.append(Metric("ops_refresh_age_seconds", "time since the last refresh", float("nan")))
+        report.add(Check("refresh", "warning", f"never refreshed (cron {limits.refresh_cron})", math.inf, "s"),
+                   ops_refresh_age_seconds=math.inf)  # fmt: skip
         return
     age_s = (now - last).total_seconds()
     overdue = (now - jobs.next_refresh(limits.refresh_cron, last, now)).total_seconds()
     state = _level(overdue, limits.refresh_grace_s, limits.refresh_critical_s) if overdue > 0 else "ok"
-    report.checks.append(Check("refresh", state, f"last refresh {age_s:.0f} s ago (cron {limits.refresh_cron})", age_s))
-    report.metrics.append(Metric("ops_refresh_age_seconds", "time since the last refresh", age_s))
+    late = f", overdue by {describe(overdue)}" if overdue > 0 else ""
+    report.add(Check("refresh", state, f"last refresh {describe(age_s)} ago (cron {limits.refresh_cron}{late})",
+                     age_s, "s"), ops_refresh_age_seconds=age_s)  # fmt: skip
 
 
-def _storage(report: HealthReport, storage: Storage) -> None:
+# --- the storage thread -------------------------------------------------------------------------------
+
+
+@dataclass
+class AreaReading:
+    kind: str
+    ok: bool
+    message: str
+    empty: bool = False
+    elapsed_ms: float = 0.0
+
+
+def _storage_checks(report: HealthReport, open_storage: Callable[[], Storage], readings: list[AreaReading]) -> None:
+    report.doing("storage", "opening the storage")
+    try:
+        storage = open_storage()
+    except OpsError as e:
+        readings += [AreaReading(kind, False, str(e)) for kind in KINDS]
+        return
     for kind, area in storage.areas.items():
+        report.doing("storage", f"listing {kind}: {area.describe()}")
         started = time.monotonic()
         try:
             area.check()
-            next(iter(area.list_files()), None)  # one listing call
-            ok = True
-            message = f"{area.describe()} answers ({(time.monotonic() - started) * 1000:.0f} ms)"
+            empty = next(iter(area.list_files()), None) is None  # one listing call
+            readings.append(AreaReading(kind, True, f"{area.describe()} answers", empty,
+                                        (time.monotonic() - started) * 1000))  # fmt: skip
         except OpsError as e:
-            ok, message = False, str(e)
-        report.checks.append(Check(f"storage {kind}", "ok" if ok else "critical", message))
-        report.metrics.append(Metric("ops_storage_up", "1 when the storage area answers", int(ok), {"area": kind}))
+            readings.append(AreaReading(kind, False, str(e)))
+        except OSError as e:
+            readings.append(AreaReading(kind, False, f"{area.describe()}: {e.strerror or e}"))
 
 
-def run(
-    connect: Callable[[], psycopg.Connection], storage: Callable[[], Storage] | None, limits: Thresholds
-) -> HealthReport:
-    """Every check, read-only. ``storage`` None: no storage configured (not checked)."""
-    report = HealthReport()
+def _judge_storage(report: HealthReport, readings: list[AreaReading]) -> None:
+    """The areas' outcomes, once the database said whether ready pictures exist: an empty originals area
+    beside ready pictures is the mark of a volume that did not mount."""
+    for r in readings:
+        name = f"storage_{r.kind}"
+        if not r.ok:
+            report.add(Check(name, "critical", r.message, 1.0), **{f"ops_storage_up__{r.kind}": 0})
+        elif r.kind == "permanent" and r.empty and report.has_ready_pictures:
+            report.add(Check(name, "critical", f"{r.message} but holds no file while the database has ready "
+                             "pictures: is the volume mounted?", 1.0), **{f"ops_storage_up__{r.kind}": 0})  # fmt: skip
+        else:
+            empty = " (empty)" if r.empty else ""
+            report.add(Check(name, "ok", f"{r.message}{empty} ({r.elapsed_ms:.0f} ms)", 1.0),
+                       **{f"ops_storage_up__{r.kind}": 1})  # fmt: skip
+
+
+def run(connect: Connect, open_storage: Callable[[], Storage] | None, limits: Thresholds) -> HealthReport:
+    """Every check, read-only, answered within ``limits.timeout_s`` whatever fails. ``open_storage`` None:
+    no storage configured (not checked)."""
     started = time.monotonic()
-    try:
-        conn = connect()
-    except OpsError as e:
-        report.checks.append(Check("database", "critical", str(e)))
-        report.metrics.append(Metric("ops_database_up", "1 when the database answers", 0))
+    deadline = started + limits.timeout_s
+    report = HealthReport(storage_configured=open_storage is not None)
+    readings: list[AreaReading] = []
+    threads = {"database": threading.Thread(target=_database_checks, args=(report, connect, limits, deadline),
+                                            daemon=True)}  # fmt: skip
+    if open_storage is not None:
+        threads["storage"] = threading.Thread(target=_storage_checks, args=(report, open_storage, readings),
+                                              daemon=True)  # fmt: skip
     else:
-        with conn:
-            conn.read_only = True
-            elapsed = (time.monotonic() - started) * 1000
-            report.checks.append(Check("database", "ok", f"answers ({elapsed:.0f} ms)", elapsed))
-            report.metrics.append(Metric("ops_database_up", "1 when the database answers", 1))
-            _database(report, conn, limits)
-    if storage is None:
-        report.checks.append(Check("storage", "ok", "not configured: not checked"))
-    else:
-        try:
-            _storage(report, storage())
-        except OpsError as e:
-            report.checks.append(Check("storage", "critical", str(e)))
+        for kind in KINDS:
+            report.add(Check(f"storage_{kind}", "ok", "no storage configured: not checked"))
+    for thread in threads.values():
+        thread.start()
+    for thread in threads.values():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if "storage" in threads and not threads["storage"].is_alive():
+        _judge_storage(report, readings)  # has_ready_pictures stays None when the database did not tell
+    report.duration_s = time.monotonic() - started
+    report.close(limits.timeout_s, [name for name, t in threads.items() if t.is_alive()])
     return report

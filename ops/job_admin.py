@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.types.json import Jsonb
+from psycopg import sql
 
 from ops import db, queries
 from ops.report import Report, silent
@@ -115,6 +115,17 @@ class RetryResult:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def skipped_by_reason(self) -> dict[str, list[str]]:
+        """The skipped jobs grouped by why, most frequent reason first."""
+        groups: dict[str, list[str]] = {}
+        for job, why in self.skipped.items():
+            groups.setdefault(why, []).append(job)
+        return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
+
+
+# pg_advisory_xact_lock key that serialises retries: b"opsretry" as an integer.
+RETRY_LOCK_KEY = int.from_bytes(b"opsretry", "big")
+
 
 def retry(
     conn: psycopg.Connection,
@@ -126,37 +137,26 @@ def retry(
     dry_run: bool = False,
 ) -> RetryResult:
     """Put failed jobs back in the queue (under their own id, so their history goes on), once per target,
-    where it still makes sense; each skipped job with the reason. Idempotent."""
+    where it still makes sense; each skipped job with the reason. The decision and the insert are one
+    statement, and retries run one at a time: two retries, or a retry and a worker, never make a job that
+    has since succeeded run again. A dry run only reads."""
     result = RetryResult(dry_run)
-    start = _start(conn, since)
-    with conn.transaction() as tx:
-        rows = conn.execute(
-            queries.statement("jobs_view", "retry_candidates"),
-            {"ids": ids, "all_failed": all_failed, "task": task, "since": start},
-        ).fetchall()
-        found = {r[0] for r in rows}
-        for job_id in ids:
-            if job_id not in found:
-                result.skipped[str(job_id)] = "no such job in the history"
-        chosen = [r for r in rows if r[7] is None]
-        result.skipped.update({str(r[0]): r[7] for r in rows if r[7] is not None})
-        if chosen:
-            params = {
-                "ids": [r[0] for r in chosen],
-                "tasks": [r[1] for r in chosen],
-                "picture_ids": [r[2] for r in chosen],
-                "upload_set_ids": [r[3] for r in chosen],
-                "sequence_ids": [r[4] for r in chosen],
-                "to_delete_ids": [r[5] for r in chosen],
-                "args": [Jsonb(r[6]) if r[6] is not None else None for r in chosen],
-            }
-            queued = {r[0] for r in conn.execute(queries.statement("jobs_view", "requeue"), params).fetchall()}
-            result.requeued = [str(r[0]) for r in chosen if r[0] in queued]
-            result.skipped.update(
-                {str(r[0]): "another job of its target is queued" for r in chosen if r[0] not in queued}
-            )
-        if dry_run:
-            raise psycopg.Rollback(tx)
+    params = {"ids": ids, "all_failed": all_failed, "task": task, "since": _start(conn, since)}
+    judge = queries.statement("jobs_view", "retry_candidates")
+    if dry_run:
+        rows = [(r[0], r[7], r[7] is None) for r in conn.execute(judge, params).fetchall()]
+    else:
+        requeue = sql.SQL(queries.statement("jobs_view", "requeue_judged")).format(judged=sql.SQL(judge))
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (RETRY_LOCK_KEY,))
+            rows = conn.execute(requeue, params).fetchall()
+    found = {r[0] for r in rows}
+    result.skipped = {str(job_id): "no such job in the history" for job_id in ids if job_id not in found}
+    for job_id, reason, queued in rows:
+        if queued:
+            result.requeued.append(str(job_id))
+        else:
+            result.skipped[str(job_id)] = reason or "another job of its target is queued"
     return result
 
 

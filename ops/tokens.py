@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from ops.errors import ConfigError, TokenError, TokenInvalid
 HEADER = {"typ": "JWT", "alg": "HS256"}
 ISSUER = "geovisio"
 MIN_SECRET_BYTES = 32
+BASE64URL = re.compile(r"[A-Za-z0-9_-]*")  # unpadded base64url, as JWS compact serialisation writes it
 NO_SECRET = (
     "no secret key configured: set FLASK_SECRET_KEY (or SECRET_KEY) to the secret of your Panoramax API, "
     "or pass --secret-key"
@@ -100,6 +102,8 @@ def verify(conn: psycopg.Connection, token: str, secret: str) -> TokenInfo:
     parts = token.strip().split(".")
     if len(parts) != 3:
         raise TokenInvalid("not a JWT: expected header.payload.signature")
+    if not all(BASE64URL.fullmatch(part) for part in parts):
+        raise TokenInvalid("not a JWT: a part holds a character outside base64url (A-Z a-z 0-9 - _)")
     header = _segment(parts[0], "header")
     if header.get("alg") != HEADER["alg"]:
         raise TokenInvalid(f"algorithm {header.get('alg')!r} refused: only HS256 tokens are valid")

@@ -28,7 +28,8 @@ from tests.storage_helpers import Store, local_store, s3_store
 
 ENV_VARS = (
     "DB_URL", "SECRET_KEY", "FLASK_SECRET_KEY", "FS_URL", "FS_PERMANENT_URL", "FS_DERIVATES_URL", "FS_TMP_URL",
-    "OPS_MIGRATIONS_DIR", "PICTURE_PROCESS_REFRESH_CRON", "PICTURE_PROCESS_NB_RETRIES",
+    "OPS_MIGRATIONS_DIR", "PICTURE_PROCESS_REFRESH_CRON", "PICTURE_PROCESS_NB_RETRIES", "OPS_CONNECT_TIMEOUT",
+    "OPS_READ_LOCK_TIMEOUT", "OPS_READ_STATEMENT_TIMEOUT",
 )  # fmt: skip
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = "ops_template"
@@ -218,3 +219,23 @@ def panoramax_template(cluster: LocalCluster, admin_url: str, tmp_path_factory: 
 def pnx_url(new_database: Callable[[str], str], panoramax_template: str) -> str:
     """A fresh database built by Panoramax's migrations."""
     return new_database(panoramax_template)
+
+
+def database_dump(url: str) -> str:
+    """The whole database, schema and data, as pg_dump prints it: two equal dumps mean nothing changed."""
+    from ops.localdb import find_bindir
+
+    proc = subprocess.run([str(find_bindir() / "pg_dump"), "--no-owner", "--no-privileges", url],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    # recent pg_dump brackets its output with \restrict <random key>: not the database's content
+    return "\n".join(line for line in proc.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+def file_tree(root: Path) -> dict[str, tuple[str, int]]:
+    """Every entry under ``root`` (folders too, links not followed): path -> (kind, size)."""
+    found: dict[str, tuple[str, int]] = {}
+    for path in [root, *root.rglob("*")]:
+        st = path.lstat()
+        kind = "link" if path.is_symlink() else "folder" if path.is_dir() else "file"
+        found[path.relative_to(root).as_posix()] = (kind, 0 if kind == "folder" else st.st_size)
+    return found

@@ -103,6 +103,33 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     "--fs-derivates-url", envvar="FS_DERIVATES_URL", metavar="URL", help="Derived files [env: FS_DERIVATES_URL]."
 )
 @click.option("--fs-tmp-url", envvar="FS_TMP_URL", metavar="URL", help="Pictures being processed [env: FS_TMP_URL].")
+@click.option(
+    "--connect-timeout",
+    envvar="OPS_CONNECT_TIMEOUT",
+    type=click.FloatRange(2, 3600),
+    default=10,
+    show_default=True,
+    metavar="SECONDS",
+    help="Longest wait for the database to accept a connection [env: OPS_CONNECT_TIMEOUT].",
+)
+@click.option(
+    "--read-lock-timeout",
+    envvar="OPS_READ_LOCK_TIMEOUT",
+    type=click.FloatRange(0, 3600),
+    default=5,
+    show_default=True,
+    metavar="SECONDS",
+    help="Read-only commands: longest wait for a lock (lock_timeout; 0: no limit) [env: OPS_READ_LOCK_TIMEOUT].",
+)
+@click.option(
+    "--read-statement-timeout",
+    envvar="OPS_READ_STATEMENT_TIMEOUT",
+    type=click.FloatRange(0, 86400),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="Read-only commands: longest statement (statement_timeout; 0: no limit) [env: OPS_READ_STATEMENT_TIMEOUT].",
+)
 @click.option("-v", "--verbose", count=True, help="More logs on stderr, and tracebacks of unexpected errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.pass_context

@@ -52,7 +52,7 @@ def verify(ctx: click.Context, token: str, as_json: bool) -> None:
     from ops import tokens
 
     secret = _secret(ctx)
-    with database(ctx, "tokens verify") as conn:
+    with database(ctx, "tokens verify", read_only=True) as conn:
         info = tokens.verify(conn, token, secret)
     emit(
         info.as_dict(),
@@ -89,7 +89,7 @@ def get(ctx: click.Context) -> None:
     from ops import tokens
 
     secret = _secret(ctx)
-    with database(ctx, "default-account-tokens get") as conn:
+    with database(ctx, "default-account-tokens get", read_only=True) as conn:
         token_id = tokens.default_account_token_id(conn)
     click.echo(tokens.encode(token_id, secret))
 
@@ -136,7 +136,7 @@ def user(
     if create and not isinstance(identifier, str):
         raise click.UsageError("a name must be provided to create an account (got an id)")
     store = open_storage(ctx) if wait and not dry_run else None
-    with database(ctx, "user") as conn:
+    with database(ctx, "user", read_only=not (create or role or delete_data)) as conn:
         result = accounts.manage(
             conn, identifier, create_it=create, role=role, delete_it=delete_data, storage=store,
             batch_size=batch_size, dry_run=dry_run, log=log.info,

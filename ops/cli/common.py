@@ -30,19 +30,36 @@ def database(
     ctx: click.Context, command: str | None = None, *, check_schema: bool = True, read_only: bool = False
 ) -> Iterator[psycopg.Connection]:
     """An autocommit connection to DB_URL; refuses to go on when the schema is not what ``command`` needs
-    (pending migrations, or on a Panoramax-managed database, a table, column, label or function it uses)."""
+    (pending migrations, or on a Panoramax-managed database, a table, column, label or function it uses).
+
+    ``read_only``: a session of read-only transactions whose lock waits and statements are bounded
+    (OPS_READ_LOCK_TIMEOUT, OPS_READ_STATEMENT_TIMEOUT): a command that only looks never hangs behind a lock.
+    A lock wait or statement past those limits, and a missing privilege, become one error line naming the
+    cause (and who holds the locks)."""
+    import psycopg
+
     from ops import db
     from ops.schema import status
 
-    url = settings(ctx).require_db_url()
+    current = settings(ctx)
+    url = current.require_db_url()
     group = ctx.find_object(dict)  # `ops db --migrations-dir X …` (tests, development)
     directory = group.get("migrations_dir") if group else None
-    with db.connect(url, autocommit=True) as conn:
-        if read_only:
-            conn.read_only = True
-        if check_schema:
-            status.ensure_schema_current(conn, directory, command=command)
-        yield conn
+    server_settings = (
+        db.read_only_settings(current.read_lock_timeout, current.read_statement_timeout) if read_only else None
+    )
+    with db.connect(
+        url, autocommit=True, server_settings=server_settings, connect_timeout_s=current.connect_timeout
+    ) as conn:
+        try:
+            if check_schema:
+                status.ensure_schema_current(conn, directory, command=command)
+            yield conn
+        except psycopg.Error as e:
+            explained = db.explain(conn, e, f"ops {command}" if command else "ops")
+            if explained is None:
+                raise
+            raise explained from None
 
 
 def open_storage(ctx: click.Context) -> Storage:

@@ -76,7 +76,7 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
-        with database(ctx, check_schema=False, read_only=True) as conn:
+        with database(ctx, "db upgrade --dry-run", check_schema=False, read_only=True) as conn:
             plan = runner.plan_upgrade(conn, directory)
         if not plan:
             click.echo("nothing to apply: database is up to date")
@@ -110,7 +110,7 @@ def rollback(
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
-        with database(ctx, check_schema=False, read_only=True) as conn:
+        with database(ctx, "db rollback --dry-run", check_schema=False, read_only=True) as conn:
             plan = runner.plan_rollback(conn, directory, everything=everything)
         if not plan:
             click.echo("nothing to roll back")
@@ -186,7 +186,7 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
     from ops.schema import status as core
     from ops.schema import views
 
-    with database(ctx, check_schema=False, read_only=True) as conn:
+    with database(ctx, "db status", check_schema=False, read_only=True) as conn:
         state = core.migration_status(conn, _dir(ctx))
         view_states = views.view_status(conn)
     emit({**state.as_dict(), "views": [v.as_dict() for v in view_states]}, as_json, _status_lines(state, view_states))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +12,7 @@ import click
 
 from ops.cli.common import SEQUENCE_ID, confirm_or_refuse, emit, expand_ids, open_storage, progress, settings
 from ops.cli.common import database as open_database
-from ops.cli.options import batch_size_option, dry_run_option, json_option, yes_option
+from ops.cli.options import DURATION, batch_size_option, dry_run_option, json_option, refresh_cron_option, yes_option
 
 log = logging.getLogger("ops")
 
@@ -113,35 +114,41 @@ def storage() -> None:
 @click.option("--delete", "delete_them", is_flag=True, help="Delete the orphan files (default: only list them).")
 @click.option(
     "--min-age",
-    type=click.FloatRange(min=0),
-    default=3600,
+    type=DURATION,
+    default="1h",
     show_default=True,
-    metavar="SECONDS",
     help="Leave files younger than this (an upload may write its file before its row).",
 )
 @json_option
 @click.pass_context
-def orphans(ctx: click.Context, delete_them: bool, min_age: float, as_json: bool) -> None:
+def orphans(ctx: click.Context, delete_them: bool, min_age: timedelta, as_json: bool) -> None:
     """Find files in permanent, derivates and tmp whose picture has no row and no pending delete job.
+
+    Files outside the storage layout, links to folders and special files are never touched (counted,
+    with the reason); a link where a file is expected is removed itself, never its target.
 
     \b
     ops storage orphans
-    ops storage orphans --delete --min-age 86400 --json
+    ops storage orphans --delete --min-age 1d --json
     """
     from ops.storage.orphans import find_orphans
 
     store = open_storage(ctx)
-    with open_database(ctx, "storage orphans") as conn:
-        report = find_orphans(conn, store, delete=delete_them, min_age_s=min_age, log=log.info)
+    with open_database(ctx, "storage orphans", read_only=not delete_them) as conn:
+        report = find_orphans(conn, store, delete=delete_them, min_age_s=min_age.total_seconds(), log=log.debug)
     lines = [
         f"{kind}: {report.orphan_files[kind]} orphan files ({report.orphan_bytes[kind]} bytes) "
         f"of {report.orphan_pictures[kind]} pictures"
-        + (f", {report.removed_files[kind]} deleted" if delete_them else "")
+        + (f", {report.removed_files[kind]} deleted ({report.removed_bytes[kind]} bytes)" if delete_them else "")
         for kind in report.orphan_files
     ]
+    lines += [f"  {path}" for path in report.examples]
+    kept = ", ".join(f"{n} {why}" for why, n in report.kept.items())
     lines += [
         f"left alone: {report.skipped_too_recent} too recent, {report.unrecognized_files} outside the storage layout"
+        + (f", {kept}" if kept else "")
     ]
+    lines += [f"  kept {path}" for path in report.kept_examples]
     emit(report.as_dict(), as_json, lines)
 
 
@@ -177,12 +184,13 @@ def check_command(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], veri
     if verify:
         lines.append(f"verified {result.verified} originals: {result.md5_mismatch} differ from their MD5, "
                      f"{result.md5_unrecorded} have no MD5 recorded")  # fmt: skip
-    lines += result.examples
+    lines.append(f"originals unreadable: {result.unreadable}")
+    lines += result.unreadable_examples + result.examples
     emit(result.as_dict(), as_json, lines)
     if not result.ok:
         raise StorageCheckFailed(
             f"{result.ready_without_original} ready pictures have no original, "
-            f"{result.md5_mismatch} originals differ from their MD5"
+            f"{result.unreadable} originals cannot be read, {result.md5_mismatch} originals differ from their MD5"
         )
 
 
@@ -191,19 +199,13 @@ def check_command(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], veri
 @batch_size_option(1000, "Delete jobs")
 @click.option(
     "--nb-retries",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1000),
     default=5,
     show_default=True,
     envvar="PICTURE_PROCESS_NB_RETRIES",
     help="Attempts before a failing job leaves the queue [env: PICTURE_PROCESS_NB_RETRIES].",
 )
-@click.option(
-    "--refresh-cron",
-    default="0 2 * * *",
-    show_default=True,
-    envvar="PICTURE_PROCESS_REFRESH_CRON",
-    help="When to refresh the views [env: PICTURE_PROCESS_REFRESH_CRON].",
-)
+@refresh_cron_option
 @json_option
 @click.pass_context
 def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, refresh_cron: str, as_json: bool) -> None:

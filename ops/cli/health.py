@@ -1,4 +1,4 @@
-"""``ops health``: a monitoring check (Nagios exit codes, JSON, Prometheus textfile)."""
+"""``ops health``: a monitoring check (Nagios plugin output and exit codes, JSON, Prometheus textfile)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,37 @@ from typing import TYPE_CHECKING
 import click
 
 from ops.cli.common import emit, settings
-from ops.cli.jobs import DURATION
+from ops.cli.options import DURATION, MAX_COUNT, json_option, refresh_cron_option
 
 if TYPE_CHECKING:
     import psycopg
 
+    from ops.storage import Storage
+
+COUNT = click.IntRange(1, MAX_COUNT)
+
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@json_option
 @click.option("--prometheus", is_flag=True, help="Print gauges in node_exporter's textfile format.")
-@click.option("--queue-warning", type=click.IntRange(min=1), default=1_000, show_default=True, metavar="JOBS")
-@click.option("--queue-critical", type=click.IntRange(min=1), default=10_000, show_default=True, metavar="JOBS")
+@click.option("--queue-warning", type=COUNT, default=1_000, show_default=True, metavar="JOBS")
+@click.option("--queue-critical", type=COUNT, default=10_000, show_default=True, metavar="JOBS")
 @click.option("--age-warning", type=DURATION, default="1h", show_default=True, help="Oldest ready job.")
 @click.option("--age-critical", type=DURATION, default="6h", show_default=True, help="Oldest ready job.")
-@click.option("--failures-warning", type=click.IntRange(min=1), default=1, show_default=True, metavar="JOBS",
+@click.option("--failures-warning", type=COUNT, default=1, show_default=True, metavar="JOBS",
               help="Jobs failed in the last 24 h.")  # fmt: skip
-@click.option("--failures-critical", type=click.IntRange(min=1), default=100, show_default=True, metavar="JOBS")
-@click.option(
-    "--refresh-cron",
-    default="0 2 * * *",
-    show_default=True,
-    envvar="PICTURE_PROCESS_REFRESH_CRON",
-    help="When refreshes are due [env: PICTURE_PROCESS_REFRESH_CRON].",
-)
+@click.option("--failures-critical", type=COUNT, default=100, show_default=True, metavar="JOBS")
+@refresh_cron_option
 @click.option("--refresh-grace", type=DURATION, default="1h", show_default=True, help="Overdue refresh: warning.")
 @click.option("--refresh-critical", type=DURATION, default="1d", show_default=True, help="Overdue refresh: critical.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 3600),
+    default=10,
+    show_default=True,
+    metavar="SECONDS",
+    help="The answer comes within this time whatever fails: what has not answered is CRITICAL.",
+)
 @click.pass_context
 def health(
     ctx: click.Context,
@@ -47,9 +53,14 @@ def health(
     refresh_cron: str,
     refresh_grace: timedelta,
     refresh_critical: timedelta,
+    timeout: float,
 ) -> None:
     """Check the instance in one read-only pass: database, schema, queue depth and oldest job, failures in
-    the last 24 h, last refresh against the cron, storage. Exit 0 ok, 1 warning, 2 critical.
+    the last 24 h, last refresh against the cron, storage. Exit 0 ok, 1 warning, 2 critical, within
+    --timeout whatever fails.
+
+    The first line is the overall state and summary, with performance data after | (Nagios plugin
+    guidelines); one line per check follows.
 
     \b
     ops health
@@ -58,29 +69,29 @@ def health(
     """
     from ops import db, jobs, storage
     from ops import health as core
-    from ops.storage import Storage
 
     if as_json and prometheus:
         raise click.UsageError("--json and --prometheus go apart")
     jobs.validate_cron(refresh_cron)
+    current = settings(ctx)
     limits = core.Thresholds(
         queue_warning, queue_critical, age_warning.total_seconds(), age_critical.total_seconds(),
         failures_warning, failures_critical, refresh_grace.total_seconds(), refresh_critical.total_seconds(),
-        refresh_cron,
+        refresh_cron, timeout, current.read_lock_timeout,
     )  # fmt: skip
-    current = settings(ctx)
+    if limits.contradictions():
+        raise click.UsageError("; ".join(limits.contradictions()))
 
-    def connect() -> psycopg.Connection:
-        return db.connect(current.require_db_url(), autocommit=True)
+    def connect(server_settings: dict[str, str | int], timeout_s: float) -> psycopg.Connection:
+        return db.connect(current.require_db_url(), autocommit=True, server_settings=server_settings,
+                          connect_timeout_s=min(timeout_s, current.connect_timeout))  # fmt: skip
 
     def open_storage() -> Storage:
         return storage.from_settings(current)
 
-    configured = any((current.fs_url, current.fs_permanent_url, current.fs_derivates_url, current.fs_tmp_url))
-    report = core.run(connect, open_storage if configured else None, limits)
+    report = core.run(connect, open_storage if current.storage_configured else None, limits)
     if prometheus:
         click.echo(report.prometheus(), nl=False)
     else:
-        lines = [f"{c.state.upper():<8} {c.name}: {c.message}" for c in report.checks]
-        emit(report.as_dict(), as_json, [*lines, f"health: {report.state}"])
+        emit(report.as_dict(), as_json, report.nagios())
     ctx.exit(report.exit_code)  # the answer itself, as Nagios-style checks give it

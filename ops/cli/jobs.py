@@ -4,37 +4,17 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
 import click
 
 from ops.cli.common import UuidType, database, emit
-from ops.cli.options import dry_run_option, json_option
+from ops.cli.options import DURATION, MAX_BATCH, dry_run_option, json_option
+from ops.tasks import TASKS
 
 log = logging.getLogger("ops")
-TASKS = ("prepare", "delete", "dispatch", "finalize", "read_metadata", "transfer")
+SHOWN = 10
 task_option = click.option("--task", type=click.Choice(TASKS), help="Only jobs of this task.")
-
-
-class DurationType(click.ParamType):
-    """A duration: 90s, 30m, 24h, 7d, 2w, 1d12h (exit 2 otherwise)."""
-
-    name = "DURATION"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
-        from ops.durations import parse_duration
-        from ops.errors import UsageError
-
-        if isinstance(value, timedelta):
-            return value
-        try:
-            return parse_duration(str(value))
-        except UsageError as e:
-            self.fail(str(e), param, ctx)
-
-
-DURATION = DurationType()
 since_option = click.option("--since", type=DURATION, help="Only jobs of this last period (24h, 7d…).")
 
 
@@ -76,7 +56,9 @@ def jobs(ctx: click.Context, as_json: bool) -> None:
 @task_option
 @click.option("--failed", is_flag=True, help="Failed jobs that left the queue (newest first), not queued ones.")
 @since_option
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many jobs.")
+@click.option(
+    "--limit", type=click.IntRange(1, MAX_BATCH), default=50, show_default=True, help="At most this many jobs."
+)
 @json_option
 @click.pass_context
 def list_command(
@@ -131,12 +113,13 @@ def retry(
     if job_ids and (all_failed or task or since):
         raise click.UsageError("give job ids or --failed [--task] [--since], not both")
     ids = [i for i in job_ids if isinstance(i, UUID)]
-    with database(ctx, "jobs") as conn:
+    with database(ctx, "jobs", read_only=dry_run) as conn:
         result = job_admin.retry(conn, ids, all_failed=all_failed, task=task, since=since, dry_run=dry_run)
     verb = "would queue again" if dry_run else "queued again"
-    lines = [f"{verb}: {job}" for job in result.requeued] + [
-        f"not queued: {j}: {why}" for j, why in result.skipped.items()
-    ]
+    lines = [f"{verb}: {job}" for job in result.requeued]
+    for why, skipped in result.skipped_by_reason().items():
+        shown = ", ".join(skipped[:SHOWN]) + (f" and {len(skipped) - SHOWN} more" if len(skipped) > SHOWN else "")
+        lines.append(f"not queued, {why}: {len(skipped)} ({shown})")
     lines.append(f"{len(result.requeued)} {verb}, {len(result.skipped)} left as they are")
     emit(result.as_dict(), as_json, lines)
 
@@ -157,7 +140,7 @@ def prune(ctx: click.Context, older_than: timedelta, include_failures: bool, dry
     """
     from ops import job_admin
 
-    with database(ctx, "jobs") as conn:
+    with database(ctx, "jobs", read_only=dry_run) as conn:
         result = job_admin.prune(conn, older_than, include_failures=include_failures, dry_run=dry_run, log=log.info)
     verb = "would delete" if dry_run else "deleted"
     emit(result.as_dict(), as_json, [f"{verb} {result.history_rows} job history rows"])

@@ -3,18 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_BATCH = 1_000_000
+MAX_COUNT = 1_000_000_000  # thresholds and limits counted in jobs or rows
+
+
+class DurationType(click.ParamType):
+    """A duration: 90s, 30m, 24h, 7d, 2w, 1d12h, at most 100 years (exit 2 otherwise)."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        from ops.durations import parse_duration
+        from ops.errors import UsageError
+
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except UsageError as e:
+            self.fail(str(e), param, ctx)
+
+
+DURATION = DurationType()
 
 dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would be done and change nothing.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 lock_timeout_option = click.option(
     "--lock-timeout",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(0, 86400),
     default=300,
     show_default=True,
     metavar="SECONDS",
@@ -22,7 +45,7 @@ lock_timeout_option = click.option(
 )
 ddl_lock_timeout_option = click.option(
     "--ddl-lock-timeout",
-    type=click.FloatRange(min=0.001),
+    type=click.FloatRange(0.001, 3600),
     default=10,
     show_default=True,
     metavar="SECONDS",
@@ -33,5 +56,19 @@ ddl_lock_timeout_option = click.option(
 def batch_size_option(default: int, what: str) -> Callable[[F], F]:
     """``--batch-size``: how much work one transaction (or batch) takes."""
     return click.option(
-        "--batch-size", type=click.IntRange(min=1), default=default, show_default=True, help=f"{what} per transaction."
+        "--batch-size",
+        type=click.IntRange(1, MAX_BATCH),
+        default=default,
+        show_default=True,
+        help=f"{what} per transaction.",
     )
+
+
+refresh_cron_option = click.option(
+    "--refresh-cron",
+    default="0 2 * * *",
+    show_default=True,
+    envvar="PICTURE_PROCESS_REFRESH_CRON",
+    metavar="CRON",
+    help="When refreshes are due (Panoramax's setting) [env: PICTURE_PROCESS_REFRESH_CRON].",
+)

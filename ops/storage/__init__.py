@@ -119,6 +119,6 @@ def from_settings(settings: Settings) -> Storage:
                 clients[key] = s3.S3Client(loc)
             areas[kind] = s3.S3Area(kind, loc, clients[key], url)
         else:
-            shared = _local_path(settings.fs_url) if settings.fs_url else None
-            areas[kind] = LocalArea(kind, _local_path(url), shared)
+            setting = f"FS_URL {_local_path(settings.fs_url)}" if settings.fs_url else f"{SEPARATE_VARS[kind]} {url}"
+            areas[kind] = LocalArea(kind, _local_path(url), setting)
     return Storage(areas)

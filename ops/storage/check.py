@@ -17,7 +17,8 @@ from uuid import UUID
 import psycopg
 
 from ops import queries
-from ops.storage import Storage
+from ops.storage import Area, Storage
+from ops.storage.layout import Unreadable, picture_key
 
 PAGE = 1000
 VERIFY_THREADS = 4
@@ -33,6 +34,8 @@ class CheckResult:
     verified: int = 0
     md5_mismatch: int = 0
     md5_unrecorded: int = 0
+    unreadable: int = 0  # originals whose place holds no regular file, lies below a link, or cannot be read
+    unreadable_examples: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -41,8 +44,13 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        """No ready picture lacks its original and no original differs from its MD5."""
-        return not self.ready_without_original and not self.md5_mismatch
+        """No ready picture lacks its original, no original is unreadable, none differs from its MD5."""
+        return not self.ready_without_original and not self.md5_mismatch and not self.unreadable
+
+    def _unreadable(self, pic_id: UUID, reason: str) -> None:
+        self.unreadable += 1
+        if len(self.unreadable_examples) < SHOWN:
+            self.unreadable_examples.append(f"permanent/{picture_key(pic_id)}: {reason}")
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ready_without_original": self.ready_without_original, "ok": self.ok}
@@ -59,6 +67,14 @@ def count(conn: psycopg.Connection, seq_ids: list[UUID] | None) -> int:
 
 def _md5_as_uuid(hexdigest: str) -> UUID:
     return UUID(hex=hexdigest)  # Panoramax stores the MD5 of an original in a uuid column
+
+
+def _read(area: Area, pic_id: UUID) -> str | Unreadable | None:
+    """The MD5 of an original, or why it cannot be read (the check goes on with the others)."""
+    try:
+        return area.md5(pic_id)
+    except Unreadable as e:
+        return e
 
 
 def check(
@@ -83,10 +99,13 @@ def check(
                 return result
             ids = [r[0] for r in rows]
             originals = permanent.present(ids, sparse=sparse)
+            odd = permanent.absent_reasons([i for i in ids if i not in originals])
             prepared = [pic_id for pic_id, status, _md5 in rows if pic_id in originals and status in PREPARED]
             with_derivates = derivates.present(prepared, sparse=sparse)
             for pic_id, status, _md5 in rows:
-                if pic_id not in originals:
+                if pic_id in odd:
+                    result._unreadable(pic_id, odd[pic_id])
+                elif pic_id not in originals:
                     result.originals_missing[status] = result.originals_missing.get(status, 0) + 1
                     result._example(f"{status} picture {pic_id}: original missing")
                 elif status in PREPARED and pic_id not in with_derivates:
@@ -94,9 +113,11 @@ def check(
             if verify:
                 to_read = [(pic_id, md5) for pic_id, _s, md5 in rows if pic_id in originals and md5 is not None]
                 result.md5_unrecorded += sum(1 for pic_id, _s, md5 in rows if pic_id in originals and md5 is None)
-                for (pic_id, recorded), actual in zip(
-                    to_read, pool.map(lambda item: permanent.md5(item[0]), to_read), strict=True
-                ):
+                for (pic_id, recorded), actual in zip(to_read, pool.map(lambda i: _read(permanent, i[0]), to_read),
+                                                      strict=True):  # fmt: skip
+                    if isinstance(actual, Unreadable):
+                        result._unreadable(pic_id, str(actual))
+                        continue
                     result.verified += 1
                     if actual is None or _md5_as_uuid(actual) != recorded:
                         result.md5_mismatch += 1

@@ -66,9 +66,20 @@ class DeleteResult:
 
 @dataclass(frozen=True)
 class StoredFile:
+    """An entry of an area's listing. ``kind``: ``file`` (a regular file, or an S3 object), ``symlink`` (a
+    symbolic link that is not to a folder: removed itself, never its target), ``folder-link`` (a symbolic
+    link to a folder: never followed, never deleted), ``special`` (a FIFO, socket or device: never touched).
+    ``size`` is the entry's own (``lstat``): a link's, never its target's."""
+
     key: str  # relative to the area root
     size: int
     modified: datetime
+    kind: str = "file"
+
+
+class Unreadable(Exception):
+    """A file where a picture's file should be cannot be read: not a regular file, below a symbolic link,
+    or refused (permissions). The reason is the message."""
 
 
 class Target(NamedTuple):
@@ -98,4 +109,5 @@ class Area(Protocol):
     def list_files(self) -> Iterator[StoredFile]: ...
     def request_counter(self) -> Counter[str] | None: ...
     def present(self, ids: list[UUID], *, sparse: bool = False) -> set[UUID]: ...
+    def absent_reasons(self, ids: list[UUID]) -> dict[UUID, str]: ...
     def md5(self, pic_id: UUID) -> str | None: ...

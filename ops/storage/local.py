@@ -1,11 +1,20 @@
 """An area on the local filesystem. Deletion is idempotent (a file already gone counts as done) and prunes
-the emptied parent folders up to the area root."""
+the emptied parent folders up to the area root.
+
+The symbolic-link policy (the same for every command that reads or deletes): the area root itself may be a
+link (operators put ``permanent/`` on another disk). Below it, ops never follows a link to a folder (it
+neither reads nor deletes through one, and reports what it kept); a link where a file is expected is
+removed itself, never its target; FIFOs, sockets and devices are never opened. Nothing is ever created:
+a missing area is a volume that did not mount, and says so.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import stat
 from collections import Counter
 from collections.abc import Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +28,7 @@ from ops.storage.layout import (
     DeleteResult,
     StoredFile,
     Target,
+    Unreadable,
     derivates_folder,
     picture_id_from_key,
     picture_key,
@@ -30,47 +40,87 @@ READ_CHUNK = 1 << 20
 DELETE_THREADS = 8
 
 
+def not_regular(mode: int) -> str:
+    """What a non-regular file is, for people."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (not followed)"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device or other special file"
+
+
 class LocalArea:
     """An area on the local filesystem."""
 
-    def __init__(self, kind: str, root: Path, shared_root: Path | None = None) -> None:
+    def __init__(self, kind: str, root: Path, setting: str = "") -> None:
         self.kind = kind
         self.root = root
-        self.shared_root = shared_root  # FS_URL's root: its missing sub-folders are created, as Panoramax does
+        self.setting = setting  # how the root was configured, for messages: "FS_URL /data/geovisio"
+        self._root = str(root).rstrip("/") or "/"
+        self._prefix = self._root.rstrip("/") + "/"
 
     def describe(self) -> str:
         return str(self.root)
 
     def check(self) -> None:
-        if not self.root.is_dir() and self.shared_root is not None and self.shared_root.is_dir():
-            self.root.mkdir(exist_ok=True)
-        if not self.root.is_dir():
-            raise StorageError(f"{self.kind} storage folder {self.root} does not exist")
+        """The area's folder exists (a link to a folder is fine). Never created: an absent folder is most
+        likely a storage volume that did not mount, and deleting rows then would strand their files."""
+        if self.root.is_dir():
+            return
+        what = "is not a folder" if self.root.exists() else "does not exist"
+        where = (
+            f"{self.kind}/ {what} under {self.setting}"
+            if self.setting.startswith("FS_URL")
+            else f"{self.setting or self.kind} {what}"
+        )
+        raise StorageError(f"{where}: is the volume mounted? (ops never creates storage folders)")
 
     def request_counter(self) -> Counter[str] | None:
         return None
 
     def batch_group(self) -> Hashable:
-        return ("local", str(self.root))
+        return ("local", self._root)
 
-    def _path(self, pic_id: UUID) -> Path:
-        return self.root / (derivates_folder(pic_id) if self.kind == "derivates" else picture_key(pic_id))
+    def _path(self, pic_id: UUID) -> str:
+        return self._prefix + (derivates_folder(pic_id) if self.kind == "derivates" else picture_key(pic_id))
+
+    def _linked_parent(self, path: str, checked: set[str]) -> str | None:
+        """The first folder between the root and ``path`` that is a symbolic link, or None (all real, or
+        missing: then there is nothing below it). ``checked`` caches the folders found real."""
+        current = self._root.rstrip("/")
+        for part in path[len(self._prefix) :].split("/")[:-1]:
+            current = f"{current}/{part}"
+            if current in checked:
+                continue
+            try:
+                if stat.S_ISLNK(os.lstat(current).st_mode):
+                    return current
+            except OSError:
+                return None
+            checked.add(current)
+        return None
+
+    def _kept_below_link(self, link: str) -> str:
+        return f"{self.kind}: kept: {link[len(self._prefix) :]} is a symbolic link to a folder, never followed"
 
     def targets(self, ids: list[UUID]) -> list[Target]:
-        return [Target(str(self._path(pic_id)), pic_id, self.kind) for pic_id in ids]
+        return [Target(self._path(pic_id), pic_id, self.kind) for pic_id in ids]
 
     def key_targets(self, keys: list[str]) -> list[Target]:
-        inside = [k for k in keys if self.root in (self.root / k).resolve().parents]  # never outside the root
-        return [Target(os.path.normpath(self.root / k), picture_id_from_key(k), self.kind) for k in inside]
+        inside = [k for k in keys if k and not k.startswith("/") and ".." not in k.split("/")]  # never outside
+        return [Target(self._prefix + k, picture_id_from_key(k), self.kind) for k in inside]
 
     def delete_targets(self, targets: list[Target]) -> DeleteResult:
         """Delete the targets with DELETE_THREADS threads. Targets are grouped by their first folder under the
         root and each group is deleted by one thread, so no two threads ever prune the same folder (a race
         there could leave an emptied folder behind)."""
-        prefix = self._prefix()
         groups: dict[str, list[Target]] = {}
         for target in targets:
-            groups.setdefault(target.location[len(prefix) :].split("/", 1)[0], []).append(target)
+            groups.setdefault(target.location[len(self._prefix) :].split("/", 1)[0], []).append(target)
         result = DeleteResult()
         with ThreadPoolExecutor(max_workers=max(1, min(DELETE_THREADS, len(groups)))) as pool:
             for group, outcomes in zip(groups.values(), pool.map(self._delete_group, groups.values()), strict=True):
@@ -80,15 +130,17 @@ class LocalArea:
                         result.failed.setdefault(target.owner, failure)
         return result
 
-    def _prefix(self) -> str:
-        return str(self.root).rstrip("/") + "/"
-
     def _delete_group(self, targets: list[Target]) -> list[tuple[int, str | None]]:
-        return [self._delete_one(t.location, t.kind) for t in targets]
+        checked: set[str] = set()
+        return [self._delete_one(t.location, t.kind, checked) for t in targets]
 
-    def _delete_one(self, path: str, kind: str) -> tuple[int, str | None]:
-        """Delete a file, or a folder and all it holds, then prune its emptied parents: (files removed,
-        failure). A file already gone counts as done. Plain strings: Path objects cost a third of the time."""
+    def _delete_one(self, path: str, kind: str, checked: set[str]) -> tuple[int, str | None]:
+        """Delete a file (a link: the link itself), or a folder and all it holds, then prune its emptied
+        parents: (entries removed, failure). A file already gone counts as done. Nothing is deleted through
+        a link to a folder. Plain strings: Path objects cost a third of the time."""
+        link = self._linked_parent(path, checked)
+        if link is not None:
+            return 0, self._kept_below_link(link)
         try:
             os.unlink(path)
             outcome: tuple[int, str | None] = (1, None)
@@ -102,6 +154,8 @@ class LocalArea:
         return outcome
 
     def _remove_tree(self, folder: str, kind: str) -> tuple[int, str | None]:
+        """Everything under ``folder`` (a picture's derivatives), then the folder; a link inside is removed
+        itself (``os.walk`` does not descend into links)."""
         removed, failure = 0, None
         for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
             for name in filenames:
@@ -114,10 +168,17 @@ class LocalArea:
                 except OSError as e:
                     failure = failure or f"{kind}: {e.strerror}: {path}"
             for name in dirnames:
+                path = os.path.join(dirpath, name)
                 try:
-                    os.rmdir(os.path.join(dirpath, name))
-                except OSError:
+                    if os.path.islink(path):
+                        os.unlink(path)
+                        removed += 1
+                    else:
+                        os.rmdir(path)
+                except FileNotFoundError:
                     pass
+                except OSError as e:
+                    failure = failure or f"{kind}: cannot remove {path}: {e.strerror}"
         try:
             os.rmdir(folder)
         except OSError as e:
@@ -126,9 +187,8 @@ class LocalArea:
 
     def _prune(self, path: str) -> None:
         """Remove emptied parent folders of ``path``, up to (not including) the area root."""
-        prefix = self._prefix()
         parent = os.path.dirname(path)
-        while parent.startswith(prefix) and len(parent) > len(prefix):
+        while parent.startswith(self._prefix) and len(parent) > len(self._prefix):
             try:
                 os.rmdir(parent)
             except OSError:
@@ -136,38 +196,93 @@ class LocalArea:
             parent = os.path.dirname(parent)
 
     def count_pictures(self, ids: list[UUID]) -> int:
-        count = 0
+        """How many entries a deletion of these pictures' files would remove here (nothing through a link)."""
+        count, checked = 0, set[str]()
         for pic_id in ids:
             path = self._path(pic_id)
-            if self.kind == "derivates":
-                count += sum(len(files) for _, _, files in os.walk(path))
-            elif path.is_file():
+            if self._linked_parent(path, checked) is not None:
+                continue
+            if self.kind == "derivates" and os.path.isdir(path) and not os.path.islink(path):
+                for _dirpath, dirnames, files in os.walk(path):
+                    count += len(files) + sum(1 for d in dirnames if os.path.islink(os.path.join(_dirpath, d)))
+            elif os.path.lexists(path):
                 count += 1
         return count
 
+    def _regular(self, path: str, checked: set[str]) -> bool:
+        if self._linked_parent(path, checked) is not None:
+            return False
+        try:
+            return stat.S_ISREG(os.lstat(path).st_mode)
+        except OSError:
+            return False
+
     def present(self, ids: list[UUID], *, sparse: bool = False) -> set[UUID]:
-        """The pictures of ``ids`` whose original (permanent, tmp) or expected derivates are here."""
-        # Plain strings and os.path.isfile: building Path objects cost 60% of a check (profiled at 200k pictures).
-        root, is_file = str(self.root), os.path.isfile
+        """The pictures of ``ids`` whose original (permanent, tmp) or expected derivates are here, as
+        regular files (not links) in real folders."""
+        # Plain strings and lstat: building Path objects cost 60% of a check (profiled at 200k pictures).
+        checked: set[str] = set()
         if self.kind == "derivates":
             return {
-                i for i in ids if all(is_file(f"{root}/{derivates_folder(i)}/{name}") for name in EXPECTED_DERIVATES)
+                i for i in ids if all(self._regular(f"{self._path(i)}/{name}", checked) for name in EXPECTED_DERIVATES)
             }
-        return {i for i in ids if is_file(f"{root}/{picture_key(i)}")}
+        return {i for i in ids if self._regular(self._path(i), checked)}
+
+    def absent_reasons(self, ids: list[UUID]) -> dict[UUID, str]:
+        """Of pictures ``present`` did not find, those whose original's place holds something else (a
+        folder, a link, a FIFO…) or lies below a link to a folder, with what it is. Truly missing ones are
+        left out."""
+        reasons, checked = {}, set[str]()
+        for pic_id in ids:
+            path = self._path(pic_id)
+            link = self._linked_parent(path, checked)
+            if link is not None:
+                reasons[pic_id] = f"below {link[len(self._prefix) :]}, a symbolic link to a folder (not followed)"
+                continue
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                reasons[pic_id] = e.strerror or str(e)
+                continue
+            if not stat.S_ISREG(mode):
+                reasons[pic_id] = not_regular(mode) if os.path.exists(path) or not stat.S_ISLNK(mode) else (
+                    "a dangling symbolic link"
+                )  # fmt: skip
+        return reasons
 
     def md5(self, pic_id: UUID) -> str | None:
-        """The MD5 of a picture's original, read in chunks (None when it is gone)."""
-        digest = hashlib.md5(usedforsecurity=False)
+        """The MD5 of a picture's original, read in chunks (None when it is gone). Unreadable when its place
+        holds no regular file, lies below a link, or cannot be read: a FIFO is never waited on."""
+        path = self._path(pic_id)
+        link = self._linked_parent(path, set())
+        if link is not None:
+            raise Unreadable(f"below {link[len(self._prefix) :]}, a symbolic link to a folder (not followed)")
         try:
-            with open(self._path(pic_id), "rb") as f:
-                while chunk := f.read(READ_CHUNK):
-                    digest.update(chunk)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise Unreadable(
+                    "a dangling symbolic link" if not os.path.exists(path) else "a symbolic link (not followed)"
+                ) from None
+            raise Unreadable(e.strerror or str(e)) from None
+        digest = hashlib.md5(usedforsecurity=False)
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise Unreadable(not_regular(mode))
+            try:
+                while chunk := f.read(READ_CHUNK):
+                    digest.update(chunk)
+            except OSError as e:
+                raise Unreadable(e.strerror or str(e)) from None
         return digest.hexdigest()
 
     def wipe(self) -> DeleteResult:
-        """Delete everything under the root (the root folder itself stays)."""
+        """Delete everything under the root (the root folder itself stays); links are removed themselves."""
         result = DeleteResult()
         if not self.root.is_dir():
             return result
@@ -182,16 +297,32 @@ class LocalArea:
         return result
 
     def list_files(self) -> Iterator[StoredFile]:
+        """Every entry under the root that is not a real folder, in key order, without following links."""
         if not self.root.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                path = Path(dirpath, name)
+        folders = [self._root]
+        while folders:
+            folder = folders.pop()
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+            except OSError:
+                continue
+            files: list[os.DirEntry[str]] = []
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                else:
+                    files.append(entry)
+            for entry in reversed(files):
                 try:
-                    st = path.stat()
+                    st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                yield StoredFile(
-                    path.relative_to(self.root).as_posix(), st.st_size, datetime.fromtimestamp(st.st_mtime, UTC)
-                )
+                if stat.S_ISREG(st.st_mode):
+                    kind = "file"
+                elif stat.S_ISLNK(st.st_mode):
+                    kind = "folder-link" if os.path.isdir(entry.path) else "symlink"
+                else:
+                    kind = "special"
+                key = entry.path[len(self._prefix) :]
+                yield StoredFile(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC), kind)

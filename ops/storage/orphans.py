@@ -19,6 +19,9 @@ from ops.storage import Storage
 from ops.storage.layout import KINDS, picture_of
 
 PAGE = 1000
+SHOWN = 10
+# Entries of a listing never deleted, with the reason (see the symbolic-link policy in storage/local.py).
+KEPT = {"folder-link": "a symbolic link to a folder: never followed", "special": "not a regular file (FIFO, socket…)"}
 
 
 def _per_kind() -> dict[str, int]:
@@ -32,9 +35,12 @@ class OrphanReport:
     orphan_bytes: dict[str, int] = field(default_factory=_per_kind)
     orphan_pictures: dict[str, int] = field(default_factory=_per_kind)
     removed_files: dict[str, int] = field(default_factory=_per_kind)
+    removed_bytes: dict[str, int] = field(default_factory=_per_kind)
     skipped_too_recent: int = 0
     unrecognized_files: int = 0
+    kept: dict[str, int] = field(default_factory=dict)  # why -> entries never touched (links to folders, FIFOs)
     examples: list[str] = field(default_factory=list)
+    kept_examples: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,10 +65,16 @@ def _settle_page(
             report.orphan_files[kind] += 1
             report.orphan_bytes[kind] += size
             keys.append(key)
-            if len(report.examples) < 10:
+            if len(report.examples) < SHOWN:
                 report.examples.append(f"{kind}/{key}")
     if delete and keys:
-        report.removed_files[kind] += storage.delete_keys(kind, keys).files[kind]
+        deletion = storage.delete_keys(kind, keys)
+        report.removed_files[kind] += deletion.files[kind]
+        report.removed_bytes[kind] += sum(size for pic_id in orphan_ids if pic_id not in deletion.failed
+                                          for _key, size in page[pic_id])  # fmt: skip
+        for why in deletion.failed.values():
+            if len(report.kept_examples) < SHOWN:
+                report.kept_examples.append(why)
 
 
 def find_orphans(
@@ -76,13 +88,19 @@ def find_orphans(
     """Files whose picture has no row and no pending delete job; with ``delete``, remove them.
 
     Files younger than ``min_age_s`` are left alone: an upload may write its file before its row commits.
-    Files outside the layout are counted, never touched.
+    Files outside the layout are counted, never touched; a link where a file is expected counts as a file
+    (its own size) and is removed itself; links to folders and special files are kept, with the reason.
     """
     report = OrphanReport(delete)
     cutoff = datetime.now(UTC) - timedelta(seconds=min_age_s)
     for kind in KINDS:
         page: dict[UUID, list[tuple[str, int]]] = {}
         for stored in storage.areas[kind].list_files():
+            if stored.kind in KEPT:
+                report.kept[KEPT[stored.kind]] = report.kept.get(KEPT[stored.kind], 0) + 1
+                if len(report.kept_examples) < SHOWN:
+                    report.kept_examples.append(f"{kind}/{stored.key}: {KEPT[stored.kind]}")
+                continue
             pic_id = picture_of(kind, stored.key)
             if pic_id is None:
                 report.unrecognized_files += 1
@@ -95,5 +113,5 @@ def find_orphans(
                 page = {}
             page.setdefault(pic_id, []).append((stored.key, stored.size))
         _settle_page(conn, storage, kind, page, report, delete)
-        log(f"{kind}: {report.orphan_files[kind]} orphan files of {report.orphan_pictures[kind]} pictures")
+        log(f"listed {kind}")
     return report

@@ -27,6 +27,7 @@ from ops.storage.layout import (
     DeleteResult,
     StoredFile,
     Target,
+    Unreadable,
     derivates_folder,
     picture_id_from_key,
     picture_key,
@@ -264,8 +265,13 @@ class S3Area:
             return {i for i, files in seen.items() if set(EXPECTED_DERIVATES) <= files}
         return set(seen)
 
+    def absent_reasons(self, ids: list[UUID]) -> dict[UUID, str]:
+        """S3 has no links, folders or FIFOs: an absent key is missing."""
+        return {}
+
     def md5(self, pic_id: UUID) -> str | None:
-        """The MD5 of a picture's original: its ETag when it is one (not a multipart upload), else streamed."""
+        """The MD5 of a picture's original: its ETag when it is one (not a multipart upload), else streamed.
+        Unreadable when S3 refuses this object alone (403 on the key)."""
         key = self._full(picture_key(pic_id))
         try:
             head = self.client.boto.head_object(Bucket=self.loc.bucket, Key=key)
@@ -278,8 +284,11 @@ class S3Area:
                 digest.update(chunk)
             return digest.hexdigest()
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            code = e.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
                 return None
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise Unreadable(f"S3 refused to read it ({code})") from None
             raise self._error(e) from None
 
     def wipe(self) -> DeleteResult:

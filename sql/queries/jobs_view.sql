@@ -69,9 +69,9 @@ ORDER BY coalesce(l.finished_at, l.started_at) DESC, l.job_id
 LIMIT %(limit)s;
 
 -- name: retry_candidates
--- The failed jobs chosen (by id, or every failed one of a task and period), with why one would not be
--- queued again: a `delete` job whose picture is in the database again, a target that is gone, a job of the
--- same target queued already.
+-- The failed jobs chosen (by id, or every job of a task and period whose last attempt failed), with why one
+-- would not be queued again: a `delete` job whose picture is in the database again, a target that is gone,
+-- a job of the same target queued already. Read alone by a dry run; run for real inside requeue_judged.
 WITH last AS (
     SELECT DISTINCT ON (h.job_id) h.*
     FROM job_history h
@@ -81,7 +81,7 @@ WITH last AS (
                AND coalesce(h.finished_at, h.started_at) >= %(since)s))
     ORDER BY h.job_id, h.started_at DESC
 )
-SELECT l.job_id, l.job_task::text, l.picture_id, l.upload_set_id, l.sequence_id, l.picture_to_delete_id, l.args,
+SELECT l.job_id, l.job_task, l.picture_id, l.upload_set_id, l.sequence_id, l.picture_to_delete_id, l.args,
        CASE
            WHEN EXISTS (SELECT 1 FROM job_queue q WHERE q.id = l.job_id) THEN 'it is queued already'
            WHEN l.error IS NULL THEN 'its last attempt succeeded'
@@ -99,18 +99,27 @@ SELECT l.job_id, l.job_task::text, l.picture_id, l.upload_set_id, l.sequence_id,
                THEN 'another job of its target is queued'
        END AS skip_reason
 FROM last l
+WHERE l.job_id = ANY(%(ids)s::uuid[]) OR l.error IS NOT NULL
 ORDER BY l.job_id;
 
--- name: requeue
--- The job back in the queue under its own id (its history goes on), a fresh start; the queue's unique
--- constraints keep one job per target.
-INSERT INTO job_queue (id, task, picture_id, upload_set_id, sequence_id, picture_to_delete_id, args)
-SELECT j.id, j.task::job_type, j.picture_id, j.upload_set_id, j.sequence_id, j.picture_to_delete_id, j.args
-FROM unnest(%(ids)s::uuid[], %(tasks)s::text[], %(picture_ids)s::uuid[], %(upload_set_ids)s::uuid[],
-            %(sequence_ids)s::uuid[], %(to_delete_ids)s::uuid[], %(args)s::jsonb[])
-     AS j (id, task, picture_id, upload_set_id, sequence_id, picture_to_delete_id, args)
-ON CONFLICT DO NOTHING
-RETURNING id;
+-- name: requeue_judged
+-- The jobs judged by retry_candidates (inlined below, by name) that still need a retry go back in the queue under
+-- their own id (their history goes on), in the statement that judged them: a retry or a worker that finished
+-- one of them meanwhile is seen (one snapshot, taken once the queue's lock is granted), so a job that has
+-- since succeeded is never run again. The queue's unique constraints keep one job per target.
+WITH judged AS (
+    {judged}
+), queued AS (
+    INSERT INTO job_queue (id, task, picture_id, upload_set_id, sequence_id, picture_to_delete_id, args)
+    SELECT j.job_id, j.job_task, j.picture_id, j.upload_set_id, j.sequence_id, j.picture_to_delete_id, j.args
+    FROM judged j
+    WHERE j.skip_reason IS NULL
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)
+SELECT j.job_id, j.skip_reason, q.id IS NOT NULL
+FROM judged j LEFT JOIN queued q ON q.id = j.job_id
+ORDER BY j.job_id;
 
 -- name: prunable
 SELECT count(*) FROM job_history h

@@ -1,10 +1,12 @@
-"""A small HTTP proxy in front of moto's S3 server that injects faults: 500 answers, dropped connections."""
+"""Faulty network peers on 127.0.0.1: an HTTP proxy in front of moto's S3 server that injects faults (500
+answers, dropped connections), and TCP servers that never answer, answer garbage, or answer slowly."""
 
 from __future__ import annotations
 
 import http.client
 import socketserver
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
@@ -66,3 +68,71 @@ class FaultProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class TcpServer:
+    """A server on 127.0.0.1 for the failure modes of a network peer. ``mode``:
+
+    - ``silent``: accepts connections and never answers (a frozen server, a half-dead load balancer);
+    - ``garbage``: answers any connection with an HTTP error page (something that is not PostgreSQL);
+    - ``slow``: forwards to ``upstream`` (host, port), delaying every chunk by ``delay_s`` (a slow network).
+    """
+
+    def __init__(self, mode: str, upstream: tuple[str, int] | None = None, delay_s: float = 0.0) -> None:
+        import socket
+
+        self.mode, self.upstream, self.delay_s = mode, upstream, delay_s
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(client)
+            if self.mode == "garbage":
+                client.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                client.close()
+            elif self.mode == "slow":
+                threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: object) -> None:
+        import socket
+
+        assert self.upstream is not None and isinstance(client, socket.socket)
+        server = socket.create_connection(self.upstream)
+        self.held.append(server)
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    time.sleep(self.delay_s)
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=pump, args=(client, server), daemon=True).start()
+        pump(server, client)
+
+    def close(self) -> None:
+        self.closed.set()
+        self.sock.close()
+        for s in self.held:
+            try:
+                s.close()
+            except OSError:
+                pass

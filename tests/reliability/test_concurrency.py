@@ -132,3 +132,37 @@ def test_reorder_and_headings_while_pictures_are_inserted(scenario, db_url):
         ).fetchone()[0]
     scenario.run(final.returncode == 0 and gaps == 0, f"ranks not 1..n after a quiet run: {gaps}")
     assert scenario.failures == 0, scenario.notes
+
+
+def _waiting_on_a_lock(url: str, application: str) -> bool:
+    with psycopg.connect(url) as c:
+        return bool(c.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s "
+                              "AND wait_event_type = 'Lock'", (application,)).fetchone()[0])  # fmt: skip
+
+
+def test_a_retry_never_reruns_a_job_that_succeeded_meanwhile(scenario, db_url):
+    """ops jobs retry --failed held before it writes to the queue while, in between, another retry and a worker
+    re-queue and finish the same 40 failed jobs (a session holding job_queue in SHARE mode, then committing their
+    success): the held retry queues none of them again"""
+    for _ in range(3):
+        with psycopg.connect(db_url, autocommit=True) as c:
+            c.execute("DELETE FROM job_history")
+            job_ids = [uuid.uuid4() for _ in range(40)]
+            c.execute("INSERT INTO job_history (job_id, job_task, picture_to_delete_id, started_at, finished_at, error) "
+                      "SELECT j, 'delete', gen_random_uuid(), now() - interval '1 hour', now() - interval '1 hour', "
+                      "'S3 unreachable' FROM unnest(%s::uuid[]) AS j", (job_ids,))  # fmt: skip
+        with psycopg.connect(db_url) as other:  # the other retry and the worker, as one interleaved session
+            other.execute("LOCK TABLE job_queue IN SHARE MODE")  # reads go on, writes to the queue wait
+            held = start_ops("jobs", "retry", "--failed", "--json", env={"DB_URL": db_url})
+            deadline = time.monotonic() + 30
+            while not _waiting_on_a_lock(db_url, "ops@%") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            other.execute("INSERT INTO job_history (job_id, job_task, picture_to_delete_id, started_at, finished_at) "
+                          "SELECT job_id, job_task, picture_to_delete_id, now(), now() FROM job_history")  # fmt: skip
+        out, err = held.communicate(timeout=60)
+        result = json.loads(out) if held.returncode == 0 else {}
+        with psycopg.connect(db_url) as c:
+            queued = c.execute("SELECT count(*) FROM job_queue").fetchone()[0]
+        scenario.run(held.returncode == 0 and result["requeued"] == [] and queued == 0,
+                     f"exit {held.returncode}, requeued {len(result.get('requeued', []))}, queued {queued}: {err[-300:]}")  # fmt: skip
+    assert scenario.failures == 0, scenario.notes

@@ -129,7 +129,7 @@ def test_unreachable_storage_counts_every_picture_as_not_deleted(ops, conn, db_u
     from ops import jobs, storage
     from ops.config import Settings
 
-    first = ops("cleanup", str(seq), "--enqueue-only", env={"DB_URL": db_url, "FS_URL": str(tmp_path)})
+    first = ops("cleanup", str(seq), "--enqueue-only", env={"DB_URL": db_url, **local_store(tmp_path).env})
     assert first.exit_code == 0, first.stderr
     dead = storage.from_settings(Settings(fs_url="s3://b/x?endpoint_url=http://127.0.0.1:9"))  # nothing listens
     result = jobs.drain(conn, dead, batch_size=10)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from uuid import uuid4
 
+import click
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from ops.config import load_dotenv_file
 from ops.errors import ConfigError
 from tests.conftest import CliRunner, cli
+from tests.storage_helpers import local_store
 
 pytestmark = pytest.mark.category("hostile input")
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -58,7 +60,7 @@ def test_every_command_s_arguments(scenario, ops_conn, ops_db_url, tmp_path):
     from tests.factories import make_account, make_sequence, walk
 
     make_sequence(ops_conn, make_account(ops_conn, "alice"), walk(1.0, 1.0, 4))
-    env = {"DB_URL": ops_db_url, "FS_URL": str(tmp_path), "FLASK_SECRET_KEY": "k" * 40}
+    env = {"DB_URL": ops_db_url, **local_store(tmp_path).env, "FLASK_SECRET_KEY": "k" * 40}
 
     @EXAMPLES
     @given(args=COMMANDS, stdin=st.one_of(st.none(), text))
@@ -135,3 +137,56 @@ def test_ids_on_stdin(scenario, ops_db_url):
 
     check()
     assert scenario.failures == 0, scenario.notes
+
+
+def every_command(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    ctx = click.Context(group)
+    found = [(path, group)] if not path else []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
+        found.append(((*path, name), command))
+        if isinstance(command, click.Group):
+            found += [f for f in every_command(command, (*path, name)) if f[0] != (*path, name)]
+    return found
+
+
+def test_every_number_and_duration_is_bounded(scenario, ops_db_url):
+    """every numeric or duration option of every command given an out-of-range value (1e309, 10^20, 99999999999w):
+    a usage error (exit 2) naming the accepted range, nothing changed"""
+    from ops.cli.options import DurationType
+
+    huge = {click.IntRange: "100000000000000000000", click.FloatRange: "1e309", DurationType: "99999999999w"}
+    env = {"DB_URL": ops_db_url, "FLASK_SECRET_KEY": "k" * 40}
+    for path, command in every_command(cli):
+        for param in command.params:
+            kind = type(param.type)
+            if not isinstance(param, click.Option) or kind not in huge or param.count:
+                continue
+            bounded = kind is DurationType or getattr(param.type, "max", None) is not None
+            args = [param.opts[0], huge[kind]]
+            full = [*args, *path] if not path else [*path, *args]
+            result = CliRunner().invoke(cli, full, env=env, prog_name="ops")
+            said = "range" in result.stderr or "at most" in result.stderr
+            scenario.run(bounded and result.exit_code == 2 and said and "Traceback" not in result.output,
+                         f"{full}: bounded {bounded}, exit {result.exit_code}: {result.stderr[-200:]}")  # fmt: skip
+    assert scenario.runs >= 15 and scenario.failures == 0, (scenario.runs, scenario.notes)
+
+
+@pytest.mark.parametrize("value", [" 1d", "1d1d", "1h1d", "1D", "1d ", "1.5h", "-1d", "1d-", "٣d", ""])
+def test_durations_are_strict(value):
+    result = CliRunner().invoke(cli, ["jobs", "prune", "--older-than", value, "--dry-run"], prog_name="ops")
+    assert result.exit_code == 2 and "is not a duration" in result.stderr
+
+
+def test_a_token_with_a_character_outside_base64url_is_refused(ops_conn, ops_db_url):
+    from ops import tokens
+
+    token_id = ops_conn.execute("SELECT t.id FROM tokens t JOIN accounts a ON a.id = t.account_id "
+                                "WHERE a.is_default").fetchone()[0]  # fmt: skip
+    good = tokens.encode(token_id, "k" * 40)
+    env = {"DB_URL": ops_db_url, "FLASK_SECRET_KEY": "k" * 40}
+    assert CliRunner().invoke(cli, ["tokens", "verify", good], env=env).exit_code == 0
+    for bad in (good + "é", good[:40] + "\u00e9" + good[40:], good.replace(".", ".+", 1), good + "="):
+        result = CliRunner().invoke(cli, ["tokens", "verify", bad], env=env)
+        assert result.exit_code == 1 and "outside base64url" in result.stderr, bad
