@@ -162,3 +162,21 @@ def test_storage_check_counts_what_it_cannot_read_and_goes_on(scenario, conn, db
     finally:
         originals[4].chmod(0o644)
     assert scenario.failures == 0, scenario.notes
+
+
+def test_deleting_commands_refuse_an_unmounted_storage_before_any_row(scenario, ops, conn, db_url, tmp_path):
+    """ops cleanup and ops user --delete-data --wait with FS_URL an empty mount point: exit 1 saying the volume
+    may not be mounted, before deleting a row (the database dump is unchanged), and the mount point stays empty"""
+    from tests.conftest import database_dump
+
+    store = local_store(tmp_path / "real")
+    seq, _pics = prepared_sequence(conn, store, 3)
+    mount_point = tmp_path / "mnt"
+    mount_point.mkdir()
+    for args in (["cleanup", str(seq)], ["cleanup", "--yes"], ["user", "alice", "--delete-data", "--wait"]):
+        before = database_dump(db_url)
+        result = ops(*args, env={"DB_URL": db_url, "FS_URL": str(mount_point)})
+        ok = (result.exit_code == 1 and "is the volume mounted?" in result.stderr and database_dump(db_url) == before
+              and list(mount_point.iterdir()) == [])  # fmt: skip
+        scenario.run(ok, f"{args}: exit {result.exit_code}: {result.stderr[-200:]}")
+    assert scenario.failures == 0, scenario.notes
