@@ -179,7 +179,9 @@ def generate(
                     copy.write_row((*row, "ready"))
             with conn.cursor().copy("COPY sequences_pictures (seq_id, rank, pic_id) FROM STDIN") as copy:
                 copy.write("".join(rank_lines))
-            conn.execute(queries.load("sequence_derived"), {"seq_ids": [r[0] for r in seq_rows]})
+            conn.execute(
+                queries.composed("sequence_derived", "apply", stale="stale"), {"seq_ids": [r[0] for r in seq_rows]}
+            )
             inst.sequences += len(seq_rows)
             progress(inst.pictures, pictures)
     conn.execute("ANALYZE")

@@ -7,14 +7,14 @@ Names are not unique (as in Panoramax): a name matching several accounts is an e
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
-from ops import db, jobs, queries
+from ops import db, jobs, queries, refresh
 from ops.errors import AccountNotFound, AmbiguousAccount, UsageError
 from ops.report import Report as Log
 from ops.report import silent
@@ -73,9 +73,17 @@ def find(conn: psycopg.Connection, identifier: UUID | str) -> Account:
     if not found:
         raise AccountNotFound(f"no account named {identifier!r}")
     if len(found) > 1:
-        ids = ", ".join(str(a.id) for a in found)
-        raise AmbiguousAccount(f"{len(found)} accounts are named {identifier!r}: {ids}; give the id of one of them")
+        shown = "; ".join(_distinguish(conn, a) for a in found)
+        raise AmbiguousAccount(f"{len(found)} accounts are named {identifier!r}: {shown}; give the id of one of them")
     return found[0]
+
+
+def _distinguish(conn: psycopg.Connection, account: Account) -> str:
+    """What tells two accounts of the same name apart: id, role, creation, what they hold."""
+    held = holdings(conn, account)
+    created = f"{account.created_at:%Y-%m-%d %H:%M:%S}" if account.created_at else "at an unknown date"
+    return (f"{account.id} ({account.role}, created {created}, {held.sequences} sequences, "
+            f"{held.pictures} pictures)")  # fmt: skip
 
 
 def _check_name(identifier: UUID | str) -> str:
@@ -117,10 +125,21 @@ def holdings(conn: psycopg.Connection, account: Account) -> Holdings:
     return Holdings(*db.one(conn, queries.load("account_counts"), {"account_id": account.id}))
 
 
-def describe(conn: psycopg.Connection, account: Account) -> dict[str, Any]:
-    """The account and what it holds, as ``ops user`` shows it."""
-    held = holdings(conn, account)
-    return {**asdict(account), "nb_sequences": held.sequences, "nb_pictures": held.pictures, "nb_tokens": held.tokens}
+@dataclass(frozen=True)
+class AccountSummary:
+    """An account and what it holds, as ``ops user`` shows it."""
+
+    account: Account
+    holdings: Holdings
+
+    def as_dict(self) -> dict[str, Any]:
+        held = self.holdings
+        return {**asdict(self.account), "nb_sequences": held.sequences, "nb_pictures": held.pictures,
+                "nb_upload_sets": held.upload_sets, "nb_tokens": held.tokens}  # fmt: skip
+
+
+def describe(conn: psycopg.Connection, account: Account) -> AccountSummary:
+    return AccountSummary(account, holdings(conn, account))
 
 
 @dataclass
@@ -161,11 +180,8 @@ def delete_data(
     upload_sets_before = holdings(conn, account).upload_sets
     with conn.transaction():
         result.sequences_marked_deleted = conn.execute(
-            "UPDATE sequences SET status = 'deleted', updated_at = now() "
-            "WHERE account_id = %(account_id)s AND status <> 'deleted'",
-            params,
+            queries.statement("delete_data_batch", "mark_sequences"), params
         ).rowcount
-    batch_sql = queries.load("delete_data_batch")
     start = UUID(int=0)
     after = start
     # Row locks are held for a whole batch: start small (cold cache) and grow up to batch_size while
@@ -174,7 +190,13 @@ def delete_data(
     while True:
         started = time.monotonic()
         with conn.transaction():
-            deleted, queued, last = db.one(conn, batch_sql, {**params, "after": after, "batch_size": size})
+            pic_ids = [r[0] for r in conn.execute(queries.statement("delete_data_batch", "batch"),
+                                                   {**params, "after": after, "batch_size": size}).fetchall()]  # fmt: skip
+            deleted = queued = 0
+            if pic_ids:
+                refresh.expire_cells_of_deleted(conn, pic_ids)
+                deleted, queued = db.one(conn, queries.statement("delete_data_batch", "delete"), {"pic_ids": pic_ids})
+        last = pic_ids[-1] if pic_ids else None
         elapsed = time.monotonic() - started
         if elapsed < QUICK_BATCH_S:
             size = min(batch_size, size * 2)
@@ -185,6 +207,7 @@ def delete_data(
                 break
             after = start  # a last pass from the start catches pictures added behind us meanwhile
             continue
+        assert last is not None
         after = last
         result.batches += 1
         result.pictures_deleted += deleted
@@ -192,7 +215,7 @@ def delete_data(
         result.longest_batch_s = max(result.longest_batch_s, elapsed)
         log(f"deleted {result.pictures_deleted} pictures so far ({deleted} in {elapsed:.2f} s)")
     with conn.transaction():
-        conn.execute("DELETE FROM upload_sets WHERE account_id = %(account_id)s", params)
+        conn.execute(queries.statement("delete_data_batch", "upload_sets"), params)
     # Counted from before: on a Panoramax database a trigger deletes an upload set with its last picture.
     result.upload_sets_deleted = upload_sets_before
     return result
@@ -200,25 +223,24 @@ def delete_data(
 
 @dataclass
 class UserResult:
-    """What ``ops user`` did (or, with ``dry_run``, would do), step by step."""
+    """What ``ops user`` did (or, with ``dry_run``, would do): the CLI words it."""
 
     dry_run: bool
-    account: dict[str, Any] | None = None
-    created: bool | None = None
+    name: str | None = None  # the name given to --create
+    account: AccountSummary | None = None  # None: a dry run's account that does not exist yet
+    created: bool | None = None  # --create: True created (or would be), False the name existed
     role_set: str | None = None
     delete_data: DeleteDataResult | None = None
-    files: jobs.BatchResult | None = None
-    steps: list[str] = field(default_factory=list)
+    files: jobs.BatchResult | None = None  # --wait: the delete jobs processed
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
-            "account": self.account,
+            "account": self.account.as_dict() if self.account else None,
             "created": self.created,
             "role_set": self.role_set,
             "delete_data": self.delete_data.as_dict() if self.delete_data else None,
             "files": self.files.as_dict() if self.files else None,
-            "steps": self.steps,
         }
 
 
@@ -235,46 +257,27 @@ def manage(
     log: Log = silent,
 ) -> UserResult:
     """``ops user``: create, then set the role (one transaction), then delete the account's data; with
-    ``storage``, the deleted pictures' files are deleted now rather than by the worker. ``conn``: autocommit."""
+    ``storage``, the deleted pictures' files are deleted now rather than by the worker. ``conn``: autocommit
+    (read-only for a dry run, which writes nothing)."""
     result = UserResult(dry_run)
-    verb = "would " if dry_run else ""
-    with conn.transaction() as tx:
+    if role is not None and role not in ROLES:
+        raise UsageError(f"role {role!r} is not valid: use one of {', '.join(ROLES)}")
+    with conn.transaction():
         if create_it:
-            name = _check_name(identifier)
-            exists = bool(_by_name(conn, name))
-            created = None if exists or dry_run else create(conn, name)
-            result.created = not exists
-            if exists:
-                result.steps.append(f"account {name!r} already exists: nothing changed")
-            elif created is not None:
-                result.steps.append(f"created account {created.label()}")
-            else:
-                result.steps.append(f"would create account {name!r}")
-                if role:
-                    result.steps.append(f"would set the role of {name!r} to {role}")
-                    result.role_set = role
+            result.name = _check_name(identifier)
+            result.created = not _by_name(conn, result.name)
+            if result.created and dry_run:
+                result.role_set = role
                 return result
+            if result.created:
+                create(conn, result.name)
         target = find(conn, identifier)
         if role:
-            target = set_role(conn, target, role)
+            target = target if dry_run else set_role(conn, target, role)
             result.role_set = role
-            done = f"would set the role of {target.label()} to" if dry_run else f"role of {target.label()} set to"
-            result.steps.append(f"{done} {role}")
-        if dry_run:
-            raise psycopg.Rollback(tx)
     result.account = describe(conn, target)
     if delete_it:
-        deleted = delete_data(conn, target, batch_size=batch_size, dry_run=dry_run, log=log)
-        result.delete_data = deleted
-        result.steps += [
-            f"{verb}mark {deleted.sequences_marked_deleted} sequences deleted",
-            f"{verb}delete {deleted.pictures_deleted} pictures and enqueue {deleted.jobs_enqueued} file deletion jobs",
-            f"{verb}delete {deleted.upload_sets_deleted} upload sets",
-        ]
+        result.delete_data = delete_data(conn, target, batch_size=batch_size, dry_run=dry_run, log=log)
         if storage is not None and not dry_run:
             result.files = jobs.drain(conn, storage, log=log)
-            done = ", ".join(f"{k} {n}" for k, n in result.files.deletion.files.items())
-            result.steps.append(f"deleted files: {done}")
-        elif not dry_run:
-            result.steps.append("the files will be deleted by ops worker")
     return result

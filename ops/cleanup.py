@@ -1,12 +1,18 @@
-"""``ops cleanup``: remove sequences, pictures and their files, safely.
+"""``ops cleanup``: remove sequences, pictures and their files, safely. (The module is long because its
+three ways, per sequence, whole instance and dry run, share one set of statements and one safety rule.)
 
-Selection: the given sequences and the pictures no other sequence holds (or the whole instance). Flags pick
-what goes: database entries, derivatives (cache), originals (permanent), and with a full cleanup tmp too.
+Selection: the given sequences and the pictures no other sequence holds (or the whole instance, a batch of
+pictures at a time). Flags pick what goes: database entries, derivatives (cache), originals (permanent),
+and with a full cleanup tmp too. Only the files of the pictures being deleted go: anything else in the
+storage (files outside the layout, orphans, an operator's notes) is counted and left.
 
 The database and the storage never disagree in the dangerous direction: when rows and files both go, one
 transaction deletes the rows and queues one ``delete`` job per picture; only after the commit are the jobs
 processed, by the worker's own code. An interrupted cleanup leaves jobs that a re-run or ``ops worker``
 completes. A database-only cleanup touches no file (they become orphans: ``ops storage orphans``).
+
+A dry run reads only: it runs in a read-only session, reads the selection in place (no temporary table)
+and counts the selection's own rows and files; no queue is processed, nothing is created.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from ops import db, jobs, queries, sequences
+from ops import db, jobs, queries, refresh, sequences
 from ops.errors import ConfigError
 from ops.report import Report as Log
 from ops.report import silent
@@ -29,6 +35,7 @@ from ops.storage import KINDS, DeleteResult, Storage
 
 TABLES = ("sequences", "sequences_pictures", "pictures", "job_queue", "upload_sets")
 FILE_BATCH = 1000
+SELECTION = "cleanup_select"
 
 
 @dataclass(frozen=True)
@@ -54,10 +61,13 @@ class CleanupResult:
     dry_run: bool
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
     files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    other_files_kept: dict[str, int] = field(default_factory=dict)  # whole instance: files of no deleted picture
     finished_earlier_delete_jobs: int = 0
     pictures_with_files_not_deleted: int = 0
+    files_queued_for_worker: int = 0  # --enqueue-only: pictures whose files the queued jobs will delete
     delete_jobs: jobs.BatchResult | None = None
     storage_requests: dict[str, int] = field(default_factory=dict)
+    not_deleted_examples: list[str] = field(default_factory=list)
 
     failed_pictures: set[UUID] = field(default_factory=set, repr=False)
 
@@ -66,6 +76,9 @@ class CleanupResult:
             self.files[kind] += n
         self.failed_pictures |= set(deletion.failed)
         self.pictures_with_files_not_deleted = len(self.failed_pictures)
+        for why in deletion.failed.values():
+            if len(self.not_deleted_examples) < sequences.SHOWN_IDS and why not in self.not_deleted_examples:
+                self.not_deleted_examples.append(why)
 
     def as_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "failed_pictures"}
@@ -98,7 +111,8 @@ def cleanup(
     batch_size: int = jobs.DEFAULT_BATCH_SIZE,
     log: Log = silent,
 ) -> CleanupResult:
-    """Run (or, with ``dry_run``, count) a cleanup. ``conn`` is an autocommit connection.
+    """Run (or, with ``dry_run``, count) a cleanup. ``conn`` is an autocommit connection (a read-only one
+    for a dry run).
 
     With ``enqueue_only``, a cleanup of rows and files stops after the commit: the queued delete jobs are
     left to ``ops worker`` (or a re-run)."""
@@ -108,12 +122,40 @@ def cleanup(
         )
     result = CleanupResult(dry_run)
     if plan.seq_ids is None:
-        _whole_instance(conn, storage, plan, result, dry_run, batch_size, log)
+        _whole_instance(conn, storage, plan, result, dry_run, enqueue_only, batch_size, log)
     else:
         _per_sequence(conn, storage, plan, result, dry_run, enqueue_only, batch_size, log)
     if storage is not None:
         result.storage_requests = storage.requests()
     return result
+
+
+def _by_jobs(conn: psycopg.Connection, plan: CleanupPlan) -> bool:
+    """Whether files go by delete jobs. On a Panoramax database any `delete` job is read by Panoramax's
+    worker as "delete every file": ops queues jobs there only when every kind goes; otherwise it deletes
+    the files itself right after the commit."""
+    return plan.kinds == KINDS or not detect(conn).panoramax
+
+
+def _delete_selection(conn: psycopg.Connection, plan: CleanupPlan, params: dict[str, Any], by_jobs: bool) -> None:
+    """Delete the rows of the selection held in cleanup_pictures (and the sequences of ``params``), queuing
+    the delete jobs of its files first when they go by jobs; its grid cells expire (Panoramax)."""
+    if plan.kinds and by_jobs:
+        conn.execute(queries.load("jobs_enqueue_delete"), {**params, "kinds": json.dumps(list(plan.kinds))})
+    refresh.expire_cells_of_deleted(conn)
+    if params["seq_ids"]:
+        unlink_sequences(conn, params["seq_ids"])
+    for name in ("upload_sets_of_pictures", "sequences", "pictures", "trigger_jobs", "empty_upload_sets"):
+        conn.execute(queries.statement("cleanup_delete", name), params)
+
+
+def _hold(conn: psycopg.Connection, selection: str, params: dict[str, Any]) -> None:
+    conn.execute(queries.composed(SELECTION, "hold", selection=selection), params)
+    conn.execute(queries.statement(SELECTION, "primary_key"))
+
+
+def _rows(conn: psycopg.Connection, query: str | sql.Composed, params: dict[str, Any] | None = None) -> dict[str, int]:
+    return dict(zip(TABLES, db.one(conn, query, params), strict=True))
 
 
 def _per_sequence(
@@ -127,60 +169,75 @@ def _per_sequence(
         cleaned = _cleaned_earlier(conn, missing)
         unknown = [i for i in missing if i not in cleaned]
     sequences.raise_unknown(unknown)
-    existing = set(ids) - set(missing)
-    if plan.database and plan.kinds and not dry_run and not enqueue_only:
+    params: dict[str, Any] = {"seq_ids": sorted(set(ids) - set(missing))}
+    if dry_run:
+        _preview(conn, storage, plan, params, result)
+        return
+    if plan.database and plan.kinds and not enqueue_only:
         assert storage is not None
         earlier = jobs.drain(conn, storage, batch_size=batch_size, log=log)
         result.finished_earlier_delete_jobs = earlier.jobs
         result.add_files(earlier.deletion)
         if earlier.jobs:
             log(f"finished {earlier.jobs} delete jobs left by an earlier run")
-    params = {"seq_ids": sorted(existing)}
-    # On a Panoramax database any `delete` job is read by Panoramax's worker as "delete every file": ops
-    # queues jobs there only when every kind goes; otherwise it deletes the files itself after the commit.
-    by_jobs = plan.kinds == KINDS or not detect(conn).panoramax
-    with conn.transaction() as tx:
+    by_jobs = _by_jobs(conn, plan)
+    with conn.transaction():
         _serialise(conn)
-        for statement in queries.named("cleanup_select").values():
-            conn.execute(statement, params)
+        _hold(conn, "of_sequences", params)
         if plan.database:
-            result.rows = dict(zip(TABLES, db.one(conn, queries.load("cleanup_counts"), params), strict=True))
-        if dry_run:
-            if storage is not None:
-                _count_files(conn, storage, plan.kinds, result)
-            raise psycopg.Rollback(tx)
-        if plan.database:
-            if plan.kinds and by_jobs:
-                conn.execute(queries.load("jobs_enqueue_delete"), {**params, "kinds": json.dumps(list(plan.kinds))})
-            elif plan.kinds:
-                _hold_selection(conn)
-            unlink_sequences(conn, params["seq_ids"])
-            for statement in queries.named("cleanup_delete").values():
-                conn.execute(statement, params)
+            result.rows = _rows(conn, queries.statement(SELECTION, "counts"), params)
+            if plan.kinds and not by_jobs:
+                _hold_ids_past_commit(conn)
+            _delete_selection(conn, plan, params, by_jobs)
         elif plan.kinds:
             assert storage is not None
-            for batch in _picture_batches(conn):
+            for batch in _picture_batches(conn, queries.statement(SELECTION, "held_ids")):
                 result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
-    if dry_run:  # counted and rolled back: no queue processed, no file touched
-        return
-    if plan.database and plan.kinds and not by_jobs:
-        assert storage is not None
-        for batch in _held_batches(conn):
+    if plan.database and plan.kinds:
+        _after_commit(conn, storage, plan, result, by_jobs, enqueue_only, batch_size, log)
+
+
+def _after_commit(
+    conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, result: CleanupResult, by_jobs: bool,
+    enqueue_only: bool, batch_size: int, log: Log, held: list[UUID] | None = None,
+) -> None:  # fmt: skip
+    """The files of rows deleted and committed: by the queued jobs (now, or left to the worker), or
+    directly (``held``: these ids; None: the cursor held past the commit)."""
+    assert storage is not None
+    if not by_jobs:
+        for batch in [held] if held is not None else _held_batches(conn):
             result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
-    elif plan.database and plan.kinds and not enqueue_only:
-        assert storage is not None
+    elif enqueue_only:
+        result.files_queued_for_worker += result.rows["pictures"] if held is None else len(held)
+    elif held is None:
         result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
         result.add_files(result.delete_jobs.deletion)
+
+
+def _preview(
+    conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, params: dict[str, Any],
+    result: CleanupResult,
+) -> None:  # fmt: skip
+    """A dry run of a per-sequence cleanup: the selection read in place, its rows and files counted."""
+    with conn.transaction():
+        if plan.database:
+            result.rows = _rows(conn, queries.composed(SELECTION, "preview_counts", selection="of_sequences",
+                                                       counts="counts"), params)  # fmt: skip
+        if storage is not None:
+            ids = queries.composed(SELECTION, "preview_ids", selection="of_sequences")
+            for batch in _picture_batches(conn, ids, params):
+                for kind in plan.kinds:
+                    result.files[kind] += storage.areas[kind].count_pictures(batch)
 
 
 HELD_CURSOR = "cleanup_held_pictures"
 
 
-def _hold_selection(conn: psycopg.Connection) -> None:
+def _hold_ids_past_commit(conn: psycopg.Connection) -> None:
     """Keep the selected pictures' ids past the commit (a cursor WITH HOLD, materialised at commit), to
     delete their files once no row points at them any more."""
-    conn.execute(sql.SQL("DECLARE {} CURSOR WITH HOLD FOR SELECT id FROM cleanup_pictures ORDER BY id").format(
-        sql.Identifier(HELD_CURSOR)))  # fmt: skip
+    conn.execute(sql.SQL("DECLARE {} CURSOR WITH HOLD FOR {}").format(
+        sql.Identifier(HELD_CURSOR), sql.SQL(queries.statement(SELECTION, "held_ids"))))  # fmt: skip
 
 
 def _held_batches(conn: psycopg.Connection) -> Iterator[list[UUID]]:
@@ -200,44 +257,68 @@ def unlink_sequences(conn: psycopg.Connection, seq_ids: list[UUID]) -> None:
             conn.execute(statement, {"seq_ids": seq_ids})
 
 
-def _picture_batches(conn: psycopg.Connection) -> Iterator[list[UUID]]:
-    """The selected pictures in batches, from a server-side cursor: memory stays flat."""
+def _picture_batches(
+    conn: psycopg.Connection, query: str | sql.Composed, params: dict[str, Any] | None = None
+) -> Iterator[list[UUID]]:
+    """The ids ``query`` returns, in batches, from a server-side cursor: memory stays flat. Call inside a
+    transaction."""
     with conn.cursor(name="cleanup_pictures_cursor") as cur:
         cur.itersize = FILE_BATCH
-        cur.execute("SELECT id FROM cleanup_pictures ORDER BY id")
+        cur.execute(query, params)
         while rows := cur.fetchmany(FILE_BATCH):
             yield [r[0] for r in rows]
 
 
-def _count_files(conn: psycopg.Connection, storage: Storage, kinds: tuple[str, ...], result: CleanupResult) -> None:
-    for batch in _picture_batches(conn):
-        for kind in kinds:
-            result.files[kind] += storage.areas[kind].count_pictures(batch)
+def _all_pictures(conn: psycopg.Connection, batch_size: int) -> Iterator[list[UUID]]:
+    """Every picture id, a page at a time (keyset paging: each page its own short statement)."""
+    after = UUID(int=0)
+    while rows := conn.execute(queries.statement(SELECTION, "pictures_page"),
+                               {"after": after, "batch_size": batch_size}).fetchall():  # fmt: skip
+        yield [r[0] for r in rows]
+        after = rows[-1][0]
 
 
 def _whole_instance(
     conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, result: CleanupResult, dry_run: bool,
-    batch_size: int, log: Log,
+    enqueue_only: bool, batch_size: int, log: Log,
 ) -> None:  # fmt: skip
     if plan.database:
-        result.rows = dict(zip(TABLES, db.one(conn, queries.load("cleanup_all_counts")), strict=True))
-    if dry_run:
-        if storage is not None:
-            for area in plan.kinds:
-                result.files[area] = sum(1 for _ in storage.areas[area].list_files())
-        return
-    if plan.database:
-        _delete_all_rows(conn, batch_size)
+        result.rows = _rows(conn, queries.load("cleanup_all_counts"))
+    listed = _listed(storage, plan.kinds) if dry_run else {}
+    if dry_run or not plan.database:
+        assert storage is not None or not plan.kinds
+        for batch in _all_pictures(conn, batch_size) if plan.kinds else []:
+            assert storage is not None
+            if dry_run:
+                for kind in plan.kinds:
+                    result.files[kind] += storage.areas[kind].count_pictures(batch)
+            else:
+                result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
+        if dry_run:
+            result.other_files_kept = {k: max(0, listed[k] - result.files[k]) for k in plan.kinds}
+            return
+    else:
+        _delete_all_rows(conn, storage, plan, result, enqueue_only, batch_size, log)
         log("database entries removed")
-    for area in plan.kinds:
-        assert storage is not None
-        result.add_files(storage.areas[area].wipe())
-        log(f"{area} storage emptied")
+        if plan.kinds and _by_jobs(conn, plan) and not enqueue_only:
+            assert storage is not None
+            result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
+            result.add_files(result.delete_jobs.deletion)
+    if plan.kinds and not enqueue_only:
+        result.other_files_kept = _listed(storage, plan.kinds)
 
 
-def _delete_all_rows(conn: psycopg.Connection, batch_size: int) -> None:
-    """Every sequence, picture and upload set, a batch per transaction: sequences (with their links),
-    then pictures (with the delete jobs Panoramax's trigger queues for them), then upload sets."""
+def _listed(storage: Storage | None, kinds: tuple[str, ...]) -> dict[str, int]:
+    """How many files each area holds: after a whole-instance cleanup, those of no deleted picture."""
+    return {kind: sum(1 for _ in storage.areas[kind].list_files()) for kind in kinds} if storage else {}
+
+
+def _delete_all_rows(
+    conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, result: CleanupResult,
+    enqueue_only: bool, batch_size: int, log: Log,
+) -> None:  # fmt: skip
+    """Every sequence (with its links), then the pictures a batch per transaction by the statements of a
+    per-sequence cleanup (their delete jobs queued with them), then what is left of the upload sets."""
     statements = queries.named("cleanup_all_delete")
     params: dict[str, Any] = {"batch_size": batch_size}
     while True:
@@ -248,11 +329,17 @@ def _delete_all_rows(conn: psycopg.Connection, batch_size: int) -> None:
                 break
             unlink_sequences(conn, seq_ids)
             conn.execute(statements["sequences"], {"seq_ids": seq_ids})
+    by_jobs = _by_jobs(conn, plan)
     while True:
         with conn.transaction():
-            pic_ids = [r[0] for r in conn.execute(statements["pictures"], params).fetchall()]
-            conn.execute(statements["trigger_jobs"], {"pic_ids": pic_ids})
-        if not pic_ids:
+            _serialise(conn)
+            _hold(conn, "whole_instance_batch", params)
+            held = [r[0] for r in conn.execute(queries.statement(SELECTION, "held_ids")).fetchall()]
+            if held:
+                _delete_selection(conn, plan, {"seq_ids": []}, by_jobs)
+        if not held:
             break
+        if plan.kinds:
+            _after_commit(conn, storage, plan, result, by_jobs, enqueue_only, batch_size, log, held)
     while conn.execute(statements["upload_sets"], params).rowcount:
         pass

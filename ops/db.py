@@ -23,6 +23,12 @@ from ops.config import application_name, mask_url, scrub, url_secrets
 from ops.errors import DatabaseUnavailable, LockTimeout, OpsError, WaitTimeout
 
 CONNECT_TIMEOUT_S = 10
+# Every ops session: PostgreSQL's JIT compiles a plan whose estimated cost passes jit_above_cost, and
+# Panoramax's per-sequence SQL functions (compute_sequence_geom: ST_DumpSegments x geography lengths) are
+# costed that high, so every call paid ~170 ms of compilation for ~1 ms of work (200x; see README,
+# Performance). Set as a connection option, like the timeouts: no statement or trigger of the session can
+# bring it back. The server's own setting, for Panoramax's API, is the operator's choice (ops db status says).
+SESSION_SETTINGS: dict[str, str | int] = {"jit": "off"}
 Query = str | sql.SQL | sql.Composed
 Params = Sequence[Any] | Mapping[str, Any] | None
 
@@ -45,9 +51,14 @@ def connect(
         "autocommit": autocommit,
         "application_name": application_name(),
         "connect_timeout": max(2, math.ceil(connect_timeout_s)),
+        "options": postgres_options({**SESSION_SETTINGS, **(server_settings or {})}),
     }
-    if server_settings:
-        kwargs["options"] = postgres_options(server_settings)
+    try:  # options the URL itself carries (?options=-c search_path=…) come first: ours win where both set one
+        given = psycopg.conninfo.conninfo_to_dict(url).get("options")
+    except psycopg.Error:
+        given = None  # psycopg.connect reports the malformed URL below
+    if given:
+        kwargs["options"] = f"{given} {kwargs['options']}"
     try:
         return psycopg.connect(url, **kwargs)
     except psycopg.Error as e:

@@ -201,7 +201,9 @@ def _perfdata(check: Check) -> str:
     """``label=value[UOM];[warn];[crit];[min];[max]``, ``U`` for a value not read (the plugin guidelines)."""
 
     def number(value: float | None) -> str:
-        return "" if value is None else f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}"
+        if value is None:
+            return ""
+        return f"{value:.1f}" if check.unit == "ms" else f"{value:.0f}"  # whole seconds and counts
 
     if check.value is None or math.isinf(check.value):
         return f"{PERFDATA[check.name]}=U"

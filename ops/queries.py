@@ -12,6 +12,7 @@ from functools import cache
 from importlib import resources
 
 import sqlparse
+from psycopg import sql
 
 from ops.errors import QueryFileError
 
@@ -58,6 +59,14 @@ def statement(file: str, name: str) -> str:
     if name not in statements:
         raise QueryFileError(f"sql/queries/{file}.sql has no statement named {name}")
     return statements[name]
+
+
+def composed(file: str, name: str, **parts: str) -> sql.Composed:
+    """The statement ``name`` of ``sql/queries/<file>.sql`` with each ``{part}`` placeholder replaced by the
+    statement of the same file that ``parts`` names: one selection shared by a statement that only reads
+    (a dry run) and one that writes, without copying it. Only statements of the packaged files are
+    composed, never input."""
+    return sql.SQL(statement(file, name)).format(**{k: sql.SQL(f"\n{statement(file, v)}\n") for k, v in parts.items()})
 
 
 @cache

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -94,6 +95,7 @@ def _panoramax_refresh(conn: psycopg.Connection, full: bool) -> RefreshOutcome:
     if not has_grid and not views.matview_exists(conn, LEGACY_GRID):
         return RefreshOutcome(name, "failed", message="neither Panoramax's aggregate grid nor pictures_grid exists")
     started = time.monotonic()
+    emptied = 0
     try:
         with conn.transaction():
             conn.execute("SET LOCAL statement_timeout = 0")
@@ -107,14 +109,39 @@ def _panoramax_refresh(conn: psycopg.Connection, full: bool) -> RefreshOutcome:
                 conn.execute(queries.statement("panoramax_refresh", "forget_expired"))
                 cells = int(db.scalar(conn, queries.statement("panoramax_refresh", "count_cells")))
             else:
+                dropped = conn.execute(queries.statement("panoramax_refresh", "drop_expired_cells")).rowcount
                 cells = int(db.scalar(conn, queries.statement("panoramax_refresh", "expired")))
+                emptied = max(0, dropped - cells)
     except psycopg.errors.LockNotAvailable:
         return RefreshOutcome(name, "skipped", message="a refresh is already running (refresh_database is locked)")
     except psycopg.Error as e:
         message = e.diag.message_primary or str(e).strip()
         return RefreshOutcome(name, "failed", message=" ".join(message.split()))
-    done = "all cells rebuilt" if full and has_grid else "expired cells updated" if has_grid else "view refreshed"
+    if full and has_grid:
+        done = "all cells rebuilt"
+    elif has_grid:
+        done = "expired cells updated" + (f", {emptied} emptied cells removed" if emptied else "")
+    else:
+        done = "view refreshed"
     return RefreshOutcome(name, "refreshed", has_grid is False, time.monotonic() - started, cells, done)
+
+
+def has_expiring_grid(conn: psycopg.Connection) -> bool:
+    """A Panoramax aggregate grid with its expired-cells list (Panoramax 2.13 and later)."""
+    return bool(db.scalar(conn, "SELECT to_regclass('pictures_aggregate_grid_expired') IS NOT NULL "
+                                "AND to_regprocedure('pic_to_grid(geometry)') IS NOT NULL"))  # fmt: skip
+
+
+def expire_cells_of_deleted(conn: psycopg.Connection, pic_ids: list[UUID] | None = None) -> None:
+    """Before pictures are deleted (same transaction): expire their grid cells, so that the next refresh
+    sees them gone. ``pic_ids`` None: the pictures of the temporary table cleanup_pictures. Nothing where
+    there is no such grid (ops's views are refreshed whole)."""
+    if not has_expiring_grid(conn):
+        return
+    if pic_ids is None:
+        conn.execute(queries.statement("panoramax_refresh", "expire_selection"))
+    else:
+        conn.execute(queries.statement("panoramax_refresh", "expire_pictures"), {"pic_ids": pic_ids})
 
 
 def refresh(

@@ -5,5 +5,5 @@ from collections.abc import Callable
 Report = Callable[[str], None]
 
 
-def silent(_: str) -> None:
-    """The default reporter: says nothing."""
+def silent(_: object) -> None:
+    """The default reporter and progress callback: says nothing, counts nothing."""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import psycopg
 import pytest
 from click.testing import CliRunner
@@ -238,4 +239,17 @@ def file_tree(root: Path) -> dict[str, tuple[str, int]]:
         st = path.lstat()
         kind = "link" if path.is_symlink() else "folder" if path.is_dir() else "file"
         found[path.relative_to(root).as_posix()] = (kind, 0 if kind == "folder" else st.st_size)
+    return found
+
+
+def every_command(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    """Every command of the CLI (groups included) with its path of names."""
+    ctx = click.Context(group)
+    found = [(path, group)] if not path else []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
+        found.append(((*path, name), command))
+        if isinstance(command, click.Group):
+            found += [f for f in every_command(command, (*path, name)) if f[0] != (*path, name)]
     return found

@@ -166,6 +166,7 @@ def test_ambiguous_and_unknown_accounts(ops, conn, db_url):
     result = ops("user", "same", env={"DB_URL": db_url})
     assert result.exit_code == 1
     assert all(str(i) in result.stderr for i in ids) and "give the id" in result.stderr
+    assert result.stderr.count("(user, created 20") == 2 and result.stderr.count(" 0 pictures)") == 2
     assert ops("user", "nobody", env={"DB_URL": db_url}).exit_code == 1
     unknown = ops("user", str(uuid4()), env={"DB_URL": db_url})
     assert unknown.exit_code == 1 and "no account with id" in unknown.stderr

@@ -62,11 +62,12 @@ def test_reorder_twice_writes_nothing_the_second_time(ops, conn, db_url):
     for seed in range(3):
         shuffled_sequence(conn, account, seed=seed)
     first = ops("sequences", "reorder", env={"DB_URL": db_url})
-    assert "3 sequences changed" in first.stdout
+    assert "sequences reordered: 3 (" in first.stdout
     xmin_before = conn.execute("SELECT array_agg(xmin::text ORDER BY seq_id, rank) FROM sequences_pictures").fetchone()
     second = ops("sequences", "reorder", env={"DB_URL": db_url})
     assert second.exit_code == 0
-    assert "0 sequences changed" in second.stdout and "0 pictures moved" in second.stdout
+    assert "sequences reordered: 0\n" in second.stdout and "0 pictures moved" in second.stdout
+    assert "(missing or stale): 0\n" in second.stdout
     xmin_after = conn.execute("SELECT array_agg(xmin::text ORDER BY seq_id, rank) FROM sequences_pictures").fetchone()
     assert xmin_before == xmin_after  # no row was rewritten
 
@@ -224,10 +225,13 @@ def test_sequences_without_movement_are_counted_and_untouched(ops, conn, db_url)
     result = ops("set-sequences-heading", "--json", env={"DB_URL": db_url})
     summary = json.loads(result.stdout)
     assert summary == {
+        "dry_run": False,
         "sequences_examined": 3,
         "sequences_changed": 1,
+        "changed": [str(moving)],
         "pictures_updated": 3,
         "sequences_without_azimuth": 2,
+        "skipped_deleted": [],
     }
     assert headings_by_rank(conn, lone) == [(None,)]
     assert headings_by_rank(conn, still) == [(None,)] * 3

@@ -79,8 +79,30 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
+def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    """Eager: the .env file is read before any other option looks at the environment (real variables win)."""
+    from pathlib import Path
+
+    if value is not None and not Path(value).is_file():
+        raise click.BadParameter(f"{value!r} is not a file", ctx=ctx, param_hint="'--env-file'")
+    try:
+        load_dotenv_file(Path(value) if value is not None else None)
+    except OpsError as e:
+        click.echo(f"error: {e}", err=True)
+        ctx.exit(e.exit_code)
+
+
 @click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ops")
+@click.option(
+    "--env-file",
+    envvar="OPS_ENV_FILE",
+    metavar="PATH",
+    is_eager=True,
+    expose_value=False,
+    callback=_load_env_file,
+    help="Read settings from this file instead of ./.env (real environment variables win) [env: OPS_ENV_FILE].",
+)
 @click.option(
     "--db-url",
     envvar="DB_URL",
@@ -131,13 +153,19 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     help="Read-only commands: longest statement (statement_timeout; 0: no limit) [env: OPS_READ_STATEMENT_TIMEOUT].",
 )
 @click.option("-v", "--verbose", count=True, help="More logs on stderr, and tracebacks of unexpected errors.")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print nothing but warnings and errors (for cron): no result lines, no logs. --json output, a token "
+    "and a health check that is not OK are still printed.",
+)
 @click.pass_context
 def cli(ctx: click.Context, **values: Any) -> None:
     """Migrations and operations for a Panoramax-style picture database and storage.
 
-    Settings come from options, environment variables (same names as Panoramax) or a .env file in the
-    current directory.
+    Settings come from options, environment variables (same names as Panoramax) or a .env file (in the
+    current directory, or --env-file).
 
     \b
     DB_URL=postgresql://geovisio@localhost/geovisio ops db status
@@ -166,9 +194,4 @@ OpsGroup.lazy = {
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        load_dotenv_file()
-    except OpsError as e:  # before Click runs, so before its error mapping
-        click.echo(f"error: {e}", err=True)
-        sys.exit(e.exit_code)
     cli(prog_name="ops")

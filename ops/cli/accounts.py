@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from ops.cli.common import database, emit, open_storage, settings
 from ops.cli.options import batch_size_option, dry_run_option, json_option
+
+if TYPE_CHECKING:
+    from ops.accounts import UserResult
 
 log = logging.getLogger("ops")
 
@@ -136,21 +140,49 @@ def user(
     if create and not isinstance(identifier, str):
         raise click.UsageError("a name must be provided to create an account (got an id)")
     store = open_storage(ctx) if wait and not dry_run else None
-    with database(ctx, "user", read_only=not (create or role or delete_data)) as conn:
+    with database(ctx, "user", read_only=dry_run or not (create or role or delete_data)) as conn:
         result = accounts.manage(
             conn, identifier, create_it=create, role=role, delete_it=delete_data, storage=store,
             batch_size=batch_size, dry_run=dry_run, log=log.info,
         )  # fmt: skip
-    lines = result.steps
-    if not (create or role or delete_data) and result.account is not None:
-        d = result.account
-        lines = [
-            f"id: {d['id']}",
-            f"name: {accounts.printable(d['name'])}",
-            f"role: {d['role']}",
-            f"default account: {'yes' if d['is_default'] else 'no'}",
-            f"sequences: {d['nb_sequences']}",
-            f"pictures: {d['nb_pictures']}",
-            f"tokens: {d['nb_tokens']}",
-        ]
-    emit(result.as_dict(), as_json, lines)
+    emit(result.as_dict(), as_json, _user_lines(result, show=not (create or role or delete_data)))
+
+
+def _user_lines(result: UserResult, show: bool) -> list[str]:
+    """What ``ops user`` did (or would do), in the order it runs the steps."""
+    from ops.accounts import printable
+
+    would = result.dry_run
+    label = (f"{printable(result.account.account.name)} ({result.account.account.id})" if result.account
+             else repr(result.name))  # fmt: skip
+    if show and result.account is not None:
+        a, held = result.account.account, result.account.holdings
+        return [f"id: {a.id}", f"name: {printable(a.name)}", f"role: {a.role}",
+                f"default account: {'yes' if a.is_default else 'no'}",
+                f"created: {a.created_at:%Y-%m-%d %H:%M:%S}" if a.created_at else "created: unknown",
+                f"sequences: {held.sequences}", f"pictures: {held.pictures}", f"upload sets: {held.upload_sets}",
+                f"tokens: {held.tokens}"]  # fmt: skip
+    lines = []
+    if result.created is False:
+        lines.append(f"account {result.name!r} already exists: nothing changed")
+    elif result.created:
+        lines.append(f"would create account {result.name!r}" if would else f"created account {label}")
+    if result.role_set:
+        lines.append(f"would set the role of {label} to {result.role_set}" if would
+                     else f"role of {label} set to {result.role_set}")  # fmt: skip
+    deleted = result.delete_data
+    if deleted is not None:
+        if would:
+            lines += [f"would mark {deleted.sequences_marked_deleted} sequences deleted",
+                      f"would delete {deleted.pictures_deleted} pictures and queue as many file deletion jobs",
+                      f"would delete {deleted.upload_sets_deleted} upload sets"]  # fmt: skip
+        else:
+            lines += [f"marked {deleted.sequences_marked_deleted} sequences deleted",
+                      f"deleted {deleted.pictures_deleted} pictures and queued {deleted.jobs_enqueued} file "
+                      "deletion jobs", f"deleted {deleted.upload_sets_deleted} upload sets"]  # fmt: skip
+            if result.files is not None:
+                done = ", ".join(f"{k} {n}" for k, n in result.files.deletion.files.items())
+                lines.append(f"deleted files: {done}")
+            else:
+                lines.append("the files will be deleted by ops worker")
+    return lines

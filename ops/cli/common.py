@@ -126,16 +126,28 @@ def expand_ids(values: tuple[UUID | str, ...], what: str = "sequence") -> list[U
 def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr when it is a terminal; silent in pipes and cron."""
     if not sys.stderr.isatty() or total == 0:
-        yield lambda _n: None
+        from ops.report import silent
+
+        yield silent
         return
     with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
         yield bar.update
 
 
-def emit(data: Any, as_json: bool, lines: list[str]) -> None:
-    """The result of a command: JSON for scripts, or human lines."""
+def say(line: str) -> None:
+    """One human line of a command's result on stdout; nothing with -q."""
+    if not settings(click.get_current_context()).quiet:
+        click.echo(line)
+
+
+def emit(data: Any, as_json: bool, lines: list[str], *, always: bool = False) -> None:
+    """The result of a command: JSON for scripts, or human lines. With -q the human lines are left out
+    (cron mails nothing when all went well) unless ``always`` (something is wrong, say); JSON is data asked
+    for, always printed."""
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
-    else:
-        for line in lines:
-            click.echo(line)
+        return
+    if settings(click.get_current_context()).quiet and not always:
+        return
+    for line in lines:
+        click.echo(line)

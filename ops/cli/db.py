@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ops.cli.common import confirm_or_refuse, database, emit, settings
+from ops.cli.common import confirm_or_refuse, database, emit, say, settings
 from ops.cli.options import ddl_lock_timeout_option, dry_run_option, json_option, lock_timeout_option, yes_option
 
 if TYPE_CHECKING:
@@ -51,11 +51,11 @@ def db(ctx: click.Context, migrations_dir: Path | None) -> None:
 def _print_plan(plan: list[PlannedMigration], verb: str) -> None:
     for m in plan:
         mode = "in a transaction" if m.transactional else "without a transaction (-- transactional: false)"
-        click.echo(f"would {verb} {m.id} ({len(m.statements)} statement(s), {mode})")
+        say(f"would {verb} {m.id} ({len(m.statements)} statement(s), {mode})")
         for number, statement in enumerate(m.statements, start=1):
-            click.echo(f"  -- statement {number}")
+            say(f"  -- statement {number}")
             for line in statement.strip().splitlines():
-                click.echo(f"  {line}")
+                say(f"  {line}")
 
 
 @db.command()
@@ -79,12 +79,12 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
         with database(ctx, "db upgrade --dry-run", check_schema=False, read_only=True) as conn:
             plan = runner.plan_upgrade(conn, directory)
         if not plan:
-            click.echo("nothing to apply: database is up to date")
+            say("nothing to apply: database is up to date")
         _print_plan(plan, "apply")
         return
     options = migrations.RunOptions(lock_timeout_s=lock_timeout, ddl_lock_timeout_s=ddl_lock_timeout)
-    result = runner.upgrade(url, directory, options=options, report=click.echo, log=log.info)
-    click.echo("database is up to date" if result.done else "nothing to apply: database is up to date")
+    result = runner.upgrade(url, directory, options=options, report=say, log=log.info)
+    say("database is up to date" if result.done else "nothing to apply: database is up to date")
 
 
 @db.command()
@@ -113,7 +113,7 @@ def rollback(
         with database(ctx, "db rollback --dry-run", check_schema=False, read_only=True) as conn:
             plan = runner.plan_rollback(conn, directory, everything=everything)
         if not plan:
-            click.echo("nothing to roll back")
+            say("nothing to roll back")
         _print_plan(plan, "roll back")
         return
     if everything and not yes:
@@ -122,11 +122,11 @@ def rollback(
             "--all deletes every table of ops and its data; add --yes to confirm",
         )
     options = migrations.RunOptions(lock_timeout_s=lock_timeout, ddl_lock_timeout_s=ddl_lock_timeout)
-    result = runner.rollback(url, directory, everything=everything, options=options, report=click.echo, log=log.info)
+    result = runner.rollback(url, directory, everything=everything, options=options, report=say, log=log.info)
     if not result.done:
-        click.echo("nothing to roll back")
+        say("nothing to roll back")
     if result.cleaned_bookkeeping:
-        click.echo("removed the bookkeeping tables: the database holds nothing of ops")
+        say("removed the bookkeeping tables: the database holds nothing of ops")
 
 
 def _panoramax_status_lines(state: SchemaStatus) -> list[str]:
@@ -196,12 +196,12 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
 
 def _say_outcome(o: RefreshOutcome) -> None:
     if o.state == "refreshed" and o.view == "pictures_aggregate_grid":
-        click.echo(f"refreshed {o.view} in {o.duration_s:.2f} s: {o.nb_rows} cells ({o.message})")
+        say(f"refreshed {o.view} in {o.duration_s:.2f} s: {o.nb_rows} cells ({o.message})")
     elif o.state == "refreshed":
         how = "concurrently" if o.concurrently else "plainly"
-        click.echo(f"refreshed {o.view} {how} in {o.duration_s:.2f} s: {o.nb_rows} rows")
+        say(f"refreshed {o.view} {how} in {o.duration_s:.2f} s: {o.nb_rows} rows")
     elif o.state == "skipped":
-        click.echo(f"skipped {o.view}: {o.message}")
+        say(f"skipped {o.view}: {o.message}")
 
 
 @click.command("refresh")
@@ -234,7 +234,7 @@ def refresh(ctx: click.Context, view_name: str | None, full: bool, as_json: bool
     if as_json:
         emit([o.as_dict() for o in outcomes], True, [])
     elif not outcomes:
-        click.echo("no views to refresh")
+        say("no views to refresh")
     core.raise_on_failure(outcomes)
 
 

@@ -82,22 +82,28 @@ def cleanup(
             f"no sequence id: this deletes the whole instance ({what}); add --yes to confirm",
         )
     store = open_storage(ctx) if plan.kinds else None
-    with open_database(ctx, "cleanup") as conn:
+    with open_database(ctx, "cleanup", read_only=dry_run) as conn:
         result = run_cleanup(
             conn, store, plan, dry_run=dry_run, enqueue_only=enqueue_only, batch_size=batch_size, log=log.info
         )
     prefix = "would delete" if dry_run else "deleted"
     lines = [_counts(f"{prefix} rows", result.rows) if plan.database else "database: untouched"]
-    if enqueue_only and plan.database and plan.kinds and not dry_run:
-        lines.append(f"queued the file deletions of {result.rows['pictures']} pictures for ops worker")
+    if result.files_queued_for_worker:
+        lines.append(f"queued the file deletions of {result.files_queued_for_worker} pictures for ops worker")
     else:
         lines.append(_counts(f"{prefix} files", result.files) if plan.kinds else "files: untouched")
-    if result.pictures_with_files_not_deleted:
-        where = "ops worker retries them (see job_history)" if result.delete_jobs else "see ops storage orphans"
-        lines.append(
-            f"warning: the files of {result.pictures_with_files_not_deleted} pictures could not be deleted yet: {where}"
-        )
+    if result.other_files_kept:
+        lines.append(_counts(f"{'would keep' if dry_run else 'kept'} files of no deleted picture (see ops storage "
+                             "orphans)", result.other_files_kept))  # fmt: skip
     emit(result.as_dict(), as_json, lines)
+    if result.pictures_with_files_not_deleted:
+        where = (
+            "ops worker retries them (see ops jobs list --failed)" if result.delete_jobs else "see ops storage orphans"
+        )
+        log.warning(f"warning: the files of {result.pictures_with_files_not_deleted} pictures could not be deleted "
+                    f"yet: {where}")  # fmt: skip
+        for why in result.not_deleted_examples:
+            log.warning(f"  {why}")
 
 
 @click.group()
@@ -173,6 +179,10 @@ def check_command(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], veri
     store = open_storage(ctx)
     ids = expand_ids(sequence_ids) or None
     with open_database(ctx, "storage check", read_only=True) as conn:
+        if ids:
+            from ops.sequences import check_sequences_exist
+
+            check_sequences_exist(conn, ids)
         with progress(check.count(conn, ids), "checking pictures") as step:
             result = check.check(conn, store, seq_ids=ids, verify=verify, progress=step)
     missing = ", ".join(f"{status} {n}" for status, n in sorted(result.originals_missing.items())) or "none"

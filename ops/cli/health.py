@@ -93,5 +93,5 @@ def health(
     if prometheus:
         click.echo(report.prometheus(), nl=False)
     else:
-        emit(report.as_dict(), as_json, report.nagios())
+        emit(report.as_dict(), as_json, report.nagios(), always=report.exit_code != 0)
     ctx.exit(report.exit_code)  # the answer itself, as Nagios-style checks give it

@@ -79,7 +79,11 @@ def list_command(
         f"{j.at:%Y-%m-%d %H:%M:%S}  {j.error_line}".rstrip()
         for j in found
     ]
-    emit([j.as_dict() for j in found], as_json, lines or ["no such job"])
+    if not lines:
+        what = f"{task} job" if task else "job"
+        period = f" in the last {_age(since.total_seconds())}" if since else ""
+        lines = [f"no failed {what} left the queue{period}" if failed else f"no {what} queued{period}"]
+    emit([j.as_dict() for j in found], as_json, lines)
 
 
 @jobs.command()

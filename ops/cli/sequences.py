@@ -7,7 +7,7 @@ from uuid import UUID
 import click
 
 from ops.cli.common import SEQUENCE_ID, database, emit, expand_ids, progress
-from ops.cli.options import batch_size_option, json_option
+from ops.cli.options import batch_size_option, dry_run_option, json_option
 
 batch_option = batch_size_option(1000, "Sequences")
 
@@ -21,38 +21,48 @@ def sequences() -> None:
     """
 
 
+def _ids_line(what: str, ids: list[UUID], shown: int = 10) -> str:
+    more = f" and {len(ids) - shown} more (--json lists them all)" if len(ids) > shown else ""
+    return f"{what}: {len(ids)}" + (f" ({', '.join(map(str, ids[:shown]))}{more})" if ids else "")
+
+
 @sequences.command()
 @click.argument("sequence_ids", nargs=-1, type=SEQUENCE_ID)
 @batch_option
+@dry_run_option
 @json_option
 @click.pass_context
-def reorder(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], batch_size: int, as_json: bool) -> None:
-    """Sort the pictures of sequences by capture time (all sequences not deleted when no id is given).
+def reorder(
+    ctx: click.Context, sequence_ids: tuple[UUID | str, ...], batch_size: int, dry_run: bool, as_json: bool
+) -> None:
+    """Sort the pictures of sequences by capture time, and recompute what sequences derive from them.
 
-    Ranks become 1..n by (capture time, original file name, picture id); geometry, bbox, first/last capture
-    time and picture count are recomputed. Sequences already in order are not written. - reads ids from stdin.
+    Ranks become 1..n by (capture time, original file name, picture id). Then every sequence examined
+    (the named ones, or with no id every sequence not deleted) gets its geometry, bbox, first/last capture
+    time and picture count rewritten where they are missing or stale, reordered or not. Nothing already
+    right is written; deleted sequences are left as they are. - reads ids from stdin.
 
     \b
     ops sequences reorder
     ops sequences reorder 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --json
+    ops sequences reorder --dry-run
     ops sequences reorder - < sequence-ids.txt
     """
     from ops import sequences as core
 
     ids = expand_ids(sequence_ids) or None
-    with database(ctx, "sequences reorder") as conn:
-        total = core.count_targets(conn, ids)
-        with progress(total, "reordering sequences") as step:
-            result = core.reorder(conn, ids, batch_size=batch_size, progress=step)
-    emit(
-        result.as_dict(),
-        as_json,
-        [
-            f"{result.sequences_examined} sequences examined",
-            f"{result.sequences_changed} sequences changed",
-            f"{result.pictures_moved} pictures moved",
-        ],
-    )
+    with database(ctx, "sequences reorder", read_only=dry_run) as conn:
+        with progress(core.targets(conn, ids).count(conn), "reordering sequences") as step:
+            result = core.reorder(conn, ids, batch_size=batch_size, dry_run=dry_run, progress=step)
+    would = "would be " if dry_run else ""
+    lines = [f"{result.sequences_examined} sequences examined",
+             _ids_line(f"sequences {would}reordered", result.reordered),
+             f"{result.pictures_moved} pictures {'would move' if dry_run else 'moved'}",
+             _ids_line(f"sequences whose geometry, bbox, times or count {would}rewritten (missing or stale)",
+                       result.recomputed)]  # fmt: skip
+    if result.skipped_deleted:
+        lines.append(_ids_line("deleted sequences left as they are", result.skipped_deleted))
+    emit(result.as_dict(), as_json, lines)
 
 
 @click.command("set-sequences-heading")
@@ -67,6 +77,7 @@ def reorder(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], batch_size
 )
 @click.option("--overwrite", is_flag=True, help="Also replace headings that came from the pictures' own metadata.")
 @batch_option
+@dry_run_option
 @json_option
 @click.pass_context
 def set_sequences_heading(
@@ -75,32 +86,30 @@ def set_sequences_heading(
     value: int,
     overwrite: bool,
     batch_size: int,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Set picture headings from the movement path (geodesic azimuth to the next position) plus --value.
 
-    Without --overwrite only missing or previously computed headings change. No id: every sequence.
+    Without --overwrite only missing or previously computed headings change. No id: every sequence not
+    deleted; deleted sequences are left as they are.
 
     \b
     ops set-sequences-heading --value 90
     ops set-sequences-heading 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --overwrite --json
+    ops set-sequences-heading --dry-run
     """
     from ops import sequences as core
 
     ids = expand_ids(sequence_ids) or None
-    with database(ctx, "set-sequences-heading") as conn:
-        total = core.count_targets(conn, ids)
-        with progress(total, "setting headings") as step:
-            result = core.set_headings(
-                conn, ids, value=value, overwrite=overwrite, batch_size=batch_size, progress=step
-            )
-    emit(
-        result.as_dict(),
-        as_json,
-        [
-            f"{result.sequences_examined} sequences examined",
-            f"{result.sequences_changed} sequences changed",
-            f"{result.pictures_updated} pictures updated",
-            f"{result.sequences_without_azimuth} sequences left unchanged: no movement (one picture or one position)",
-        ],
-    )
+    with database(ctx, "set-sequences-heading", read_only=dry_run) as conn:
+        with progress(core.targets(conn, ids).count(conn), "setting headings") as step:
+            result = core.set_headings(conn, ids, value=value, overwrite=overwrite, batch_size=batch_size,
+                                       dry_run=dry_run, progress=step)  # fmt: skip
+    lines = [f"{result.sequences_examined} sequences examined",
+             _ids_line("sequences that would change" if dry_run else "sequences changed", result.changed),
+             f"{result.pictures_updated} pictures {'would be updated' if dry_run else 'updated'}",
+             f"{result.sequences_without_azimuth} sequences left unchanged: no movement (one picture or one position)"]  # fmt: skip
+    if result.skipped_deleted:
+        lines.append(_ids_line("deleted sequences left as they are", result.skipped_deleted))
+    emit(result.as_dict(), as_json, lines)

@@ -93,8 +93,9 @@ def _yoyo_url(url: str, ddl_lock_timeout_ms: int) -> str:
     parts = urlsplit(url)
     args = dict(parse_qsl(parts.query))
     ours = db.postgres_options(
-        {"lock_timeout": ddl_lock_timeout_ms, "client_connection_check_interval": CLIENT_CHECK_INTERVAL_MS}
-    )
+        {**db.SESSION_SETTINGS, "lock_timeout": ddl_lock_timeout_ms,
+         "client_connection_check_interval": CLIENT_CHECK_INTERVAL_MS}
+    )  # fmt: skip
     args["options"] = f"{args['options']} {ours}" if args.get("options") else ours
     args["application_name"] = db.application_name()
     args["connect_timeout"] = str(db.CONNECT_TIMEOUT_S)

@@ -17,6 +17,7 @@ from uuid import UUID
 import psycopg
 
 from ops import queries
+from ops.report import silent
 from ops.storage import Area, Storage
 from ops.storage.layout import Unreadable, picture_key
 
@@ -83,7 +84,7 @@ def check(
     *,
     seq_ids: list[UUID] | None = None,
     verify: bool = False,
-    progress: Callable[[int], None] = lambda _n: None,
+    progress: Callable[[int], None] = silent,
 ) -> CheckResult:
     """Compare the pictures (of ``seq_ids``, or all) with the storage."""
     result = CheckResult()

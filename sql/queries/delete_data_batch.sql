@@ -1,20 +1,34 @@
--- One batch of `ops user --delete-data`: delete up to %(batch_size)s pictures of the account and queue one
--- `delete` job per picture for their files, in the same statement (so the same transaction). Keyset paging
--- by id (index on account_id, id): a batch never rescans the rows earlier batches deleted.
-WITH batch AS (
-    SELECT id FROM pictures
-    WHERE account_id = %(account_id)s AND id > %(after)s
-    ORDER BY id
-    LIMIT %(batch_size)s
-    FOR UPDATE
-), queued AS (
+-- One batch of `ops user --delete-data`, in one transaction: lock up to %(batch_size)s pictures of the
+-- account (keyset paging by id on the index (account_id, id): a batch never rescans the rows earlier
+-- batches deleted), then (their grid cells expired, on a Panoramax database) delete them and queue one
+-- `delete` job per picture for their files in one statement.
+
+-- name: mark_sequences
+-- First, the account's sequences become tombstones (for the federated catalogue; their geometry stays).
+UPDATE sequences SET status = 'deleted', updated_at = now()
+WHERE account_id = %(account_id)s AND status <> 'deleted';
+
+-- name: batch
+SELECT id FROM pictures
+WHERE account_id = %(account_id)s AND id > %(after)s
+ORDER BY id
+LIMIT %(batch_size)s
+FOR UPDATE;
+
+-- name: delete
+WITH queued AS (
     INSERT INTO job_queue (task, picture_to_delete_id, args)
-    SELECT 'delete', id, '{"files": ["derivates", "permanent", "tmp"]}'::jsonb FROM batch
+    SELECT 'delete', b.id, '{"files": ["derivates", "permanent", "tmp"]}'::jsonb
+    FROM unnest(%(pic_ids)s::uuid[]) AS b (id)
     ON CONFLICT (picture_to_delete_id) DO UPDATE
     SET args = EXCLUDED.args, nb_errors = 0, to_do_after_ts = NULL
     RETURNING 1
 ), deleted AS (
-    DELETE FROM pictures p USING batch b WHERE p.id = b.id
+    DELETE FROM pictures p WHERE p.id = ANY(%(pic_ids)s::uuid[])
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM queued), (SELECT id FROM batch ORDER BY id DESC LIMIT 1);
+SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM queued);
+
+-- name: upload_sets
+-- Last, the account's upload sets (their `files` rows follow by cascade).
+DELETE FROM upload_sets WHERE account_id = %(account_id)s;

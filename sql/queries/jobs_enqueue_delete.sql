@@ -3,7 +3,7 @@
 -- those with no picture of their own to delete (empty, or holding only pictures of other cleaned
 -- sequences), so that a re-run of an interrupted cleanup recognises every one of its ids. A job already
 -- queued for a picture gets the union of both kinds (a job without `files`, as Panoramax queues them, means
--- every kind) and a fresh start.
+-- every kind) and a fresh start. A whole-instance cleanup's pictures have no sequence left to name.
 WITH unnamed AS (
     SELECT s.id, row_number() OVER (ORDER BY s.id) - 1 AS k
     FROM unnest(%(seq_ids)s::uuid[]) AS s (id)
@@ -15,7 +15,8 @@ WITH unnamed AS (
 INSERT INTO job_queue (task, picture_to_delete_id, args)
 SELECT 'delete', n.id, jsonb_build_object(
     'files', %(kinds)s::jsonb,
-    'sequence_ids', to_jsonb(array_prepend(n.seq_id, ARRAY(SELECT u.id FROM unnamed u WHERE u.k %% n.total = n.n)))
+    'sequence_ids', to_jsonb(array_remove(array_prepend(n.seq_id,
+        ARRAY(SELECT u.id FROM unnamed u WHERE u.k %% n.total = n.n)), NULL))
 )
 FROM numbered n
 ON CONFLICT (picture_to_delete_id) DO UPDATE

@@ -8,6 +8,13 @@ SELECT refreshed_at FROM refresh_database FOR UPDATE NOWAIT;
 -- name: mark
 UPDATE refresh_database SET refreshed_at = now();
 
+-- name: drop_expired_cells
+-- The expired cells' rows go first (in the refresh's transaction: readers keep seeing the old ones until it
+-- commits): Panoramax's recompute below re-inserts the cells that still hold pictures, and only those, so a
+-- cell whose pictures were all deleted leaves the map instead of keeping their count.
+DELETE FROM pictures_aggregate_grid g USING pictures_aggregate_grid_expired e
+WHERE e.geom = g.geom AND e.inserted_at <= now();
+
 -- name: expired
 -- Recomputes the grid cells expired before it started, and forgets them; returns how many it updated.
 SELECT compute_pictures_aggregate_grid_expired();
@@ -26,3 +33,17 @@ SELECT count(*) FROM pictures_aggregate_grid;
 
 -- name: last_refresh
 SELECT max(refreshed_at) FROM refresh_database;
+
+-- Deleting pictures expires their grid cells (Panoramax's own deletion does not, so its map kept deleted
+-- pictures until a full rebuild): run in the transaction that deletes them, before the DELETE, where the
+-- grid exists. pic_to_grid is Panoramax's own cell rule.
+
+-- name: expire_selection
+INSERT INTO pictures_aggregate_grid_expired (geom)
+SELECT DISTINCT pic_to_grid(p.geom) FROM pictures p JOIN cleanup_pictures c ON c.id = p.id
+ON CONFLICT (geom) DO UPDATE SET inserted_at = CURRENT_TIMESTAMP;
+
+-- name: expire_pictures
+INSERT INTO pictures_aggregate_grid_expired (geom)
+SELECT DISTINCT pic_to_grid(p.geom) FROM pictures p WHERE p.id = ANY(%(pic_ids)s::uuid[])
+ON CONFLICT (geom) DO UPDATE SET inserted_at = CURRENT_TIMESTAMP;

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ops.config import load_dotenv_file
 from ops.errors import ConfigError
-from tests.conftest import CliRunner, cli
+from tests.conftest import CliRunner, cli, every_command
 from tests.storage_helpers import local_store
 
 pytestmark = pytest.mark.category("hostile input")
@@ -137,18 +137,6 @@ def test_ids_on_stdin(scenario, ops_db_url):
 
     check()
     assert scenario.failures == 0, scenario.notes
-
-
-def every_command(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
-    ctx = click.Context(group)
-    found = [(path, group)] if not path else []
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        assert command is not None
-        found.append(((*path, name), command))
-        if isinstance(command, click.Group):
-            found += [f for f in every_command(command, (*path, name)) if f[0] != (*path, name)]
-    return found
 
 
 def test_every_number_and_duration_is_bounded(scenario, ops_db_url):
