@@ -65,6 +65,7 @@ class CleanupResult:
     finished_earlier_delete_jobs: int = 0
     pictures_with_files_not_deleted: int = 0
     files_queued_for_worker: int = 0  # --enqueue-only: pictures whose files the queued jobs will delete
+    storage_unavailable: str | None = None  # the storage stopped answering: the jobs left wait for ops worker
     delete_jobs: jobs.BatchResult | None = None
     storage_requests: dict[str, int] = field(default_factory=dict)
     not_deleted_examples: list[str] = field(default_factory=list)
@@ -210,8 +211,14 @@ def _after_commit(
     elif enqueue_only:
         result.files_queued_for_worker += result.rows["pictures"] if held is None else len(held)
     elif held is None:
-        result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
-        result.add_files(result.delete_jobs.deletion)
+        _drain(conn, storage, result, batch_size, log)
+
+
+def _drain(conn: psycopg.Connection, storage: Storage, result: CleanupResult, batch_size: int, log: Log) -> None:
+    """Process the queued delete jobs now (those of this cleanup, and any left earlier)."""
+    result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
+    result.add_files(result.delete_jobs.deletion)
+    result.storage_unavailable = result.delete_jobs.storage_unavailable
 
 
 def _preview(
@@ -302,9 +309,8 @@ def _whole_instance(
         log("database entries removed")
         if plan.kinds and _by_jobs(conn, plan) and not enqueue_only:
             assert storage is not None
-            result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
-            result.add_files(result.delete_jobs.deletion)
-    if plan.kinds and not enqueue_only:
+            _drain(conn, storage, result, batch_size, log)
+    if plan.kinds and not enqueue_only and not result.storage_unavailable:
         result.other_files_kept = _listed(storage, plan.kinds)
 
 

@@ -145,6 +145,10 @@ class Settings:
     connect_timeout: float = 10.0  # seconds: OPS_CONNECT_TIMEOUT
     read_lock_timeout: float = 5.0  # seconds: OPS_READ_LOCK_TIMEOUT (read-only commands)
     read_statement_timeout: float = 60.0  # seconds: OPS_READ_STATEMENT_TIMEOUT (read-only commands)
+    s3_connect_timeout: float = 5.0  # seconds: OPS_S3_CONNECT_TIMEOUT
+    s3_read_timeout: float = 20.0  # seconds: OPS_S3_READ_TIMEOUT
+    s3_deadline: float = 60.0  # seconds: OPS_S3_DEADLINE, the longest an S3 call may take, retries included
+    s3_max_attempts: int = 5  # AWS_MAX_ATTEMPTS, botocore's standard setting
 
     def require_db_url(self) -> str:
         if not self.db_url:
@@ -165,7 +169,7 @@ class Settings:
                 found += url_secrets(url)
         if self.secret_key:
             found.append(self.secret_key)
-        for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):  # read by boto3 itself, so hidden here too
             if os.environ.get(var):
                 found.append(os.environ[var])
         return found

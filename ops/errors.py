@@ -65,6 +65,11 @@ class StorageError(OpsError):
     """The picture storage is misconfigured or unreachable."""
 
 
+class StorageUnavailable(StorageError):
+    """The storage as a whole does not answer (unreachable, too slow, credentials refused, bucket or area
+    folder gone): no job counts it against itself; the worker waits for the storage to come back."""
+
+
 class StorageCheckFailed(OpsError):
     """Pictures ready to be served have lost their original, or an original changed."""
 

@@ -21,7 +21,7 @@ import psycopg
 from croniter import croniter
 
 from ops import db, queries, refresh
-from ops.errors import DatabaseUnavailable, UsageError
+from ops.errors import DatabaseUnavailable, StorageUnavailable, UsageError
 from ops.report import Report as Log
 from ops.report import silent
 from ops.storage import KINDS, DeleteResult, Storage
@@ -30,6 +30,8 @@ DEFAULT_BATCH_SIZE = 1000
 DEFAULT_NB_RETRIES = 5
 DEFAULT_REFRESH_CRON = "0 2 * * *"
 IDLE_SLEEP_S = 1.0
+STORAGE_PAUSE_S = 5.0
+STORAGE_PAUSE_MAX_S = 300.0
 
 
 @dataclass
@@ -56,6 +58,7 @@ class BatchResult:
     retried_later: int = 0
     given_up: int = 0
     files_kept_picture_in_database: int = 0
+    storage_unavailable: str | None = None  # why the storage did not answer: the jobs left wait, untouched
     deletion: DeleteResult = field(default_factory=DeleteResult)
     failed_job_ids: list[UUID] = field(default_factory=list, repr=False)
 
@@ -65,6 +68,7 @@ class BatchResult:
         self.retried_later += other.retried_later
         self.given_up += other.given_up
         self.files_kept_picture_in_database += other.files_kept_picture_in_database
+        self.storage_unavailable = other.storage_unavailable or self.storage_unavailable
         self.deletion.add(other.deletion)
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,30 +133,27 @@ def process_batch(
     exclude: list[UUID] | None = None,
 ) -> BatchResult:
     """Claim one batch, delete its files and record the outcome, in one transaction (conn: autocommit).
-    Jobs of ``exclude`` (already attempted by the caller) are not claimed."""
+    Jobs of ``exclude`` (already attempted by the caller) are not claimed. A file that cannot be deleted
+    fails its own job (counted against its retries); a storage that does not answer at all fails no job:
+    the claim is rolled back, the jobs keep their attempts, and the result says why."""
     result = BatchResult()
-    with conn.transaction():
-        started_at = datetime.now(UTC)
-        jobs = claim(conn, batch_size, exclude)
-        if not jobs:
-            return result
-        result.jobs = len(jobs)
-        for job in jobs:
-            if job.picture_exists:
-                job.warning = f"picture {job.picture_id} is in the database again: its files were kept"
-                result.files_kept_picture_in_database += 1
-        try:
-            result.deletion = delete_files(storage, jobs)
-        except Exception as e:  # storage unreachable: every job of the batch failed this time
-            reason = " ".join(str(e).split())
+    try:
+        with conn.transaction():
+            started_at = datetime.now(UTC)
+            jobs = claim(conn, batch_size, exclude)
+            if not jobs:
+                return result
+            result.jobs = len(jobs)
             for job in jobs:
-                job.error = reason
-                if not job.picture_exists:
-                    result.deletion.failed[job.picture_id] = reason
-        else:
+                if job.picture_exists:
+                    job.warning = f"picture {job.picture_id} is in the database again: its files were kept"
+                    result.files_kept_picture_in_database += 1
+            result.deletion = delete_files(storage, jobs)
             for job in jobs:
                 job.error = result.deletion.failed.get(job.picture_id)
-        _finish(conn, jobs, started_at, nb_retries, result)
+            _finish(conn, jobs, started_at, nb_retries, result)
+    except StorageUnavailable as e:
+        return BatchResult(storage_unavailable=str(e))
     return result
 
 
@@ -175,6 +176,10 @@ def drain(
     while not should_stop():
         started = time.monotonic()
         batch = process_batch(conn, storage, batch_size, nb_retries, failed)
+        if batch.storage_unavailable:
+            total.storage_unavailable = batch.storage_unavailable
+            log(f"storage unavailable: {batch.storage_unavailable}; the jobs keep their attempts")
+            break
         if batch.jobs == 0:
             break
         failed += batch.failed_job_ids
@@ -222,18 +227,31 @@ def run_worker(
 ) -> BatchResult:
     """The worker loop: drain the queue, refresh the views when the schedule says so, sleep when idle.
 
-    With ``once`` it drains the queue and returns. A lost database connection is re-opened with backoff.
+    With ``once`` it drains the queue and returns. A lost database connection is re-opened with backoff; a
+    storage that does not answer pauses the draining with backoff (STORAGE_PAUSE_S, doubling up to
+    STORAGE_PAUSE_MAX_S), the jobs keeping their attempts, while refreshes go on.
     """
     validate_cron(options.refresh_cron)
     total = BatchResult()
     conn = connect()
     scheduled: datetime | None = None
     failures = 0
+    storage_pauses = 0
+    resume_at = 0.0
     try:
         while not should_stop():
             try:
-                drain(conn, storage, batch_size=options.batch_size, nb_retries=options.nb_retries,
-                      should_stop=should_stop, log=log, total=total)  # fmt: skip
+                if time.monotonic() >= resume_at:
+                    total.storage_unavailable = None
+                    drain(conn, storage, batch_size=options.batch_size, nb_retries=options.nb_retries,
+                          should_stop=should_stop, log=log, total=total)  # fmt: skip
+                    if total.storage_unavailable and not options.once:
+                        pause = min(STORAGE_PAUSE_MAX_S, STORAGE_PAUSE_S * 2.0**storage_pauses)
+                        storage_pauses += 1
+                        resume_at = time.monotonic() + pause
+                        log(f"pausing file deletions for {pause:.0f} s")
+                    elif not total.storage_unavailable:
+                        storage_pauses = 0
                 if options.once:
                     break
                 now = db.scalar(conn, "SELECT now()")  # the database's clock, not ours

@@ -14,7 +14,7 @@ from ops import jobs, storage
 from ops.config import Settings
 from tests.conftest import ops_subprocess
 from tests.factories import Pic, is_panoramax, make_account, make_sequence, prepared, walk
-from tests.storage_helpers import DERIVATIVES, local_store, s3_store
+from tests.storage_helpers import DERIVATIVES, deny_deletion, local_store, s3_store
 
 
 @pytest.fixture
@@ -264,20 +264,34 @@ def test_two_workers_do_each_job_once(db_url, conn, tmp_path):
 
 
 def test_failing_jobs_are_retried_with_backoff_then_given_up(conn, db_url, s3):
-    broken = storage.from_settings(Settings(fs_url=f"s3://missing-bucket/x?endpoint_url={s3}"))
+    """A file S3 refuses to delete fails its own job: retried later with backoff, then given up."""
+    store = s3_store(s3)
     pic = uuid4()
+    store.add_picture(pic)
+    deny_deletion(store)
+    bucket = storage.from_settings(Settings(fs_url=store.env["FS_URL"]))
     conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pic,))
-    first = jobs.process_batch(conn, broken, 10, nb_retries=2)
+    first = jobs.process_batch(conn, bucket, 10, nb_retries=2)
     assert (first.jobs, first.retried_later, first.given_up) == (1, 1, 0)
     nb_errors, later = conn.execute("SELECT nb_errors, to_do_after_ts > now() FROM job_queue").fetchone()
     assert nb_errors == 1 and later
-    assert jobs.process_batch(conn, broken, 10, nb_retries=2).jobs == 0  # not due yet
+    assert jobs.process_batch(conn, bucket, 10, nb_retries=2).jobs == 0  # not due yet
     conn.execute("UPDATE job_queue SET to_do_after_ts = now() - interval '1 second'")
-    second = jobs.process_batch(conn, broken, 10, nb_retries=2)
+    second = jobs.process_batch(conn, bucket, 10, nb_retries=2)
     assert (second.jobs, second.given_up) == (1, 1)
     assert rows(conn, "job_queue") == 0
     errors = [r[0] for r in conn.execute("SELECT error FROM job_history ORDER BY started_at")]
-    assert len(errors) == 2 and all("missing-bucket" in e for e in errors)
+    assert len(errors) == 2 and all("AccessDenied" in e for e in errors)
+
+
+def test_a_storage_that_does_not_answer_costs_no_job_an_attempt(conn, db_url, s3):
+    broken = storage.from_settings(Settings(fs_url=f"s3://missing-bucket/x?endpoint_url={s3}"))
+    conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (uuid4(),))
+    for _ in range(3):
+        batch = jobs.process_batch(conn, broken, 10, nb_retries=2)
+        assert batch.jobs == 0 and "missing-bucket" in (batch.storage_unavailable or "")
+    assert conn.execute("SELECT nb_errors, to_do_after_ts FROM job_queue").fetchone() == (0, None)
+    assert rows(conn, "job_history") == 0
 
 
 def test_worker_refresh_schedule():

@@ -182,3 +182,21 @@ def test_the_job_tasks_are_the_queue_s_enum_labels(conn):
 
     labels = {r[0] for r in conn.execute("SELECT unnest(enum_range(NULL::job_type))::text")}
     assert labels == set(TASKS)
+
+
+def test_retry_of_every_failure_lists_the_failures_only(ops, conn, db_url):
+    conn.execute("INSERT INTO job_history (job_id, job_task, picture_to_delete_id, started_at, finished_at, error) "
+                 "SELECT gen_random_uuid(), 'delete', gen_random_uuid(), now() - interval '1 hour', "
+                 "now() - interval '1 hour', CASE WHEN n <= 3 THEN 'S3 said no' END FROM generate_series(1, 40) n")  # fmt: skip
+    dry = ops("jobs", "retry", "--failed", "--dry-run", env={"DB_URL": db_url})
+    lines = dry.stdout.splitlines()
+    assert dry.exit_code == 0 and len(lines) == 4 and lines[-1] == "3 would queue again, 0 left as they are"
+    assert "succeeded" not in dry.stdout
+
+
+def test_enqueue_only_says_what_it_queued_and_warns_on_stderr(ops, conn, db_url, tmp_path):
+    store = local_store(tmp_path)
+    seq, _pics = prepared_sequence(conn, store, 3)
+    result = ops("cleanup", str(seq), "--enqueue-only", "--json", env={"DB_URL": db_url, **store.env})
+    summary = json.loads(result.stdout)
+    assert summary["files_queued_for_worker"] == 3 and summary["rows"]["pictures"] == 3

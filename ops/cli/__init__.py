@@ -152,6 +152,41 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
     metavar="SECONDS",
     help="Read-only commands: longest statement (statement_timeout; 0: no limit) [env: OPS_READ_STATEMENT_TIMEOUT].",
 )
+@click.option(
+    "--s3-connect-timeout",
+    envvar="OPS_S3_CONNECT_TIMEOUT",
+    type=click.FloatRange(0.1, 600),
+    default=5,
+    show_default=True,
+    metavar="SECONDS",
+    help="S3: longest wait to connect [env: OPS_S3_CONNECT_TIMEOUT].",
+)
+@click.option(
+    "--s3-read-timeout",
+    envvar="OPS_S3_READ_TIMEOUT",
+    type=click.FloatRange(0.1, 3600),
+    default=20,
+    show_default=True,
+    metavar="SECONDS",
+    help="S3: longest wait for an answer [env: OPS_S3_READ_TIMEOUT].",
+)
+@click.option(
+    "--s3-deadline",
+    envvar="OPS_S3_DEADLINE",
+    type=click.FloatRange(1, 86400),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="S3: longest time one call may take, its retries included [env: OPS_S3_DEADLINE].",
+)
+@click.option(
+    "--s3-max-attempts",
+    envvar="AWS_MAX_ATTEMPTS",
+    type=click.IntRange(1, 20),
+    default=5,
+    show_default=True,
+    help="S3: attempts per call, botocore's standard retry mode [env: AWS_MAX_ATTEMPTS].",
+)
 @click.option("-v", "--verbose", count=True, help="More logs on stderr, and tracebacks of unexpected errors.")
 @click.option(
     "-q",

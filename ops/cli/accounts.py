@@ -183,6 +183,9 @@ def _user_lines(result: UserResult, show: bool) -> list[str]:
             if result.files is not None:
                 done = ", ".join(f"{k} {n}" for k, n in result.files.deletion.files.items())
                 lines.append(f"deleted files: {done}")
+                if result.files.storage_unavailable:
+                    log.warning(f"warning: storage unavailable: {result.files.storage_unavailable}; the delete "
+                                "jobs left wait in the queue for ops worker")  # fmt: skip
             else:
                 lines.append("the files will be deleted by ops worker")
     return lines

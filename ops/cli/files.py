@@ -13,6 +13,7 @@ import click
 from ops.cli.common import SEQUENCE_ID, confirm_or_refuse, emit, expand_ids, open_storage, progress, settings
 from ops.cli.common import database as open_database
 from ops.cli.options import DURATION, batch_size_option, dry_run_option, json_option, refresh_cron_option, yes_option
+from ops.errors import StorageUnavailable
 
 log = logging.getLogger("ops")
 
@@ -96,6 +97,9 @@ def cleanup(
         lines.append(_counts(f"{'would keep' if dry_run else 'kept'} files of no deleted picture (see ops storage "
                              "orphans)", result.other_files_kept))  # fmt: skip
     emit(result.as_dict(), as_json, lines)
+    if result.storage_unavailable:
+        log.warning(f"warning: storage unavailable: {result.storage_unavailable}; the delete jobs left keep their "
+                    "attempts and wait in the queue for ops worker")  # fmt: skip
     if result.pictures_with_files_not_deleted:
         where = (
             "ops worker retries them (see ops jobs list --failed)" if result.delete_jobs else "see ops storage orphans"
@@ -195,7 +199,7 @@ def check_command(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], veri
         lines.append(f"verified {result.verified} originals: {result.md5_mismatch} differ from their MD5, "
                      f"{result.md5_unrecorded} have no MD5 recorded")  # fmt: skip
     lines.append(f"originals unreadable: {result.unreadable}")
-    lines += result.unreadable_examples + result.examples
+    lines += result.unreadable_examples + result.examples + result.derivates_missing_examples
     emit(result.as_dict(), as_json, lines)
     if not result.ok:
         raise StorageCheckFailed(
@@ -228,11 +232,13 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
     ops worker --once --json
     """
     from ops import db, jobs
+    from ops import storage as storage_module
     from ops.schema import status
 
     jobs.validate_cron(refresh_cron)
-    store = open_storage(ctx)
-    url = settings(ctx).require_db_url()
+    current = settings(ctx)
+    store = storage_module.from_settings(current)
+    url = current.require_db_url()
     stopping: list[int] = []
 
     def stop(signum: int, _frame: Any) -> None:
@@ -243,11 +249,17 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def connect() -> Any:
-        conn = db.connect(url, autocommit=True)
+        conn = db.connect(url, autocommit=True, connect_timeout_s=current.connect_timeout)
         status.ensure_schema_current(conn, command="worker")
         return conn
 
     try:
+        try:
+            store.check()
+        except StorageUnavailable as e:  # a long-running worker waits for the storage, --once says so
+            if once:
+                raise
+            log.warning(f"storage unavailable at start: {e}; file deletions wait for it")
         options = jobs.WorkerOptions(batch_size, nb_retries, refresh_cron, once)
         if not once:
             log.info("ops worker started")
@@ -261,3 +273,5 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
         [f"{total.jobs} delete jobs: {total.done} done, {total.retried_later} to retry, {total.given_up} given up",
          _counts("files deleted", total.deletion.files)],
     )  # fmt: skip
+    if total.storage_unavailable:
+        raise StorageUnavailable(f"{total.storage_unavailable}; the jobs left keep their attempts")

@@ -116,7 +116,9 @@ def from_settings(settings: Settings) -> Storage:
             loc = s3.parse_s3_url(url)
             key = (loc.access_key, loc.secret_key, loc.endpoint_url, loc.region)
             if key not in clients:
-                clients[key] = s3.S3Client(loc)
+                limits = s3.Limits(settings.s3_connect_timeout, settings.s3_read_timeout, settings.s3_deadline,
+                                   settings.s3_max_attempts)  # fmt: skip
+                clients[key] = s3.S3Client(loc, limits)
             areas[kind] = s3.S3Area(kind, loc, clients[key], url)
         else:
             setting = f"FS_URL {_local_path(settings.fs_url)}" if settings.fs_url else f"{SEPARATE_VARS[kind]} {url}"

@@ -32,6 +32,7 @@ class CheckResult:
     pictures: int = 0
     originals_missing: dict[str, int] = field(default_factory=dict)  # per picture status
     derivates_missing: int = 0  # regenerable
+    derivates_missing_examples: list[str] = field(default_factory=list)
     verified: int = 0
     md5_mismatch: int = 0
     md5_unrecorded: int = 0
@@ -101,7 +102,9 @@ def check(
             ids = [r[0] for r in rows]
             originals = permanent.present(ids, sparse=sparse)
             odd = permanent.absent_reasons([i for i in ids if i not in originals])
-            prepared = [pic_id for pic_id, status, _md5 in rows if pic_id in originals and status in PREPARED]
+            # Derivatives of every prepared picture, its original there or not: a wrong prefix or an unmounted
+            # area shows in both counts.
+            prepared = [pic_id for pic_id, status, _md5 in rows if status in PREPARED]
             with_derivates = derivates.present(prepared, sparse=sparse)
             for pic_id, status, _md5 in rows:
                 if pic_id in odd:
@@ -109,8 +112,10 @@ def check(
                 elif pic_id not in originals:
                     result.originals_missing[status] = result.originals_missing.get(status, 0) + 1
                     result._example(f"{status} picture {pic_id}: original missing")
-                elif status in PREPARED and pic_id not in with_derivates:
+                if status in PREPARED and pic_id not in with_derivates:
                     result.derivates_missing += 1
+                    if len(result.derivates_missing_examples) < SHOWN:
+                        result.derivates_missing_examples.append(f"{status} picture {pic_id}: derivates missing")
             if verify:
                 to_read = [(pic_id, md5) for pic_id, _s, md5 in rows if pic_id in originals and md5 is not None]
                 result.md5_unrecorded += sum(1 for pic_id, _s, md5 in rows if pic_id in originals and md5 is None)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 import stat
 from collections import Counter
 from collections.abc import Hashable, Iterator
@@ -22,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
-from ops.errors import StorageError
+from ops.errors import StorageError, StorageUnavailable
 from ops.storage.layout import (
     EXPECTED_DERIVATES,
     DeleteResult,
@@ -79,6 +78,14 @@ class LocalArea:
         )
         raise StorageError(f"{where}: is the volume mounted? (ops never creates storage folders)")
 
+    def _still_there(self) -> None:
+        """Before a deletion: the area folder is there (a volume unmounted meanwhile would make every file
+        look already deleted). Its absence is the storage's failure, not the jobs'."""
+        try:
+            self.check()
+        except StorageError as e:
+            raise StorageUnavailable(str(e)) from None
+
     def request_counter(self) -> Counter[str] | None:
         return None
 
@@ -118,6 +125,8 @@ class LocalArea:
         """Delete the targets with DELETE_THREADS threads. Targets are grouped by their first folder under the
         root and each group is deleted by one thread, so no two threads ever prune the same folder (a race
         there could leave an emptied folder behind)."""
+        if targets:
+            self._still_there()
         groups: dict[str, list[Target]] = {}
         for target in targets:
             groups.setdefault(target.location[len(self._prefix) :].split("/", 1)[0], []).append(target)
@@ -280,21 +289,6 @@ class LocalArea:
             except OSError as e:
                 raise Unreadable(e.strerror or str(e)) from None
         return digest.hexdigest()
-
-    def wipe(self) -> DeleteResult:
-        """Delete everything under the root (the root folder itself stays); links are removed themselves."""
-        result = DeleteResult()
-        if not self.root.is_dir():
-            return result
-        for entry in os.scandir(self.root):
-            if entry.is_dir(follow_symlinks=False):
-                for _, _, files in os.walk(entry.path):
-                    result.files[self.kind] += len(files)
-                shutil.rmtree(entry.path)
-            else:
-                result.files[self.kind] += 1
-                os.unlink(entry.path)
-        return result
 
     def list_files(self) -> Iterator[StoredFile]:
         """Every entry under the root that is not a real folder, in key order, without following links."""

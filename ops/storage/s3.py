@@ -1,13 +1,21 @@
-"""An area under a prefix of an S3 bucket, reached with boto3.
+"""An area under a prefix of an S3 bucket, reached with boto3. (The module is long because everything S3
+asks for, batching, listing by key range, bounds and error mapping, stays inside it.)
 
 Deletion sends ``DeleteObjects`` batches of at most 1000 keys, shared by the areas of one bucket, with
 botocore's standard retry mode for throttling and 5xx errors. A key already missing counts as deleted.
+
+Every call is bounded: a connect timeout, a read timeout, a number of attempts, and a deadline for the call
+with its retries (checked before each attempt, so a call ends within the deadline plus one attempt). A
+failure of the whole request (unreachable, too slow, credentials refused, no bucket) is StorageUnavailable,
+the storage's; a key S3 refuses inside a DeleteObjects answer is that key's, reported with its own error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections import Counter
 from collections.abc import Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,10 +26,17 @@ from uuid import UUID
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from ops.config import RawUserinfo, mask_url
-from ops.errors import ConfigError, StorageError
+from ops.errors import ConfigError, StorageUnavailable
 from ops.storage.layout import (
     EXPECTED_DERIVATES,
     DeleteResult,
@@ -39,6 +54,23 @@ if TYPE_CHECKING:
 
 S3_BATCH = 1000
 LISTING_THREADS = 8
+S3_FAILURES = (BotoCoreError, ClientError)
+
+
+class DeadlineExceeded(BotoCoreError):
+    """An S3 call (its retries included) went past its deadline: no further attempt is made."""
+
+    fmt = "no answer within the deadline of {deadline:g} s"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long S3 may take: per connection, per answer, per call with its retries, and how many attempts."""
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 20.0
+    deadline_s: float = 60.0
+    max_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -75,15 +107,17 @@ def parse_s3_url(url: str) -> S3Location:
 
 
 class S3Client:
-    """One boto3 client (shared by the areas with the same credentials and endpoint) and the count of the
-    requests it sent, by operation."""
+    """One boto3 client (shared by the areas with the same credentials and endpoint), bounded by ``limits``,
+    and the count of the requests it sent, by operation."""
 
-    def __init__(self, loc: S3Location) -> None:
-        # botocore's standard retry mode (throttling, 5xx, dropped connections); AWS_MAX_ATTEMPTS, the
-        # standard AWS setting, overrides our 10 attempts.
-        attempts = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
-        max_attempts = int(attempts) if attempts.isdigit() else 10
-        config = Config(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=16)
+    def __init__(self, loc: S3Location, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        config = Config(
+            retries={"mode": "standard", "max_attempts": self.limits.max_attempts},
+            connect_timeout=self.limits.connect_timeout_s,
+            read_timeout=self.limits.read_timeout_s,
+            max_pool_connections=16,
+        )
         kwargs: dict[str, Any] = {"config": config}
         if loc.endpoint_url:
             kwargs["endpoint_url"] = loc.endpoint_url
@@ -96,11 +130,20 @@ class S3Client:
             kwargs["aws_secret_access_key"] = loc.secret_key or ""
         self.boto = boto3.client("s3", **kwargs)
         self.requests: Counter[str] = Counter()
-        self.boto.meta.events.register("before-send.s3", self._count)
+        self._call_started = threading.local()  # a call and its retries run in one thread
+        self.boto.meta.events.register("before-call.s3", self._start_call)
+        self.boto.meta.events.register("before-send.s3", self._before_attempt)
 
-    def _count(self, event_name: str = "", **_: Any) -> None:
-        """One per HTTP request sent, botocore's retries included (``before-send.s3.<Operation>``)."""
+    def _start_call(self, **_: Any) -> None:
+        self._call_started.at = time.monotonic()
+
+    def _before_attempt(self, event_name: str = "", **_: Any) -> None:
+        """One per HTTP request sent, botocore's retries included (``before-send.s3.<Operation>``): counted,
+        and refused once the call is past its deadline."""
         self.requests[event_name.rsplit(".", 1)[-1]] += 1
+        started = getattr(self._call_started, "at", None)
+        if started is not None and time.monotonic() - started > self.limits.deadline_s:
+            raise DeadlineExceeded(deadline=self.limits.deadline_s)
 
 
 class S3Area:
@@ -121,27 +164,36 @@ class S3Area:
     def batch_group(self) -> Hashable:
         return ("s3", id(self.client), self.loc.bucket)
 
-    def _error(self, e: Exception) -> StorageError:
+    def _error(self, e: BotoCoreError | ClientError) -> StorageUnavailable:
+        """A whole request failed: the storage's failure, said for an operator."""
         where = f"s3://{self.loc.bucket}/{self.loc.prefix}"
         if isinstance(e, ClientError):
             code = e.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchBucket", "404", "NotFound"):
-                return StorageError(f"S3 bucket {self.loc.bucket!r} does not exist ({self.kind} storage {where})")
+                return StorageUnavailable(f"S3 bucket {self.loc.bucket!r} does not exist ({self.kind} storage {where})")
             if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"):
-                return StorageError(f"S3 refused the credentials for {where} ({code}); check the access key and secret")
-            return StorageError(f"S3 error on {where}: {code}")
+                return StorageUnavailable(
+                    f"S3 refused the credentials for {where} ({code}); check the access key and secret"
+                )
+            return StorageUnavailable(f"S3 error on {where}: {code}")
         if isinstance(e, NoCredentialsError):
-            return StorageError(
+            return StorageUnavailable(
                 f"no S3 credentials for {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put them in the URL"
             )
+        limits = self.client.limits
+        if isinstance(e, DeadlineExceeded | ReadTimeoutError | ConnectTimeoutError):
+            return StorageUnavailable(
+                f"S3 did not answer for {where}: {e} (timeouts: connect {limits.connect_timeout_s:g} s, read "
+                f"{limits.read_timeout_s:g} s, deadline {limits.deadline_s:g} s per call; OPS_S3_*)"
+            )
         if isinstance(e, EndpointConnectionError):
-            return StorageError(f"cannot reach the S3 endpoint of {where}: {e}")
-        return StorageError(f"S3 error on {where}: {type(e).__name__}")
+            return StorageUnavailable(f"cannot reach the S3 endpoint of {where}: {e}")
+        return StorageUnavailable(f"S3 error on {where}: {' '.join(str(e).split())}")
 
     def check(self) -> None:
         try:
             self.client.boto.head_bucket(Bucket=self.loc.bucket)
-        except Exception as e:
+        except S3_FAILURES as e:
             raise self._error(e) from None
 
     def _full(self, key: str) -> str:
@@ -152,7 +204,7 @@ class S3Area:
         try:
             for page in paginator.paginate(Bucket=self.loc.bucket, Prefix=prefix):
                 yield from page.get("Contents", [])
-        except Exception as e:
+        except S3_FAILURES as e:
             raise self._error(e) from None
 
     def _folder_targets(self, ids: list[UUID]) -> list[Target]:
@@ -173,7 +225,7 @@ class S3Area:
         if self.kind == "tmp":
             try:
                 page = self.client.boto.list_objects_v2(Bucket=self.loc.bucket, Prefix=self.loc.prefix, MaxKeys=1000)
-            except Exception as e:
+            except S3_FAILURES as e:
                 raise self._error(e) from None
             if not page.get("IsTruncated"):
                 present = {o["Key"] for o in page.get("Contents", [])}
@@ -189,7 +241,7 @@ class S3Area:
             response = self.client.boto.delete_objects(
                 Bucket=self.loc.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
             )
-        except Exception as e:
+        except S3_FAILURES as e:
             raise self._error(e) from None
         return {
             err.get("Key", ""): f"{err.get('Code')}: {err.get('Message', '')}".strip()
@@ -205,8 +257,8 @@ class S3Area:
             for target in chunk:
                 if target.location not in failed:
                     result.files[target.kind] += 1
-                elif target.owner is not None:
-                    result.failed[target.owner] = f"{target.kind}: {failed[target.location]}"
+                elif target.owner is not None:  # each job gets its own object's error
+                    result.failed[target.owner] = f"{target.kind}: {target.location}: {failed[target.location]}"
         return result
 
     def count_pictures(self, ids: list[UUID]) -> int:
@@ -226,7 +278,7 @@ class S3Area:
                     if obj["Key"] > last:
                         return
                     yield obj
-        except Exception as e:
+        except S3_FAILURES as e:
             raise self._error(e) from None
 
     def _exists(self, key: str) -> bool:
@@ -236,6 +288,8 @@ class S3Area:
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
+            raise self._error(e) from None
+        except BotoCoreError as e:
             raise self._error(e) from None
 
     def present(self, ids: list[UUID], *, sparse: bool = False) -> set[UUID]:
@@ -290,18 +344,8 @@ class S3Area:
             if code in ("403", "AccessDenied", "Forbidden"):
                 raise Unreadable(f"S3 refused to read it ({code})") from None
             raise self._error(e) from None
-
-    def wipe(self) -> DeleteResult:
-        result = DeleteResult()
-        batch: list[Target] = []
-        for obj in self._list(self.loc.prefix):
-            batch.append(Target(obj["Key"], None, self.kind))
-            if len(batch) == S3_BATCH:
-                result.add(self.delete_targets(batch))
-                batch = []
-        if batch:
-            result.add(self.delete_targets(batch))
-        return result
+        except BotoCoreError as e:
+            raise self._error(e) from None
 
     def list_files(self) -> Iterator[StoredFile]:
         for obj in self._list(self.loc.prefix):

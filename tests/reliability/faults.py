@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 
 class FaultProxy:
-    """``mode``: ``pass`` (forward), ``500`` (answer 500 to every DeleteObjects), ``drop`` (close the
-    connection of every DeleteObjects without answering). ``seen`` counts the requests per mode."""
+    """``mode``: ``pass`` (forward), ``500`` (answer 500 to every DeleteObjects), ``403`` (refuse every request:
+    a revoked key), ``drop`` (close the connection of every DeleteObjects without answering). ``seen`` counts
+    the requests per mode."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
@@ -31,15 +32,16 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 deleting = self.command == "POST" and "delete" in (urlsplit(self.path).query or "")
-                mode = proxy.mode if deleting else "pass"
+                mode = proxy.mode if deleting or proxy.mode == "403" else "pass"
                 proxy.seen[mode] = proxy.seen.get(mode, 0) + 1
                 if mode == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                if mode == "500":
-                    payload = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
-                    self.send_response(500)
+                if mode in ("500", "403"):
+                    code = {"500": b"InternalError", "403": b"InvalidAccessKeyId"}[mode]
+                    payload = b"<Error><Code>" + code + b"</Code><Message>injected</Message></Error>"
+                    self.send_response(int(mode))
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)

@@ -122,7 +122,7 @@ def test_failing_s3_deletion_is_reported_per_picture_and_attempted_once(ops, con
     assert due_later.fetchone()[0]
 
 
-def test_unreachable_storage_counts_every_picture_as_not_deleted(ops, conn, db_url, s3, tmp_path):
+def test_unreachable_storage_leaves_every_job_waiting_with_its_attempts(ops, conn, db_url, s3, tmp_path):
     account = make_account(conn)
     seq = make_sequence(conn, account, walk(1.0, 1.0, 4))
     prepared(conn)
@@ -133,8 +133,10 @@ def test_unreachable_storage_counts_every_picture_as_not_deleted(ops, conn, db_u
     assert first.exit_code == 0, first.stderr
     dead = storage.from_settings(Settings(fs_url="s3://b/x?endpoint_url=http://127.0.0.1:9"))  # nothing listens
     result = jobs.drain(conn, dead, batch_size=10)
-    assert (result.jobs, result.retried_later, len(result.deletion.failed)) == (4, 4, 4)
-    assert sum(dead.requests().values()) >= 4  # every HTTP attempt counted, retries included
+    assert (result.jobs, result.retried_later, len(result.deletion.failed)) == (0, 0, 0)
+    assert "cannot reach the S3 endpoint" in (result.storage_unavailable or "")
+    assert conn.execute("SELECT count(*), max(nb_errors) FROM job_queue").fetchone() == (4, 0)
+    assert sum(dead.requests().values()) >= 5  # every HTTP attempt counted, botocore's retries included
 
 
 def test_worker_summary_keeps_batches_done_before_a_reconnect(conn, db_url, tmp_path):
