@@ -31,7 +31,8 @@ from ops.localdb import LocalCluster
 from ops.schema import runner
 from scripts import panoramax
 
-PANORAMAX_MAX = 100_000  # see README: Panoramax's own compute_sequence_geom makes larger instances take hours
+JIT_MAX = 1_000_000  # JIT on compiles compute_sequence_geom per call (~0.2 s): at 10M its side alone takes hours
+PANORAMAX = " on a Panoramax database"
 FILES_MAX = 20_000  # pictures whose files the cleanup and worker benchmarks write (rates do not depend on it)
 BYTES_PER_PICTURE = 1_000  # on-disk size of a generated instance: 626 bytes per picture measured at 1M
 WAL_BYTES = 8 * 1024**3  # max_wal_size of the bench cluster
@@ -50,7 +51,7 @@ def build_template(bdb: BenchDb, admin_url: str, pictures: int, console: Console
         else:
             tmp = Path(tempfile.mkdtemp(prefix="ops-bench-pnx-"))
             panoramax.build(bdb.url_of(name), panoramax.migrations_dir(tmp))
-        with psycopg.connect(bdb.url_of(name), autocommit=True) as c:
+        with psycopg.connect(bdb.url_of(name), autocommit=True, options="-c jit=off") as c:
             if kind == "panoramax":  # a bulk load: Panoramax's per-row triggers off (47 min instead of 5 at 1M)
                 c.execute("SET session_replication_role = replica")
             generate(c, pictures, max(1, pictures // 100), log=False,
@@ -65,8 +66,8 @@ def build_template(bdb: BenchDb, admin_url: str, pictures: int, console: Console
 
 
 def disk_needed(sizes: list[int]) -> int:
-    """The template of the largest size, one clone of it and a full WAL."""
-    return 2 * max(sizes) * BYTES_PER_PICTURE + WAL_BYTES
+    """The templates of both kinds at the largest size, one clone and a full WAL."""
+    return 3 * max(sizes) * BYTES_PER_PICTURE + WAL_BYTES
 
 
 def growth(results: list[Result]) -> list[str]:
@@ -134,14 +135,24 @@ def main() -> int:
                 with console.step("sequences reorder and set-sequences-heading"):
                     new = suite.bench_sequences(bdb, template, size, rounds, rss)
                 done(new)
-            if wanted("panoramax") and size <= PANORAMAX_MAX:
+            if wanted("sequences"):
+                with console.step("geometry of the baseline, and JIT on vs off"):
+                    new = suite.bench_geometry_identity(bdb, template, size)
+                    if size <= JIT_MAX:
+                        new += suite.bench_jit(bdb, template, size)
+                done(new)
+            if wanted("panoramax"):
                 pnx = build_template(bdb, admin, size, console, kind="panoramax")
-                with console.step("sequences on a Panoramax database"):
-                    new = suite.bench_sequences(bdb, pnx, size, rounds, rss, label=" on a Panoramax database")
+                with console.step("every maintenance command on a Panoramax database"):
+                    new = suite.bench_sequences(bdb, pnx, size, rounds, rss, label=PANORAMAX)
+                    new += suite.bench_geometry_identity(bdb, pnx, size, label=PANORAMAX)
+                    new += suite.bench_refresh_panoramax(bdb, pnx, size, rounds, rss)
+                    new += suite.bench_delete_data(bdb, pnx, size, rounds, rss, label=PANORAMAX)
+                    new += suite.bench_storage_scan(bdb, pnx, size, rss, label=PANORAMAX)
+                    if size <= JIT_MAX:
+                        new += suite.bench_jit(bdb, pnx, size, label=PANORAMAX)
                 done(new)
                 bdb.drop(pnx)
-            elif wanted("panoramax"):
-                console.say(f"(Panoramax database skipped above {PANORAMAX_MAX:,} pictures: see README)")
             if wanted("refresh"):
                 with console.step("db refresh"):
                     new = suite.bench_refresh(bdb, template, size, rounds, rss)
@@ -163,7 +174,7 @@ def main() -> int:
             if wanted("storage"):
                 with console.step("storage check"):
                     new = suite.bench_storage_scan(bdb, template, size, rss)
-                    if files and size == smallest and size <= PANORAMAX_MAX:
+                    if files and size == smallest and size <= 100_000:
                         new += suite.bench_storage_check(bdb, template, size, rss)
                         new += suite.bench_storage_verify(bdb, template, rss)
                 done(new)

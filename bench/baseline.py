@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
 
     params = dict(p.split("=", 1) for p in args.param) or None
     todo = statements(args.name)
-    with psycopg.connect(os.environ["DB_URL"]) as conn:
+    # JIT off, as in ops's sessions (ops.db.SESSION_SETTINGS): the pair compares the work; its cost is
+    # measured by the JIT pairs of the bench (ops --jit against ops)
+    with psycopg.connect(os.environ["DB_URL"], options="-c jit=off") as conn:
         for statement in todo[:-1] if args.stream else todo:
             conn.execute(statement, params)
         if args.stream:

@@ -82,6 +82,9 @@ def _sequence_accounts(rng: random.Random, accounts: list[UUID], sequences: int)
     return [accounts[0] if s % 10 == 0 else picked[s] for s in range(sequences)]
 
 
+GAP_ODDS = 0.005
+
+
 def _walk(rng: random.Random, length: int, account: UUID, upload: UUID | None) -> tuple[list[UUID], list[str]]:
     """One sequence's pictures along a random walk, as COPY lines."""
     kind = rng.random()
@@ -106,7 +109,9 @@ def _walk(rng: random.Random, length: int, account: UUID, upload: UUID | None) -
             f"SRID=4326;POINT({lon:.8f} {lat:.8f})\t"
             f'{{"type": "{pic_type}", "originalFileName": "IMG_{n:05}.jpg"}}\t{account}\t{upload_text}\n'
         )
-        step = rng.uniform(3, 10)
+        # mostly 3-10 m apart; now and then a gap in the capture (a tunnel, a stop of the camera), which
+        # Panoramax's geometry rule splits the sequence's line at (more than 75 m)
+        step = rng.uniform(80, 400) if rng.random() < GAP_ODDS else rng.uniform(3, 10)
         heading = (heading + rng.uniform(-15, 15)) % 360
         lat += step * math.cos(math.radians(heading)) / EARTH_M_PER_DEG
         lon += step * math.sin(math.radians(heading)) / (EARTH_M_PER_DEG * math.cos(math.radians(lat)))
@@ -180,7 +185,8 @@ def generate(
             with conn.cursor().copy("COPY sequences_pictures (seq_id, rank, pic_id) FROM STDIN") as copy:
                 copy.write("".join(rank_lines))
             conn.execute(
-                queries.composed("sequence_derived", "apply", stale="stale"), {"seq_ids": [r[0] for r in seq_rows]}
+                queries.composed("sequence_derived", "apply", stale="stale"),
+                {"seq_ids": [r[0] for r in seq_rows], "full": True, "reordered": []},
             )
             inst.sequences += len(seq_rows)
             progress(inst.pictures, pictures)

@@ -32,6 +32,7 @@ IMPORTS = {
     "delete_data_baseline": "ops.cli.accounts,ops.accounts",
     "refresh_plain_baseline": "ops.cli.db,ops.refresh",
     "storage_scan_baseline": "ops.cli.files,ops.storage.check,ops.storage",
+    "refresh_expired_baseline": "ops.cli.db,ops.refresh",
 }
 REPO = Path(__file__).parent.parent
 
@@ -207,7 +208,9 @@ def bench_refresh(bdb: BenchDb, template: str, size: int, rounds: int, rss: RssL
     ]  # fmt: skip
 
 
-def bench_delete_data(bdb: BenchDb, template: str, size: int, rounds: int, rss: RssLog) -> list[Result]:
+def bench_delete_data(
+    bdb: BenchDb, template: str, size: int, rounds: int, rss: RssLog, label: str = ""
+) -> list[Result]:
     with psycopg.connect(bdb.url_of(template)) as c:
         account, share = c.execute(
             "SELECT a.id, count(p.id)::float / (SELECT count(*) FROM pictures) FROM accounts a "
@@ -225,9 +228,10 @@ def bench_delete_data(bdb: BenchDb, template: str, size: int, rounds: int, rss: 
     longest = max(json.loads(r.stdout)["delete_data"]["longest_batch_s"] for r in runs)
     deleted = json.loads(runs[0].stdout)["delete_data"]["pictures_deleted"]
     return [
-        Result("user --delete-data (10% of pictures)", size, o, b, o / b, "wall time vs one transaction", True,
+        Result(f"user --delete-data (10% of pictures){label}", size, o, b, o / b, "wall time vs one transaction", True,
                peak_rss_mb=max(r.peak_rss_mb for r in runs), note=f"{deleted} pictures ({share:.0%})"),
-        Result("user --delete-data: longest lock-holding transaction", size, longest, b, longest / b, "< 2 s", longest < 2.0,
+        Result(f"user --delete-data: longest lock-holding transaction{label}", size, longest, b, longest / b, "< 2 s",
+               longest < 2.0,
                note="baseline: the one transaction holds its locks for its whole duration"),
     ]  # fmt: skip
 
@@ -397,7 +401,7 @@ def bench_storage_check(bdb: BenchDb, template: str, size: int, rss: RssLog) -> 
     ]  # fmt: skip
 
 
-def bench_storage_scan(bdb: BenchDb, template: str, size: int, rss: RssLog) -> list[Result]:
+def bench_storage_scan(bdb: BenchDb, template: str, size: int, rss: RssLog, label: str = "") -> list[Result]:
     """ops storage check over every picture against a storage holding no file (a stat per picture, each one
     missing), vs the same rows streamed by one query: the database side of the check at any size, where
     the files themselves would not fit this machine's inodes (three folders and four files per picture)."""
@@ -415,7 +419,7 @@ def bench_storage_scan(bdb: BenchDb, template: str, size: int, rss: RssLog) -> l
         shutil.rmtree(work, ignore_errors=True)
     missing = sum(summary["originals_missing"].values())
     return [
-        Result("storage check, no file on disk (database side) vs the same rows in one query", size, m.seconds,
+        Result(f"storage check, no file on disk (database side) vs the same rows in one query{label}", size, m.seconds,
                base.seconds, m.seconds / base.seconds, "peak RSS < 150 MB; every picture counted",
                m.peak_rss_mb < RSS_TARGET_MB and missing == summary["pictures"] == size, peak_rss_mb=m.peak_rss_mb,
                note=f"{missing:,} originals reported missing; keyset pages of 1,000 vs one cursor"),
@@ -476,3 +480,113 @@ def bench_storage_verify(
                note=f"{files} originals of {kib} KiB: {ours:,.0f} MB/s vs {theirs:,.0f} MB/s (page cache warm for "
                     f"both; median of {rounds} interleaved rounds)"),
     ]  # fmt: skip
+
+
+def bench_geometry_identity(bdb: BenchDb, template: str, size: int, label: str = "") -> list[Result]:
+    """The reorder baseline's set-based geometry against the database's own compute_sequence_geom, for every
+    sequence: a baseline that computes geometry must give the same bytes."""
+    started = time.perf_counter()
+    with psycopg.connect(bdb.url_of(template), options="-c jit=off") as c:
+        same, total, split = c.execute((SQL / "geometry_identity.sql").read_text()).fetchone()
+    return [
+        Result(f"reorder baseline's geometry vs compute_sequence_geom{label}", size, same, total,
+               same / total if total else 0, "100% byte-identical", same == total, "sequences",
+               note=f"{split:,} of {total:,} split at gaps of more than 75 m; checked in "
+                    f"{time.perf_counter() - started:.1f} s"),
+    ]  # fmt: skip
+
+
+def _expired_grid_template(bdb: BenchDb, template: str, share: float = 0.1) -> str:
+    """A clone of a Panoramax instance with its aggregate grid built and the cells of ``share`` of its
+    sequences expired (as after a day of uploads and edits)."""
+    db = bdb.clone(template)
+    with psycopg.connect(bdb.url_of(db), autocommit=True, options="-c jit=off") as c:
+        c.execute("SELECT compute_pictures_aggregate_grid()")
+        c.execute("INSERT INTO pictures_aggregate_grid_expired (geom) SELECT DISTINCT pic_to_grid(p.geom) "
+                  "FROM pictures p JOIN sequences_pictures sp ON sp.pic_id = p.id "
+                  "WHERE get_byte(uuid_send(sp.seq_id), 0) < %s ON CONFLICT DO NOTHING", (int(256 * share),))  # fmt: skip
+        c.execute("VACUUM ANALYZE pictures_aggregate_grid, pictures_aggregate_grid_expired")
+    return db
+
+
+def _grid_reader(url: str, stop: threading.Event, waits: list[float]) -> None:
+    with psycopg.connect(url, autocommit=True) as c:
+        while not stop.is_set():
+            started = time.perf_counter()
+            c.execute("SELECT sum(nb_pictures) FROM pictures_aggregate_grid").fetchone()
+            waits.append(time.perf_counter() - started)
+            time.sleep(0.005)
+
+
+def bench_refresh_panoramax(bdb: BenchDb, template: str, size: int, rounds: int, rss: RssLog) -> list[Result]:
+    """ops refresh on a Panoramax database (its grid's expired cells) against Panoramax's own recompute called
+    by hand, both processes, while a reader loops on the grid."""
+    prepared = _expired_grid_template(bdb, template)
+    try:
+        with psycopg.connect(bdb.url_of(prepared)) as c:
+            expired = c.execute("SELECT count(*) FROM pictures_aggregate_grid_expired").fetchone()[0]
+        ours_t, base_t, waits = [], [], []
+        for _ in range(rounds):
+            for side in ("baseline", "ours"):
+                db = bdb.clone(prepared)
+                url = bdb.url_of(db)
+                stop, seen = threading.Event(), []
+                reader = threading.Thread(target=_grid_reader, args=(url, stop, seen))
+                reader.start()
+                time.sleep(0.2)
+                try:
+                    if side == "ours":
+                        m = rss.add("refresh", size, _ops(bdb, db, "refresh"))
+                        ours_t.append(m.seconds)
+                        waits.append(max(seen))
+                    else:
+                        base_t.append(_baseline(bdb, db, "refresh_expired_baseline").seconds)
+                finally:
+                    stop.set()
+                    reader.join()
+                    bdb.drop(db)
+    finally:
+        bdb.drop(prepared)
+    o, b, w = statistics.median(ours_t), statistics.median(base_t), max(waits)
+    return [
+        Result("refresh on a Panoramax database (expired grid cells)", size, o, b, o / b, TARGET_SQL, o / b <= 1.5,
+               note=f"{expired:,} expired cells; baseline: compute_pictures_aggregate_grid_expired() by hand"),
+        Result("refresh on a Panoramax database: longest reader wait", size, w, 0, 0, "< 0.1 s", w < 0.1,
+               note="a reader loops on pictures_aggregate_grid while ops refresh runs"),
+    ]  # fmt: skip
+
+
+def bench_jit(bdb: BenchDb, template: str, size: int, label: str = "") -> list[Result]:
+    """Each maintenance command with JIT on (ops --jit, the server's default for other sessions) against the
+    same with JIT off (ops's default), on fresh clones: what JIT costs or saves ops's statements."""
+    with psycopg.connect(bdb.url_of(template)) as c:
+        heavy = str(c.execute("SELECT id FROM accounts WHERE name = 'heavy'").fetchone()[0])
+        panoramax = c.execute("SELECT to_regclass('pictures_aggregate_grid_expired') IS NOT NULL").fetchone()[0]
+    work = Path(tempfile.mkdtemp(prefix="ops-bench-jit-", dir="/var/tmp"))
+    for area in ("permanent", "derivates", "tmp"):
+        (work / area).mkdir()
+    commands = [("sequences reorder", ["sequences", "reorder"]),
+                ("set-sequences-heading --overwrite", ["set-sequences-heading", "--overwrite"]),
+                ("refresh", ["refresh"]), ("user --delete-data", ["user", heavy, "--delete-data"]),
+                ("storage check (no file)", ["storage", "check"])]  # fmt: skip
+    results = []
+    try:
+        source = _expired_grid_template(bdb, template) if panoramax else template
+        for name, args in commands:
+            times = {}
+            for jit in ("--no-jit", "--jit"):
+                db = bdb.clone(source)
+                try:
+                    times[jit] = measure([*OPS, jit, *args], {"DB_URL": bdb.url_of(db), "FS_URL": str(work)},
+                                         check=False).seconds  # fmt: skip
+                finally:
+                    bdb.drop(db)
+            on, off = times["--jit"], times["--no-jit"]
+            results.append(Result(f"JIT on vs off: {name}{label}", size, on, off, on / off,
+                                  "informational: ops runs with JIT off", True,
+                                  note=f"JIT on {on:.2f} s, off {off:.2f} s"))  # fmt: skip
+        if panoramax:
+            bdb.drop(source)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results

@@ -149,6 +149,7 @@ class Settings:
     s3_read_timeout: float = 20.0  # seconds: OPS_S3_READ_TIMEOUT
     s3_deadline: float = 60.0  # seconds: OPS_S3_DEADLINE, the longest an S3 call may take, retries included
     s3_max_attempts: int = 5  # AWS_MAX_ATTEMPTS, botocore's standard setting
+    jit: bool = False  # OPS_JIT: let PostgreSQL JIT-compile ops's statements (benchmarks of its cost)
 
     def require_db_url(self) -> str:
         if not self.db_url:

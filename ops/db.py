@@ -29,6 +29,13 @@ CONNECT_TIMEOUT_S = 10
 # Performance). Set as a connection option, like the timeouts: no statement or trigger of the session can
 # bring it back. The server's own setting, for Panoramax's API, is the operator's choice (ops db status says).
 SESSION_SETTINGS: dict[str, str | int] = {"jit": "off"}
+
+
+def jit_setting(jit: bool | None) -> dict[str, str | int]:
+    """The session's JIT option: off (ops's default), on (to measure its cost), None (the server's own)."""
+    return {} if jit is None else {"jit": "on" if jit else "off"}
+
+
 Query = str | sql.SQL | sql.Composed
 Params = Sequence[Any] | Mapping[str, Any] | None
 
@@ -44,14 +51,16 @@ def connect(
     autocommit: bool = False,
     server_settings: dict[str, str | int] | None = None,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    jit: bool | None = False,
 ) -> psycopg.Connection:
     """Open a psycopg connection, turning any failure into one masked line. ``connect_timeout_s`` bounds the
-    whole connection (TCP, TLS, authentication; libpq counts whole seconds, at least 2)."""
+    whole connection (TCP, TLS, authentication; libpq counts whole seconds, at least 2). ``jit``: let the
+    server JIT-compile this session's statements (off by default, SESSION_SETTINGS; None: as the server says)."""
     kwargs: dict[str, Any] = {
         "autocommit": autocommit,
         "application_name": application_name(),
         "connect_timeout": max(2, math.ceil(connect_timeout_s)),
-        "options": postgres_options({**SESSION_SETTINGS, **(server_settings or {})}),
+        "options": postgres_options({**jit_setting(jit), **(server_settings or {})}),
     }
     try:  # options the URL itself carries (?options=-c search_path=…) come first: ours win where both set one
         given = psycopg.conninfo.conninfo_to_dict(url).get("options")

@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.errors import LocalDbError
@@ -89,6 +89,7 @@ class LocalCluster:
 
     data_dir: Path
     fast: bool = False  # fsync off: for throwaway clusters (tests, benchmarks)
+    extra_settings: dict[str, str] = field(default_factory=dict)  # more server settings, written at init
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).absolute()
@@ -183,6 +184,7 @@ class LocalCluster:
         }
         if self.fast:
             settings.update(FAST_SETTINGS)
+        settings.update(self.extra_settings)
         with open(self.pgdata / "postgresql.auto.conf", "a") as conf:
             conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
 

@@ -104,16 +104,18 @@ def reorder(
     progress: Progress = report.silent,
 ) -> ReorderResult:
     """Rank the pictures of each sequence 1..n by (ts, originalFileName, id), then rewrite the derived fields
-    (geometry, bbox, first/last capture time, picture count) of every sequence where they are missing or
-    stale, reordered or not; a batch of sequences per transaction. Nothing already right is written. A dry
-    run reads only (the derived fields it reports are those stale before any reordering)."""
+    (geometry, bbox, first/last capture time, picture count) where they are missing or stale, reordered or
+    not: named sequences are recomputed whole; with no id, those reordered and those whose cheap fields show
+    them stale (sequence_derived.sql says why). A batch of sequences per transaction; nothing already right
+    is written. A dry run reads only (its rewrites are those stale before any reordering)."""
     chosen = targets(conn, ids)
     result = ReorderResult(dry_run, skipped_deleted=chosen.deleted)
     for batch in chosen.batches(conn, batch_size):
-        params = {"seq_ids": batch}
+        params: dict[str, Any] = {"seq_ids": batch, "full": chosen.ids is not None}
         with conn.transaction():
             if dry_run:
                 moved = conn.execute(queries.composed(RANKS, "preview", ordered="ordered"), params).fetchall()
+                params["reordered"] = [row[0] for row in moved]
                 stale = conn.execute(queries.composed(DERIVED, "preview", stale="stale"), params).fetchall()
             else:
                 # A batch reads a small share of all pictures: index lookups beat a full scan of pictures per
@@ -123,8 +125,9 @@ def reorder(
                 moved = conn.execute(queries.composed(RANKS, "ranks", ordered="ordered"), params).fetchall()
                 conn.execute("SET LOCAL enable_hashjoin = on")
                 conn.execute("SET LOCAL enable_mergejoin = on")
+                params["reordered"] = [row[0] for row in moved]
                 if moved:
-                    conn.execute(queries.statement(RANKS, "flip"), {"changed": [row[0] for row in moved]})
+                    conn.execute(queries.statement(RANKS, "flip"), {"changed": params["reordered"]})
                 stale = conn.execute(queries.composed(DERIVED, "apply", stale="stale"), params).fetchall()
         result.sequences_examined += len(batch)
         result.reordered += [row[0] for row in moved]

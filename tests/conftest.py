@@ -49,7 +49,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def cluster() -> Iterator[LocalCluster]:
     base = Path(tempfile.mkdtemp(prefix="ops-tests-", dir="/tmp"))
     base.chmod(0o755)  # the postgres OS user must reach it (pytest's tmp_path is 0700)
-    local = LocalCluster(base / "pg", fast=True)
+    # pg_stat_statements (every statement, nested ones too) lets tests read back what the server did, such as
+    # whether a statement was JIT-compiled (tests/test_jit.py)
+    local = LocalCluster(base / "pg", fast=True, extra_settings={
+        "shared_preload_libraries": "'pg_stat_statements'", "pg_stat_statements.track": "all"})  # fmt: skip
     local.start()
     try:
         yield local

@@ -102,6 +102,14 @@ def test_sequence_benchmarks_run_on_a_panoramax_database(new_database, panoramax
     check(results, 3)
     assert all(r.benchmark.endswith(" on a Panoramax database") for r in results)
     assert results[1].passed and results[1].ours_s == 0  # an ordered instance: reorder writes nothing
+    name, rss = url.rsplit("/", 1)[1], suite.RssLog()
+    identity = suite.bench_geometry_identity(bdb, name, 1500, label=" on a Panoramax database")
+    assert identity[0].passed and identity[0].ours_s == identity[0].baseline_s == 15
+    check(suite.bench_refresh_panoramax(bdb, name, 1500, 1, rss), 2)
+    check(suite.bench_delete_data(bdb, name, 1500, 1, rss, label=" on a Panoramax database"), 2)
+    check(suite.bench_storage_scan(bdb, name, 1500, rss, label=" on a Panoramax database"), 1)
+    jit = suite.bench_jit(bdb, name, 1500, label=" on a Panoramax database")
+    assert len(jit) == 5 and all(r.ours_s > 0 and r.baseline_s > 0 for r in jit)
 
 
 def test_readme_performance_tables_are_generated_from_the_results():

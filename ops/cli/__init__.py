@@ -187,6 +187,14 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
     show_default=True,
     help="S3: attempts per call, botocore's standard retry mode [env: AWS_MAX_ATTEMPTS].",
 )
+@click.option(
+    "--jit/--no-jit",
+    envvar="OPS_JIT",
+    default=False,
+    show_default=True,
+    help="Let PostgreSQL JIT-compile ops's statements. Off: compiling Panoramax's per-sequence functions costs "
+    "far more than it saves (README, Performance) [env: OPS_JIT].",
+)
 @click.option("-v", "--verbose", count=True, help="More logs on stderr, and tracebacks of unexpected errors.")
 @click.option(
     "-q",

@@ -49,8 +49,9 @@ def database(
         db.read_only_settings(current.read_lock_timeout, current.read_statement_timeout) if read_only else None
     )
     with db.connect(
-        url, autocommit=True, server_settings=server_settings, connect_timeout_s=current.connect_timeout
-    ) as conn:
+        url, autocommit=True, server_settings=server_settings, connect_timeout_s=current.connect_timeout,
+        jit=current.jit,
+    ) as conn:  # fmt: skip
         try:
             if check_schema:
                 status.ensure_schema_current(conn, directory, command=command)

@@ -249,7 +249,7 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def connect() -> Any:
-        conn = db.connect(url, autocommit=True, connect_timeout_s=current.connect_timeout)
+        conn = db.connect(url, autocommit=True, connect_timeout_s=current.connect_timeout, jit=current.jit)
         status.ensure_schema_current(conn, command="worker")
         return conn
 

@@ -84,7 +84,7 @@ def health(
 
     def connect(server_settings: dict[str, str | int], timeout_s: float) -> psycopg.Connection:
         return db.connect(current.require_db_url(), autocommit=True, server_settings=server_settings,
-                          connect_timeout_s=min(timeout_s, current.connect_timeout))  # fmt: skip
+                          connect_timeout_s=min(timeout_s, current.connect_timeout), jit=current.jit)  # fmt: skip
 
     def open_storage() -> Storage:
         return storage.from_settings(current)

@@ -1,16 +1,19 @@
 -- The fields a sequence derives from its pictures: geom and bbox by compute_sequence_geom and
 -- compute_sequence_bbox (Panoramax's own functions on its databases, ops's with the same rule on ops's: the
--- line in rank order, split where pictures are more than 75 m apart), first/last capture time and number
--- of pictures. Deleted sequences (tombstones) keep theirs.
+-- line in rank order, split where pictures are more than 75 m apart), first/last capture time and number of
+-- pictures. Deleted sequences (tombstones) keep theirs.
+--
+-- Which sequences get their geometry computed (a function call each, ~1 ms with JIT off): the named ones
+-- when %(full)s (ops sequences reorder ID…, and ops doctor's fix), else those just reordered and those whose
+-- cheap fields show them stale: geometry or bbox missing, picture count or capture times that differ from
+-- their pictures. A geometry present but different under the same order (a picture moved by hand) is found
+-- by ops doctor, whose fix names the sequences. Only what differs is written.
 
 -- name: stale
--- The sequences (of %(seq_ids)s, not deleted) whose stored fields differ from what their pictures give (NULL
--- where they are missing), with the right values. Geometries compare by their bytes (EWKB), boxes by text.
-SELECT c.id, c.geom, c.bbox, c.min_ts, c.max_ts, c.nb
-FROM (
-    SELECT s.id, s.geom AS old_geom, s.bbox AS old_bbox, s.min_picture_ts, s.max_picture_ts, s.nb_pictures,
-           compute_sequence_geom(s.id) AS geom, compute_sequence_bbox(s.id) AS bbox,
-           d.min_ts, d.max_ts, d.nb
+-- The sequences whose stored fields differ from what their pictures give, with the right values.
+-- Geometries compare by their bytes (EWKB), boxes by text.
+WITH pics AS (
+    SELECT s.id, s.geom, s.bbox, s.min_picture_ts, s.max_picture_ts, s.nb_pictures, d.min_ts, d.max_ts, d.nb
     FROM sequences s
     CROSS JOIN LATERAL (
         SELECT min(p.ts) AS min_ts, max(p.ts) AS max_ts, count(p.id) AS nb
@@ -18,13 +21,21 @@ FROM (
         WHERE sp.seq_id = s.id
     ) d
     WHERE s.id = ANY(%(seq_ids)s::uuid[]) AND s.status <> 'deleted'
-) c
-WHERE ST_AsEWKB(c.old_geom) IS DISTINCT FROM ST_AsEWKB(c.geom)
-   OR c.old_bbox::text IS DISTINCT FROM c.bbox::text
-   OR c.min_picture_ts IS DISTINCT FROM c.min_ts
-   OR c.max_picture_ts IS DISTINCT FROM c.max_ts
-   OR c.nb_pictures IS DISTINCT FROM c.nb
-ORDER BY c.id
+), candidates AS (
+    SELECT * FROM pics
+    WHERE %(full)s OR id = ANY(%(reordered)s::uuid[])
+       OR (geom IS NULL AND nb > 1) OR (bbox IS NULL AND nb > 0)
+       OR min_picture_ts IS DISTINCT FROM min_ts OR max_picture_ts IS DISTINCT FROM max_ts
+       OR nb_pictures IS DISTINCT FROM nb
+), computed AS (
+    SELECT c.*, compute_sequence_geom(c.id) AS new_geom, compute_sequence_bbox(c.id) AS new_bbox FROM candidates c
+)
+SELECT id, new_geom AS geom, new_bbox AS bbox, min_ts, max_ts, nb
+FROM computed
+WHERE ST_AsEWKB(geom) IS DISTINCT FROM ST_AsEWKB(new_geom) OR bbox::text IS DISTINCT FROM new_bbox::text
+   OR min_picture_ts IS DISTINCT FROM min_ts OR max_picture_ts IS DISTINCT FROM max_ts
+   OR nb_pictures IS DISTINCT FROM nb
+ORDER BY id
 
 -- name: preview
 WITH stale AS ({stale}) SELECT id FROM stale ORDER BY id

@@ -16,3 +16,10 @@ SELECT count(*) FROM sequences WHERE status <> 'deleted'
 
 -- name: page
 SELECT id FROM sequences WHERE status <> 'deleted' AND id > %(after)s ORDER BY id LIMIT %(n)s
+
+-- name: sample
+-- A few sequences with a line to compute (two pictures or more): to time the geometry function.
+SELECT s.id FROM sequences s
+WHERE s.status <> 'deleted' AND (SELECT count(*) FROM sequences_pictures sp WHERE sp.seq_id = s.id) > 1
+ORDER BY s.id
+LIMIT %(n)s
