@@ -26,7 +26,7 @@ from uuid import UUID
 
 import psycopg
 
-from ops import queries
+from ops.sequences import derived_stale
 
 EARTH_M_PER_DEG = 111_320.0
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -184,10 +184,7 @@ def generate(
                     copy.write_row((*row, "ready"))
             with conn.cursor().copy("COPY sequences_pictures (seq_id, rank, pic_id) FROM STDIN") as copy:
                 copy.write("".join(rank_lines))
-            conn.execute(
-                queries.composed("sequence_derived", "apply", stale="stale"),
-                {"seq_ids": [r[0] for r in seq_rows], "full": True, "reordered": []},
-            )
+            derived_stale(conn, [r[0] for r in seq_rows])
             inst.sequences += len(seq_rows)
             progress(inst.pictures, pictures)
     conn.execute("ANALYZE")

@@ -45,9 +45,6 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-ACCOUNT_COLUMNS = "id, name, role::text, is_default, created_at"
-
-
 def parse_identifier(value: str) -> UUID | str:
     """A UUID is an account id; anything else is a name."""
     try:
@@ -57,15 +54,13 @@ def parse_identifier(value: str) -> UUID | str:
 
 
 def _by_name(conn: psycopg.Connection, name: str) -> list[Account]:
-    rows = conn.execute(
-        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = %s ORDER BY created_at, id", (name,)
-    ).fetchall()
+    rows = conn.execute(queries.statement("accounts", "by_name"), {"name": name}).fetchall()
     return [Account(*row) for row in rows]
 
 
 def find(conn: psycopg.Connection, identifier: UUID | str) -> Account:
     if isinstance(identifier, UUID):
-        row = conn.execute(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s", (identifier,)).fetchone()
+        row = conn.execute(queries.statement("accounts", "by_id"), {"id": identifier}).fetchone()
         if row is None:
             raise AccountNotFound(f"no account with id {identifier}")
         return Account(*row)
@@ -100,14 +95,14 @@ def create(conn: psycopg.Connection, identifier: UUID | str) -> Account | None:
     name = _check_name(identifier)
     if _by_name(conn, name):
         return None
-    row = db.one(conn, f"INSERT INTO accounts (name) VALUES (%s) RETURNING {ACCOUNT_COLUMNS}", (name,))
+    row = db.one(conn, queries.statement("accounts", "create"), {"name": name})
     return Account(*row)
 
 
 def set_role(conn: psycopg.Connection, account: Account, role: str) -> Account:
     if role not in ROLES:
         raise UsageError(f"role {role!r} is not valid: use one of {', '.join(ROLES)}")
-    row = db.one(conn, f"UPDATE accounts SET role = %s WHERE id = %s RETURNING {ACCOUNT_COLUMNS}", (role, account.id))
+    row = db.one(conn, queries.statement("accounts", "set_role"), {"role": role, "id": account.id})
     return Account(*row)
 
 

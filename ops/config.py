@@ -157,6 +157,16 @@ class Settings:
         return normalize_db_url(self.db_url)
 
     @property
+    def secret_key_set_empty(self) -> bool:
+        """FLASK_SECRET_KEY (or SECRET_KEY) is set, to nothing (Click reads an empty variable as unset)."""
+        return self.secret_key is None and any(os.environ.get(v) == "" for v in ("FLASK_SECRET_KEY", "SECRET_KEY"))
+
+    @property
+    def default_region_set(self) -> bool:
+        """The environment names an AWS region (boto3 reads it itself)."""
+        return bool(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+
+    @property
     def storage_configured(self) -> bool:
         """Some storage setting is given (FS_URL or one of FS_*_URL): whether it is whole is for
         ``ops.storage.from_settings`` to say."""

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ops import queries
 from ops.config import application_name, mask_url, scrub, url_secrets
 from ops.errors import DatabaseUnavailable, LockTimeout, OpsError, WaitTimeout
 
@@ -130,21 +131,11 @@ class LockHolder:
         return f"pid {self.pid} ({app}, from {where}, since {since})"
 
 
-HOLDER_SQL = """
-SELECT a.pid, a.application_name, a.client_addr::text, a.backend_start
-FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND l.classid = %(classid)s::bigint::oid AND l.objid = %(objid)s::bigint::oid AND l.objsubid = 1
-  AND a.pid <> pg_backend_pid()
-LIMIT 1
-"""
-
-
 def lock_holder(conn: psycopg.Connection, key: int) -> LockHolder | None:
     """Who holds the session-level advisory lock ``key`` (a signed bigint), if anyone visible."""
     unsigned = key & 0xFFFFFFFFFFFFFFFF
-    row = conn.execute(HOLDER_SQL, {"classid": unsigned >> 32, "objid": unsigned & 0xFFFFFFFF}).fetchone()
+    row = conn.execute(queries.statement("sessions", "advisory_holder"),
+                       {"classid": unsigned >> 32, "objid": unsigned & 0xFFFFFFFF}).fetchone()  # fmt: skip
     return LockHolder(*row) if row else None
 
 
@@ -190,23 +181,12 @@ def advisory_lock(
             advisory_unlock(conn, key)
 
 
-STRONG_LOCKS_SQL = """
-SELECT l.relation::regclass::text, l.mode, a.pid, a.application_name, a.client_addr::text, a.xact_start
-FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
-  AND l.mode IN ('AccessExclusiveLock', 'ExclusiveLock', 'ShareRowExclusiveLock', 'ShareLock')
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-ORDER BY l.mode = 'AccessExclusiveLock' DESC, a.xact_start NULLS LAST, l.pid
-LIMIT 5
-"""
-
-
 def strong_lock_holders(conn: psycopg.Connection) -> list[str]:
     """Who holds a strong lock on a table of this database, as ``job_queue (ACCESS EXCLUSIVE) by pid 42 (psql,
     from local socket, since …)``: what a statement that timed out on a lock most likely waited for. Empty
     when it cannot be read (the connection is broken, or the role may not read the catalogs)."""
     try:
-        rows = conn.execute(STRONG_LOCKS_SQL).fetchall()
+        rows = conn.execute(queries.statement("sessions", "strong_locks")).fetchall()
     except psycopg.Error:
         return []
     found = []
@@ -253,12 +233,6 @@ def explain(conn: psycopg.Connection, error: psycopg.Error, what: str) -> OpsErr
     return None
 
 
-BLOCKERS_SQL = """
-SELECT a.pid, a.application_name, a.client_addr::text, a.xact_start, left(a.query, 200)
-FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(%s))
-"""
-
-
 class BlockerWatch:
     """Watches, from a spare connection, which sessions block a given backend.
 
@@ -276,8 +250,8 @@ class BlockerWatch:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                rows = self._conn.execute(BLOCKERS_SQL, (self._pid,)).fetchall()
-            except Exception:  # the watch is advisory only
+                rows = self._conn.execute(queries.statement("sessions", "blockers"), {"pid": self._pid}).fetchall()
+            except psycopg.Error:  # the watch is advisory only
                 return
             if rows:
                 self.last_blockers = [LockHolder(*row) for row in rows]

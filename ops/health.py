@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from ops import db, job_admin, jobs, refresh
+from ops import db, job_admin, jobs, queries, refresh
 from ops.durations import describe
 from ops.errors import OpsError
 from ops.schema import status
@@ -263,7 +263,7 @@ def _database_checks(report: HealthReport, connect: Connect, limits: Thresholds,
         _refresh_check(report, conn, limits)
         try:
             report.has_ready_pictures = bool(
-                db.scalar(conn, "SELECT EXISTS (SELECT 1 FROM pictures WHERE status = 'ready')")
+                db.scalar(conn, queries.statement("storage_check", "ready_pictures_exist"))
             )
         except psycopg.Error:
             report.has_ready_pictures = None

@@ -43,7 +43,7 @@ class JitReport:
 
     @property
     def fix(self) -> str:
-        return sql.SQL("ALTER DATABASE {} SET jit = off").format(sql.Identifier(self.database)).as_string(None)
+        return queries.identified("ddl", "jit_off", database=self.database).as_string(None)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "costly": self.costly, "fix": self.fix if self.costly else None}

@@ -218,9 +218,9 @@ class LocalCluster:
                 with psycopg.connect(admin, autocommit=True) as conn:
                     exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
                     if not exists:
-                        from psycopg import sql
+                        from ops import queries
 
-                        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                        conn.execute(queries.identified("ddl", "create_database", database=name))
                     return
             except psycopg.OperationalError:
                 time.sleep(0.1)

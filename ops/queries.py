@@ -2,7 +2,13 @@
 
 A file holds one statement, or several statements each introduced by a ``-- name: <name>`` line and
 fetched by that name (never by position, so adding a statement to a file cannot hand a caller the wrong
-one). Statements run with named parameters (``%(seq_ids)s``); nothing is assembled from input.
+one). Statements run with named parameters (``%(seq_ids)s``); nothing is assembled from input: a
+``{placeholder}`` is filled only with another statement of the same file (``composed``) or with a quoted
+identifier (``identified``).
+
+The rule (tests/test_architecture.py checks it): every SQL statement of the core modules lives here, but
+one-line SET/SHOW/RESET statements, cursor control (DECLARE, FETCH, CLOSE) and one-line SELECTs that read
+only catalogs and functions (``SELECT to_regclass(%s) IS NOT NULL``, ``SELECT pg_advisory_xact_lock(%s)``).
 """
 
 from __future__ import annotations
@@ -67,6 +73,12 @@ def composed(file: str, name: str, **parts: str) -> sql.Composed:
     (a dry run) and one that writes, without copying it. Only statements of the packaged files are
     composed, never input."""
     return sql.SQL(statement(file, name)).format(**{k: sql.SQL(f"\n{statement(file, v)}\n") for k, v in parts.items()})
+
+
+def identified(file: str, name: str, **identifiers: str) -> sql.Composed:
+    """The statement ``name`` with each ``{placeholder}`` filled with a quoted identifier (a view, a table,
+    a database named at run time)."""
+    return sql.SQL(statement(file, name)).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
 
 
 @cache

@@ -20,7 +20,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
 
 from ops import db, queries
 from ops.errors import RefreshFailed, UsageError
@@ -68,8 +67,8 @@ def _refresh_one(conn: psycopg.Connection, name: str) -> RefreshOutcome:
         return RefreshOutcome(name, "skipped", message=f"a refresh is already running ({who})")
     try:
         concurrently = _can_refresh_concurrently(conn, name)
-        statement = sql.SQL("REFRESH MATERIALIZED VIEW {}{}").format(
-            sql.SQL("CONCURRENTLY ") if concurrently else sql.SQL(""), sql.Identifier(name)
+        statement = queries.identified(
+            "ddl", "refresh_view_concurrently" if concurrently else "refresh_view", view=name
         )
         started = time.monotonic()
         conn.execute(statement)
@@ -102,7 +101,7 @@ def _panoramax_refresh(conn: psycopg.Connection, full: bool) -> RefreshOutcome:
             conn.execute(queries.statement("panoramax_refresh", "lock"))
             conn.execute(queries.statement("panoramax_refresh", "mark"))
             if not has_grid:
-                conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(sql.Identifier(LEGACY_GRID)))
+                conn.execute(queries.identified("ddl", "refresh_view_concurrently", view=LEGACY_GRID))
                 cells = views.count_rows(conn, LEGACY_GRID)
             elif full:
                 conn.execute(queries.statement("panoramax_refresh", "full"))

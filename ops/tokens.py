@@ -20,6 +20,7 @@ import psycopg
 from itsdangerous import BadData, Signer
 from itsdangerous.encoding import base64_decode, base64_encode
 
+from ops import queries
 from ops.errors import ConfigError, TokenError, TokenInvalid
 
 HEADER = {"typ": "JWT", "alg": "HS256"}
@@ -61,12 +62,10 @@ def encode(token_id: UUID, secret: str) -> str:
 
 def default_account_token_id(conn: psycopg.Connection) -> UUID:
     """The default account's oldest token (``generated_at``, then id): the same one every time."""
-    account = conn.execute("SELECT id FROM accounts WHERE is_default").fetchone()
+    account = conn.execute(queries.statement("tokens", "default_account")).fetchone()
     if account is None:
         raise TokenError("there is no default account in the database (accounts.is_default)")
-    row = conn.execute(
-        "SELECT id FROM tokens WHERE account_id = %s ORDER BY generated_at, id LIMIT 1", (account[0],)
-    ).fetchone()
+    row = conn.execute(queries.statement("tokens", "oldest_token"), {"account_id": account[0]}).fetchone()
     if row is None:
         raise TokenError("the default account has no token")
     token_id: UUID = row[0]
@@ -115,10 +114,7 @@ def verify(conn: psycopg.Connection, token: str, secret: str) -> TokenInfo:
         token_id = UUID(str(claims.get("sub")))
     except ValueError:
         raise TokenInvalid("the token names no token id (sub)") from None
-    row = conn.execute(
-        "SELECT t.account_id, a.name FROM tokens t LEFT JOIN accounts a ON a.id = t.account_id WHERE t.id = %s",
-        (token_id,),
-    ).fetchone()
+    row = conn.execute(queries.statement("tokens", "token_account"), {"id": token_id}).fetchone()
     if row is None:
         raise TokenInvalid(f"token {token_id} does not exist any more (revoked)")
     if row[0] is None:

@@ -41,12 +41,26 @@ def root_context() -> click.Context:
     return click.Context(cli, info_name="ops", **settings)
 
 
+def pieces(path: str) -> str:
+    """Where a command lives, from its spec: its CLI function, its core function, whether it writes, its SQL."""
+    from ops.commands import SPECS
+
+    spec = next((s for s in SPECS if s.path == path), None)
+    if spec is None:
+        return ""
+    sql = ", ".join(f"`sql/queries/{name}.sql`" for name in spec.sql) or "none"
+    writes = "may write" if spec.writes else "read-only (its sessions are read-only)"
+    guard = "checks what it uses of a Panoramax schema" if spec.guarded else "no schema guard"
+    return f"CLI `{spec.cli}` · core `{spec.core}` · {writes} · {guard} · SQL: {sql}\n\n"
+
+
 def render() -> str:
     root = root_context()
     blocks = [BEGIN]
     for ctx, command in [(root, cli), *commands(cli, root)]:
+        path = ctx.command_path.removeprefix("ops").strip()
         blocks.append(
-            f"<details><summary><code>{ctx.command_path}</code></summary>\n\n```text\n"
+            f"<details><summary><code>{ctx.command_path}</code></summary>\n\n{pieces(path)}```text\n"
             f"{command.get_help(ctx)}\n```\n\n</details>"
         )
     blocks.append(END)

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import psycopg
@@ -150,14 +151,24 @@ def ops() -> Callable[..., Run]:
     return run
 
 
-def ops_subprocess(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.Popen[str]:
-    """Start ``ops`` as a separate process (concurrency, kill -9)."""
-    full_env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    full_env.update(env or {})
-    return subprocess.Popen(
-        [sys.executable, "-m", "ops", *args], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        **kwargs,  # type: ignore[arg-type]
-    )  # fmt: skip
+def ops_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of an ops process: this one's, without the settings a test did not give."""
+    return {k: v for k, v in os.environ.items() if k not in ENV_VARS} | (extra or {})
+
+
+def start_ops(*args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = (),
+              **kwargs: Any) -> subprocess.Popen[str]:  # fmt: skip
+    """``ops`` as a separate process (concurrency, kill -9, time bounds), its output piped. ``prefix``: a
+    command to run it under (setpriv)."""
+    return subprocess.Popen([*prefix, sys.executable, "-m", "ops", *args], env=ops_env(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)  # fmt: skip
+
+
+def run_ops(*args: str, env: dict[str, str] | None = None, timeout: float = 120, prefix: tuple[str, ...] = (),
+            **kwargs: Any) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """``ops`` as a separate process, run to its end."""
+    return subprocess.run([*prefix, sys.executable, "-m", "ops", *args], env=ops_env(env), capture_output=True,
+                          text=True, timeout=timeout, **kwargs)  # fmt: skip
 
 
 def write_migrations(folder: Path, files: dict[str, str]) -> Path:
@@ -195,6 +206,20 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     yield s3_endpoint
     urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/reset", method="POST")).read()
+
+
+@pytest.fixture
+def instance(conn, store):
+    """Two sequences: seq1 = a, b, shared; seq2 = c, shared. Every picture has all its files."""
+    from tests.factories import make_account, make_sequence, prepared, walk
+
+    account = make_account(conn)
+    a, b, shared, c = walk(2.0, 48.0, 4)
+    seq1 = make_sequence(conn, account, [a, b, shared])
+    seq2 = make_sequence(conn, account, [c, shared])
+    files = {p.id: store.add_picture(p.id) for p in (a, b, shared, c)}
+    prepared(conn)
+    return {"seq1": seq1, "seq2": seq2, "a": a.id, "b": b.id, "shared": shared.id, "c": c.id, "files": files}
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -101,3 +101,14 @@ def prepared(conn: psycopg.Connection) -> None:
     """As after Panoramax's worker prepared the pictures: no `prepare` job left (its insertion trigger
     queues one per picture; ops's database has no such trigger)."""
     conn.execute("DELETE FROM job_queue WHERE task = 'prepare'")
+
+
+def rows(conn: psycopg.Connection, table: str) -> int:
+    """How many rows ``table`` holds (a name from the tests, never input)."""
+    from psycopg import sql
+
+    return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+
+
+def picture_ids(conn: psycopg.Connection) -> set[UUID]:
+    return {r[0] for r in conn.execute("SELECT id FROM pictures")}

@@ -96,3 +96,8 @@ def deny_deletion(store: Store) -> None:
         "Resource": f"arn:aws:s3:::{store.bucket}/*",
     }
     store.client.put_bucket_policy(Bucket=store.bucket, Policy=json.dumps({"Statement": [statement]}))  # type: ignore[attr-defined]
+
+
+def env(url: str, store: Store | None = None, **more: str) -> dict[str, str]:
+    """The environment of a command run against ``url`` (and ``store``), with a signing secret."""
+    return {"DB_URL": url, "FLASK_SECRET_KEY": "k" * 40, **(store.env if store else {}), **more}

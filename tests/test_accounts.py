@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from tests.factories import Pic, make_account, make_sequence, walk
-from tests.storage_helpers import local_store
+from tests.storage_helpers import env, local_store, prepared_sequence
 
 SECRET = "a-long-and-random-secret-for-tests-0123456789"
 
@@ -250,3 +250,12 @@ def test_no_output_contains_the_secret(ops, conn, db_url):
     ):
         result = ops(*args, env=env)
         assert SECRET not in result.stdout + result.stderr
+
+
+def test_delete_data_speaks_in_the_past_once_done(ops, conn, db_url, tmp_path):
+    store = local_store(tmp_path / "storage")
+    prepared_sequence(conn, store, 2, name="carol")
+    dry = ops("user", "carol", "--delete-data", "--dry-run", env=env(db_url))
+    assert "would mark 1 sequences deleted" in dry.stdout
+    done = ops("user", "carol", "--delete-data", env=env(db_url))
+    assert done.stdout.startswith("marked 1 sequences deleted\ndeleted 2 pictures and queued 2 file deletion jobs")

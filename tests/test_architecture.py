@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,71 @@ def test_no_module_is_long_without_saying_why():
         if len(lines) > 330:
             head = "\n".join(lines[:15]).lower()
             assert "long because" in head, f"{name} has {len(lines)} lines and does not say why at its top"
+
+
+def test_storage_knows_only_files():
+    """Nothing of ops/storage imports the database side (rows and files meet in storage_check, storage_orphans)."""
+    for name, path in MODULES.items():
+        if name.startswith("ops.storage."):
+            tree = ast.parse(path.read_text())
+            imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+            imported |= {
+                f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+            }
+            bad = {i for i in imported if i.startswith(("psycopg", "ops.db", "ops.queries", "ops.schema"))}
+            assert not bad, f"{name} imports {bad}"
+
+
+SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|WITH|REFRESH|LOCK|TRUNCATE|DECLARE|FETCH|"
+                       r"CLOSE|VACUUM|ANALYZE|COPY|GRANT|COMMENT|SET|SHOW|RESET)\b")  # fmt: skip
+RELATION = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][\w.]*)")
+
+
+def _allowed_in_python(text: str) -> bool:
+    """The rule of ops/queries.py: one-line SET/SHOW/RESET, cursor control, and one-line SELECTs of catalogs."""
+    text = text.strip()
+    if "\n" in text:
+        return False
+    keyword = SQL_START.match(text).group(1)  # type: ignore[union-attr]
+    if keyword in ("SET", "SHOW", "RESET", "DECLARE", "FETCH", "CLOSE"):
+        return True
+    return keyword == "SELECT" and all(
+        r.startswith(("pg_", "information_schema", "unnest")) for r in RELATION.findall(text)
+    )
+
+
+def test_sql_of_core_modules_lives_in_sql_files():
+    for name, path in MODULES.items():
+        if name.startswith("ops.cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value
+            elif isinstance(node, ast.JoinedStr):
+                text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+            else:
+                continue
+            if SQL_START.match(text):
+                assert _allowed_in_python(text), f"{name}:{node.lineno}: SQL belongs in sql/queries: {text[:80]!r}"
+
+
+def test_sql_rule_catches_what_it_should():
+    assert not _allowed_in_python("SELECT id FROM pictures WHERE status = 'ready'")
+    assert not _allowed_in_python("SELECT a\nFROM pg_class")
+    assert not _allowed_in_python("DROP TABLE {}")
+    assert _allowed_in_python("SELECT to_regclass(%s) IS NOT NULL") and _allowed_in_python("SET LOCAL jit = off")
+
+
+def test_one_error_mapping_and_one_place_for_settings():
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and isinstance(node.type, ast.Name) and node.type.id in (
+                "Exception", "BaseException"
+            ):  # fmt: skip
+                assert name == "ops.cli", f"{name}:{node.lineno}: except {node.type.id} outside the error mapping"
+            if isinstance(node, ast.Attribute) and node.attr in ("get", "getenv") and ast.unparse(node.value) in (
+                "os.environ", "os"
+            ):  # fmt: skip
+                assert name == "ops.config", f"{name}:{node.lineno}: settings are read in ops.config only"

@@ -1,44 +1,17 @@
-"""`ops cleanup`, `ops storage orphans` and `ops worker` on real storage: local folders and S3 (moto)."""
+"""`ops cleanup` on real storage: local folders and S3 (moto)."""
 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import time
 from uuid import uuid4
 
 import pytest
 
-from ops import jobs, storage
+from ops import storage
 from ops.config import Settings
-from tests.conftest import ops_subprocess
-from tests.factories import Pic, is_panoramax, make_account, make_sequence, prepared, walk
-from tests.storage_helpers import DERIVATIVES, deny_deletion, local_store, s3_store
-
-
-@pytest.fixture
-def instance(conn, store):
-    """Two sequences: seq1 = a, b, shared; seq2 = c, shared. Every picture has all its files."""
-    account = make_account(conn)
-    a, b, shared, c = walk(2.0, 48.0, 4)
-    seq1 = make_sequence(conn, account, [a, b, shared])
-    seq2 = make_sequence(conn, account, [c, shared])
-    files = {p.id: store.add_picture(p.id) for p in (a, b, shared, c)}
-    prepared(conn)
-    return {"seq1": seq1, "seq2": seq2, "a": a.id, "b": b.id, "shared": shared.id, "c": c.id, "files": files}
-
-
-def env(db_url, store):
-    return {"DB_URL": db_url, **store.env}
-
-
-def rows(conn, table):
-    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-
-def picture_ids(conn):
-    return {r[0] for r in conn.execute("SELECT id FROM pictures")}
+from tests.factories import Pic, is_panoramax, make_account, make_sequence, picture_ids, rows
+from tests.storage_helpers import DERIVATIVES, env, local_store, prepared_sequence, s3_store
 
 
 def test_full_cleanup_of_one_sequence_keeps_shared_pictures(ops, conn, db_url, store, instance):
@@ -154,40 +127,6 @@ def test_unknown_and_malformed_ids_change_nothing(ops, conn, db_url, store, inst
     assert store.files() == before and len(picture_ids(conn)) == 4
 
 
-def test_orphans_are_found_and_removed(ops, conn, db_url, store, instance):
-    i = instance
-    ops("cleanup", str(i["seq1"]), "--database", env=env(db_url, store))
-    store.write("permanent/README.txt")  # outside the layout: never touched
-    listed = ops("storage", "orphans", "--min-age", "0", "--json", env=env(db_url, store))
-    assert listed.exit_code == 0, listed.stderr
-    report = json.loads(listed.stdout)
-    assert report["orphan_files"] == {"permanent": 2, "derivates": 8, "tmp": 2}
-    assert report["orphan_pictures"] == {"permanent": 2, "derivates": 2, "tmp": 2}
-    assert report["unrecognized_files"] == 1
-    recent = json.loads(ops("storage", "orphans", "--json", env=env(db_url, store)).stdout)
-    assert recent["orphan_files"] == {"permanent": 0, "derivates": 0, "tmp": 0}  # all younger than an hour
-    deleted = ops("storage", "orphans", "--delete", "--min-age", "0", "--json", env=env(db_url, store))
-    assert json.loads(deleted.stdout)["removed_files"] == {"permanent": 2, "derivates": 8, "tmp": 2}
-    assert store.files() == i["files"][i["shared"]] | i["files"][i["c"]] | {"permanent/README.txt"}
-
-
-def test_pending_delete_job_protects_files_from_orphan_removal(ops, conn, db_url, store, instance):
-    i = instance
-    ops("cleanup", str(i["seq1"]), "--enqueue-only", env=env(db_url, store))
-    report = json.loads(ops("storage", "orphans", "--min-age", "0", "--json", env=env(db_url, store)).stdout)
-    assert report["orphan_files"] == {"permanent": 0, "derivates": 0, "tmp": 0}
-
-
-def test_worker_keeps_files_of_a_picture_back_in_the_database(ops, conn, db_url, store, instance):
-    i = instance
-    conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (i["c"],))
-    result = ops("worker", "--once", env=env(db_url, store))
-    assert result.exit_code == 0, result.stderr
-    assert i["files"][i["c"]] <= store.files()
-    warning = conn.execute("SELECT warning FROM job_history WHERE picture_to_delete_id = %s", (i["c"],)).fetchone()[0]
-    assert "in the database again" in warning
-
-
 def test_upstream_delete_trigger_does_not_turn_database_cleanup_into_file_deletion(ops, conn, db_url, store, instance):
     if not is_panoramax(conn):  # Panoramax's own trigger is there already; ops's database gets the same
         conn.execute("""
@@ -238,97 +177,6 @@ def test_s3_deletes_at_most_one_request_per_thousand_keys(ops, conn, db_url, s3)
     assert store.files() == set()
 
 
-def test_two_workers_do_each_job_once(db_url, conn, tmp_path):
-    store = local_store(tmp_path)
-    ids = [uuid4() for _ in range(1000)]
-    for pic_id in ids:
-        store.write(f"permanent/{storage.picture_key(pic_id)}")
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO job_queue (task, picture_to_delete_id, args) VALUES ('delete', %s, '{\"files\": [\"permanent\"]}')",
-            [(i,) for i in ids],
-        )
-    procs = [
-        ops_subprocess("worker", "--once", "--batch-size", "25", env={"DB_URL": db_url, **store.env}) for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    assert conn.execute("SELECT count(*), count(DISTINCT picture_to_delete_id) FROM job_history").fetchone() == (
-        1000,
-        1000,
-    )
-    assert rows(conn, "job_queue") == 0
-    assert store.files() == set()
-    per_worker = [int(o[0].split(" delete jobs")[0]) for o in outs]
-    assert sum(per_worker) == 1000
-
-
-def test_failing_jobs_are_retried_with_backoff_then_given_up(conn, db_url, s3):
-    """A file S3 refuses to delete fails its own job: retried later with backoff, then given up."""
-    store = s3_store(s3)
-    pic = uuid4()
-    store.add_picture(pic)
-    deny_deletion(store)
-    bucket = storage.from_settings(Settings(fs_url=store.env["FS_URL"]))
-    conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pic,))
-    first = jobs.process_batch(conn, bucket, 10, nb_retries=2)
-    assert (first.jobs, first.retried_later, first.given_up) == (1, 1, 0)
-    nb_errors, later = conn.execute("SELECT nb_errors, to_do_after_ts > now() FROM job_queue").fetchone()
-    assert nb_errors == 1 and later
-    assert jobs.process_batch(conn, bucket, 10, nb_retries=2).jobs == 0  # not due yet
-    conn.execute("UPDATE job_queue SET to_do_after_ts = now() - interval '1 second'")
-    second = jobs.process_batch(conn, bucket, 10, nb_retries=2)
-    assert (second.jobs, second.given_up) == (1, 1)
-    assert rows(conn, "job_queue") == 0
-    errors = [r[0] for r in conn.execute("SELECT error FROM job_history ORDER BY started_at")]
-    assert len(errors) == 2 and all("AccessDenied" in e for e in errors)
-
-
-def test_a_storage_that_does_not_answer_costs_no_job_an_attempt(conn, db_url, s3):
-    broken = storage.from_settings(Settings(fs_url=f"s3://missing-bucket/x?endpoint_url={s3}"))
-    conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (uuid4(),))
-    for _ in range(3):
-        batch = jobs.process_batch(conn, broken, 10, nb_retries=2)
-        assert batch.jobs == 0 and "missing-bucket" in (batch.storage_unavailable or "")
-    assert conn.execute("SELECT nb_errors, to_do_after_ts FROM job_queue").fetchone() == (0, None)
-    assert rows(conn, "job_history") == 0
-
-
-def test_worker_refresh_schedule():
-    from datetime import UTC, datetime
-
-    now = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
-    assert jobs.next_refresh("0 2 * * *", None, now) == now
-    assert jobs.next_refresh("59 23 * * *", datetime(2026, 11, 28, 9, 0, tzinfo=UTC), now) == datetime(
-        2026, 11, 28, 23, 59, tzinfo=UTC
-    )
-
-
-def test_worker_refreshes_views_when_due_and_rejects_bad_cron(ops, conn, db_url, tmp_path):
-    store = local_store(tmp_path)
-    bad = ops("worker", "--once", "--refresh-cron", "every day", env={"DB_URL": db_url, **store.env})
-    assert bad.exit_code == 2
-    assert "PICTURE_PROCESS_REFRESH_CRON should be a valid cron syntax, got 'every day'" in bad.stderr
-    table, refreshed = (
-        ("refresh_database", "pictures_aggregate_grid") if is_panoramax(conn) else ("ops_views", "pictures_grid")
-    )
-    conn.execute(f"UPDATE {table} SET refreshed_at = now() - interval '2 days'")
-    proc = ops_subprocess("worker", env={"DB_URL": db_url, **store.env})
-    try:
-        for _ in range(100):
-            if conn.execute(f"SELECT bool_and(refreshed_at > now() - interval '1 minute') FROM {table}").fetchone()[0]:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the worker did not refresh the views")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert f"refresh {refreshed}: refreshed" in err
-    assert "stopping: finishing the current batch" in err
-
-
 def test_local_deletion_in_threads_prunes_every_folder_and_reports_the_one_that_fails(tmp_path):
     """1,500 pictures: every first-level folder is shared by several pictures, deleted by the threads at once.
     One picture's derivates folder is immutable (chattr +i refuses even root): only that picture fails, with
@@ -353,3 +201,11 @@ def test_local_deletion_in_threads_prunes_every_folder_and_reports_the_one_that_
     assert store.files() == {f"derivates/{storage.derivates_folder(stuck)}/{d}" for d in DERIVATIVES}
     stuck_parents = {"/".join(f"derivates/{storage.derivates_folder(stuck)}".split("/")[:n]) for n in range(1, 7)}
     assert store.dirs() == {"permanent", "tmp"} | stuck_parents | {f"derivates/{storage.derivates_folder(stuck)}/tiles"}
+
+
+def test_enqueue_only_says_what_it_queued_and_warns_on_stderr(ops, conn, db_url, tmp_path):
+    store = local_store(tmp_path)
+    seq, _pics = prepared_sequence(conn, store, 3)
+    result = ops("cleanup", str(seq), "--enqueue-only", "--json", env={"DB_URL": db_url, **store.env})
+    summary = json.loads(result.stdout)
+    assert summary["files_queued_for_worker"] == 3 and summary["rows"]["pictures"] == 3

@@ -71,13 +71,10 @@ def test_password_never_printed_even_verbose(ops, ops_db_url):
 
 
 def test_dotenv_file_is_read(ops_db_url, tmp_path):
-    import subprocess
-    import sys
+    from tests.conftest import run_ops
 
     (tmp_path / ".env").write_text(f"DB_URL={ops_db_url}\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "ops", "db", "status", "--check"], cwd=tmp_path, capture_output=True, text=True
-    )
+    proc = run_ops("db", "status", "--check", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "up to date" in proc.stdout
 

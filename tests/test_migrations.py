@@ -16,7 +16,7 @@ import pytest
 from ops.errors import SchemaPending
 from ops.localdb import find_bindir
 from ops.schema import bookkeeping, files, runner, status
-from tests.conftest import ops_subprocess, write_migrations
+from tests.conftest import start_ops, write_migrations
 
 PACKAGED = files.default_migrations_dir()
 BOOKKEEPING_EXCLUDES = [f"--exclude-table={t}" for t in bookkeeping.BOOKKEEPING_TABLES]
@@ -308,7 +308,7 @@ def test_two_concurrent_upgrades_apply_each_migration_once(empty_db_url, tmp_pat
         "0002_next.sql": "CREATE TABLE next (id int);", "0002_next.rollback.sql": "DROP TABLE next;",
     })  # fmt: skip
     env = {"DB_URL": empty_db_url}
-    procs = [ops_subprocess("db", "--migrations-dir", str(folder), "upgrade", env=env) for _ in range(2)]
+    procs = [start_ops("db", "--migrations-dir", str(folder), "upgrade", env=env) for _ in range(2)]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     stdouts = sorted(o[0] for o in outputs)
@@ -325,7 +325,7 @@ def test_killed_runner_leaves_no_stale_lock(empty_db_url, tmp_path):
         "0001_t.sql": "CREATE TABLE t (id int);\nSELECT pg_sleep(60);", "0001_t.rollback.sql": "DROP TABLE t;",
     })  # fmt: skip
     env = {"DB_URL": empty_db_url}
-    proc = ops_subprocess("db", "--migrations-dir", str(slow), "upgrade", env=env)
+    proc = start_ops("db", "--migrations-dir", str(slow), "upgrade", env=env)
     with psycopg.connect(empty_db_url, autocommit=True) as c:
         for _ in range(300):
             if c.execute(
@@ -340,7 +340,7 @@ def test_killed_runner_leaves_no_stale_lock(empty_db_url, tmp_path):
     quick = write_migrations(
         tmp_path / "quick", {"0001_t.sql": "CREATE TABLE t (id int);", "0001_t.rollback.sql": "DROP TABLE t;"}
     )
-    rerun = ops_subprocess(
+    rerun = start_ops(
         "db", "--migrations-dir", str(quick), "upgrade", "--lock-timeout", "30", "--ddl-lock-timeout", "30", env=env
     )
     out, err = rerun.communicate(timeout=90)

@@ -10,6 +10,7 @@ import pytest
 from geographiclib.geodesic import Geodesic
 
 from tests.factories import T0, Pic, make_account, make_sequence, ranked_pictures, walk
+from tests.storage_helpers import env
 
 # --- reorder ------------------------------------------------------------------------------------------
 
@@ -243,3 +244,41 @@ def test_heading_value_out_of_range_is_a_usage_error(ops, db_url, bad):
     result = ops("set-sequences-heading", "--value", bad, env={"DB_URL": db_url})
     assert result.exit_code == 2
     assert "--value" in result.stderr
+
+
+def stored(conn, seq):
+    return conn.execute("SELECT ST_AsText(geom), bbox::text, nb_pictures, min_picture_ts FROM sequences "
+                        "WHERE id = %s", (seq,)).fetchone()  # fmt: skip
+
+
+def test_reorder_computes_missing_and_stale_fields_of_sequences_in_order(ops, conn, db_url):
+    account = make_account(conn)
+    in_order = [make_sequence(conn, account, walk(1.0 + i, 1.0, 5, seed=i)) for i in range(3)]
+    conn.execute("UPDATE sequences SET geom = NULL, bbox = NULL")  # as Panoramax leaves them before finalize
+    stale = in_order[2]
+    first = ops("sequences", "reorder", str(in_order[0]), "--json", env=env(db_url))
+    assert json.loads(first.stdout)["recomputed"] == [str(in_order[0])]  # named: recomputed though in order
+    assert stored(conn, in_order[0])[0].startswith("MULTILINESTRING") and stored(conn, in_order[1])[0] is None
+    whole = ops("sequences", "reorder", "--json", env=env(db_url))
+    summary = json.loads(whole.stdout)
+    assert summary["reordered"] == [] and set(summary["recomputed"]) == {str(s) for s in in_order[1:]}
+    assert all(stored(conn, s)[0].startswith("MULTILINESTRING") and stored(conn, s)[1] for s in in_order)
+    right = stored(conn, stale)
+    conn.execute("UPDATE sequences SET nb_pictures = 99, geom = ST_Multi(ST_MakeLine(ST_MakePoint(0, 0), "
+                 "ST_MakePoint(0, 0.0001))) WHERE id = %s", (stale,))  # fmt: skip
+    again = json.loads(ops("sequences", "reorder", "--json", env=env(db_url)).stdout)
+    assert again["recomputed"] == [str(stale)] and stored(conn, stale) == right
+    assert json.loads(ops("sequences", "reorder", "--json", env=env(db_url)).stdout)["recomputed"] == []
+
+
+def test_headings_list_the_sequences_they_change_and_leave_deleted_ones(ops, conn, db_url):
+    account = make_account(conn)
+    moving = make_sequence(conn, account, walk(1.0, 1.0, 4))
+    deleted = make_sequence(conn, account, walk(2.0, 1.0, 4), status="deleted")
+    dry = ops("set-sequences-heading", str(moving), str(deleted), "--dry-run", env=env(db_url))
+    assert f"sequences that would change: 1 ({moving})" in dry.stdout
+    assert f"deleted sequences left as they are: 1 ({deleted})" in dry.stdout and "no movement" in dry.stdout
+    assert conn.execute("SELECT count(*) FROM pictures WHERE heading IS NOT NULL").fetchone()[0] == 0
+    done = json.loads(ops("set-sequences-heading", str(moving), str(deleted), "--json", env=env(db_url)).stdout)
+    assert done["changed"] == [str(moving)] and done["skipped_deleted"] == [str(deleted)]
+    assert done["sequences_without_azimuth"] == 0

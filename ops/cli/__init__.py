@@ -23,6 +23,7 @@ import click
 
 from ops import __version__
 from ops.cli.common import settings as current_settings
+from ops.commands import lazy_table
 from ops.config import Settings, load_dotenv_file, scrub
 from ops.errors import OpsError
 
@@ -218,21 +219,7 @@ def cli(ctx: click.Context, **values: Any) -> None:
     _setup_logging(ctx.obj.verbose, ctx.obj.quiet)
 
 
-OpsGroup.lazy = {
-    "db": ("ops.cli.db", "db"),
-    "local-db": ("ops.cli.localdb", "local_db"),
-    "cleanup": ("ops.cli.files", "cleanup"),
-    "default-account-tokens": ("ops.cli.accounts", "default_account_tokens"),
-    "user": ("ops.cli.accounts", "user"),
-    "tokens": ("ops.cli.accounts", "tokens_group"),
-    "refresh": ("ops.cli.db", "refresh"),
-    "storage": ("ops.cli.files", "storage"),
-    "worker": ("ops.cli.files", "worker"),
-    "jobs": ("ops.cli.jobs", "jobs"),
-    "health": ("ops.cli.health", "health"),
-    "sequences": ("ops.cli.sequences", "sequences"),
-    "set-sequences-heading": ("ops.cli.sequences", "set_sequences_heading"),
-}
+OpsGroup.lazy = lazy_table()  # every command and group, from its spec (ops/commands.py)
 
 
 def main() -> None:

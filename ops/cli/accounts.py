@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING
 
 import click
@@ -21,9 +20,8 @@ def _secret(ctx: click.Context) -> str:
     """The signing secret of the settings, refused when missing or empty; warnings on stderr."""
     from ops import tokens
 
-    given = settings(ctx).secret_key
-    if given is None and any(os.environ.get(v) == "" for v in ("FLASK_SECRET_KEY", "SECRET_KEY")):
-        given = ""  # set but empty: say so, rather than "not set"
+    current = settings(ctx)
+    given = "" if current.secret_key_set_empty else current.secret_key  # set but empty: say so, not "not set"
     secret, warnings = tokens.validated_secret(given)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -56,7 +54,7 @@ def verify(ctx: click.Context, token: str, as_json: bool) -> None:
     from ops import tokens
 
     secret = _secret(ctx)
-    with database(ctx, "tokens verify", read_only=True) as conn:
+    with database(ctx, "tokens verify") as conn:
         info = tokens.verify(conn, token, secret)
     emit(
         info.as_dict(),
@@ -93,7 +91,7 @@ def get(ctx: click.Context) -> None:
     from ops import tokens
 
     secret = _secret(ctx)
-    with database(ctx, "default-account-tokens get", read_only=True) as conn:
+    with database(ctx, "default-account-tokens get") as conn:
         token_id = tokens.default_account_token_id(conn)
     click.echo(tokens.encode(token_id, secret))
 

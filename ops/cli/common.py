@@ -27,7 +27,7 @@ def settings(ctx: click.Context) -> Settings:
 
 @contextmanager
 def database(
-    ctx: click.Context, command: str | None = None, *, check_schema: bool = True, read_only: bool = False
+    ctx: click.Context, command: str, *, check_schema: bool = True, read_only: bool = False
 ) -> Iterator[psycopg.Connection]:
     """An autocommit connection to DB_URL; refuses to go on when the schema is not what ``command`` needs
     (pending migrations, or on a Panoramax-managed database, a table, column, label or function it uses).
@@ -38,10 +38,11 @@ def database(
     cause (and who holds the locks)."""
     import psycopg
 
-    from ops import db
+    from ops import commands, db
     from ops.schema import status
 
     current = settings(ctx)
+    read_only = read_only or not commands.spec(command).writes  # a command that cannot write: read-only by force
     url = current.require_db_url()
     group = ctx.find_object(dict)  # `ops db --migrations-dir X …` (tests, development)
     directory = group.get("migrations_dir") if group else None
@@ -57,7 +58,7 @@ def database(
                 status.ensure_schema_current(conn, directory, command=command)
             yield conn
         except psycopg.Error as e:
-            explained = db.explain(conn, e, f"ops {command}" if command else "ops")
+            explained = db.explain(conn, e, f"ops {command}")
             if explained is None:
                 raise
             raise explained from None

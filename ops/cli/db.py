@@ -77,7 +77,7 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
-        with database(ctx, "db upgrade --dry-run", check_schema=False, read_only=True) as conn:
+        with database(ctx, "db upgrade", check_schema=False, read_only=True) as conn:
             plan = runner.plan_upgrade(conn, directory)
         if not plan:
             say("nothing to apply: database is up to date")
@@ -111,7 +111,7 @@ def rollback(
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
-        with database(ctx, "db rollback --dry-run", check_schema=False, read_only=True) as conn:
+        with database(ctx, "db rollback", check_schema=False, read_only=True) as conn:
             plan = runner.plan_rollback(conn, directory, everything=everything)
         if not plan:
             say("nothing to roll back")
@@ -187,7 +187,7 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
     from ops.schema import status as core
     from ops.schema import views
 
-    with database(ctx, "db status", check_schema=False, read_only=True) as conn:
+    with database(ctx, "db status", check_schema=False) as conn:
         state = core.migration_status(conn, _dir(ctx))
         view_states = views.view_status(conn)
     jit = _jit_report(ctx) if state.detected.panoramax else None  # Panoramax's API runs with the server's JIT

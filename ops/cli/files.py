@@ -141,7 +141,7 @@ def orphans(ctx: click.Context, delete_them: bool, min_age: timedelta, as_json: 
     ops storage orphans
     ops storage orphans --delete --min-age 1d --json
     """
-    from ops.storage.orphans import find_orphans
+    from ops.storage_orphans import find_orphans
 
     store = open_storage(ctx)
     with open_database(ctx, "storage orphans", read_only=not delete_them) as conn:
@@ -177,12 +177,12 @@ def check_command(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], veri
     ops storage check
     ops storage check --sequence 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --verify --json
     """
+    from ops import storage_check as check
     from ops.errors import StorageCheckFailed
-    from ops.storage import check
 
     store = open_storage(ctx)
     ids = expand_ids(sequence_ids) or None
-    with open_database(ctx, "storage check", read_only=True) as conn:
+    with open_database(ctx, "storage check") as conn:
         if ids:
             from ops.sequences import check_sequences_exist
 

@@ -40,7 +40,7 @@ def jobs(ctx: click.Context, as_json: bool) -> None:
         return
     from ops import job_admin
 
-    with database(ctx, "jobs", read_only=True) as conn:
+    with database(ctx, "jobs") as conn:
         result = job_admin.summary(conn)
     lines = [f"{'task':<14} {'queued':>7} {'retry':>7} {'running':>8} {'failed 24h':>11} {'failed':>7}  oldest ready"]
     for t in result.tasks:
@@ -72,7 +72,7 @@ def list_command(
     """
     from ops import job_admin
 
-    with database(ctx, "jobs", read_only=True) as conn:
+    with database(ctx, "jobs list") as conn:
         found = job_admin.list_jobs(conn, task=task, failed=failed, since=since, limit=limit)
     lines = [
         f"{j.id}  {j.task:<13} {j.target_kind} {j.target}  attempts failed: {j.attempts_failed}  "
@@ -117,7 +117,7 @@ def retry(
     if job_ids and (all_failed or task or since):
         raise click.UsageError("give job ids or --failed [--task] [--since], not both")
     ids = [i for i in job_ids if isinstance(i, UUID)]
-    with database(ctx, "jobs", read_only=dry_run) as conn:
+    with database(ctx, "jobs retry", read_only=dry_run) as conn:
         result = job_admin.retry(conn, ids, all_failed=all_failed, task=task, since=since, dry_run=dry_run)
     verb = "would queue again" if dry_run else "queued again"
     lines = [f"{verb}: {job}" for job in result.requeued]
@@ -144,7 +144,7 @@ def prune(ctx: click.Context, older_than: timedelta, include_failures: bool, dry
     """
     from ops import job_admin
 
-    with database(ctx, "jobs", read_only=dry_run) as conn:
+    with database(ctx, "jobs prune", read_only=dry_run) as conn:
         result = job_admin.prune(conn, older_than, include_failures=include_failures, dry_run=dry_run, log=log.info)
     verb = "would delete" if dry_run else "deleted"
     emit(result.as_dict(), as_json, [f"{verb} {result.history_rows} job history rows"])

@@ -85,12 +85,12 @@ def move_legacy_history(conn: psycopg.Connection) -> None:
     with conn.transaction():
         for old, new in LEGACY_RENAMES:
             if db.table_exists(conn, old):
-                conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("yoyo_lock")))
+                conn.execute(queries.identified("ddl", "rename_table", old=old, new=new))
+        conn.execute(queries.identified("ddl", "drop_table", table="yoyo_lock"))
 
 
 def drop_all(conn: psycopg.Connection) -> None:
     """Drop ops's bookkeeping tables (once nothing is applied). yoyo's default tables are never touched."""
     with conn.transaction():
         for table in BOOKKEEPING_TABLES:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+            conn.execute(queries.identified("ddl", "drop_table", table=table))

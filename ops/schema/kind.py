@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from ops import db
+from ops import db, queries
 from ops.schema import bookkeeping
 
 # Panoramax's migration ids: YYYYMMDD_NN_<5 random characters>-<slug>.
@@ -77,9 +77,7 @@ def detect(conn: psycopg.Connection) -> Detected:
         return Detected(Kind.OPS, bookkeeping.HISTORY_TABLE)
     has_pictures = db.table_exists(conn, "pictures")
     if db.table_exists(conn, bookkeeping.YOYO_HISTORY_TABLE):
-        rows = conn.execute(
-            "SELECT migration_id, applied_at_utc FROM _yoyo_migration ORDER BY applied_at_utc, migration_id"
-        ).fetchall()
+        rows = conn.execute(queries.statement("capabilities", "panoramax_history")).fetchall()
         panoramax = [(mid, at) for mid, at in rows if PANORAMAX_ID.match(mid)]
         built_by_ops = db.table_exists(conn, bookkeeping.MIGRATIONS_TABLE)
         if panoramax or (has_pictures and not built_by_ops):

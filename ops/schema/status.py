@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from ops import commands
 from ops.errors import SchemaPending
 from ops.schema import bookkeeping, capabilities, kind, views
 from ops.schema.files import default_migrations_dir, migration_files, views_dir_for
@@ -95,7 +96,7 @@ def migration_status(conn: psycopg.Connection, directory: Path | None = None) ->
     """The state of the schema, for ``ops db status``."""
     detected = kind.detect(conn)
     if detected.panoramax:
-        lacking = {cmd: capabilities.missing(conn, needs) for cmd, needs in capabilities.COMMANDS.items()}
+        lacking = {s.path: capabilities.missing(conn, s.needs) for s in commands.guarded() if s.needs is not None}
         return SchemaStatus(detected=detected, lacking=lacking)
     directory = directory or default_migrations_dir()
     states = _migration_states(conn, directory, detected)
@@ -116,8 +117,8 @@ def ensure_schema_current(
     ops-managed: no migration may be pending. Panoramax-managed: what ``command`` uses (every command's
     needs when None) must be present. Returns what the database is, for commands that differ by kind."""
     detected = kind.detect(conn)
-    if detected.panoramax:
-        needs = capabilities.COMMANDS[command] if command else _all_needs()
+    needs = commands.spec(command).needs if command else commands.all_needs()
+    if detected.panoramax and needs is not None:
         lacking = capabilities.missing(conn, needs)
         if lacking:
             what = f"ops {command}" if command else "the ops maintenance commands"
@@ -125,6 +126,7 @@ def ensure_schema_current(
                 f"this Panoramax-managed database lacks what {what} needs: {', '.join(lacking)} "
                 "(an older Panoramax release? Upgrade it with Panoramax's own `flask db upgrade`)"
             )
+    if detected.panoramax:
         return detected
     pending = [m.id for m in _migration_states(conn, directory or default_migrations_dir(), detected)
                if m.state == "pending"]  # fmt: skip
@@ -133,16 +135,9 @@ def ensure_schema_current(
             f"database schema needs an update: {len(pending)} pending migration(s): "
             f"{', '.join(pending)}. Run: ops db upgrade"
         )
-    if command == "refresh":
+    if command in ("refresh", "db refresh"):
         problems = views.out_of_sync(conn, views_dir_for(directory or default_migrations_dir()))
         if problems:
             raise SchemaPending(f"the materialized views are not as sql/views defines them ({'; '.join(problems)}). "
                                 "Run: ops db upgrade")  # fmt: skip
     return detected
-
-
-def _all_needs() -> capabilities.Needs:
-    needs = capabilities.Needs()
-    for one in capabilities.COMMANDS.values():
-        needs = needs | one
-    return needs

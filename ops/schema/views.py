@@ -29,7 +29,7 @@ def matview_exists(conn: psycopg.Connection, name: str) -> bool:
 
 
 def _drop(conn: psycopg.Connection, name: str) -> None:
-    conn.execute(sql.SQL("DROP MATERIALIZED VIEW IF EXISTS {}").format(sql.Identifier(name)))
+    conn.execute(queries.identified("ddl", "drop_view", view=name))
 
 
 def count_rows(conn: psycopg.Connection, name: str) -> int:
@@ -128,7 +128,7 @@ def drop_all(conn: psycopg.Connection, *, keep_bookkeeping: bool = False) -> lis
         if keep_bookkeeping:
             conn.execute(queries.statement("bookkeeping", "forget_all_views"))
         else:
-            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(bookkeeping.VIEWS_TABLE)))
+            conn.execute(queries.identified("ddl", "drop_table", table=bookkeeping.VIEWS_TABLE))
     return names
 
 

@@ -1,26 +1,24 @@
 """Picture storage: Panoramax's layout on a local disk or on S3, behind one face, ``Storage``.
 
 Modules: ``layout`` (keys, the picture a key is of, the ``Area`` interface), ``local`` and ``s3`` (the two
-kinds of area), ``orphans`` (files without rows). Settings: ``FS_URL``, or all three ``FS_*_URL``.
+kinds of area, chosen by URL scheme from ``BACKENDS``). Settings: ``FS_URL``, or all three ``FS_*_URL``. It
+knows only files: what compares them with rows lives in ``ops.storage_check`` and ``ops.storage_orphans``.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from ops.config import Settings, mask_url
 from ops.errors import ConfigError
 from ops.storage.layout import KINDS, Area, DeleteResult, Target, derivates_folder, picture_key
-from ops.storage.local import LocalArea
 
-if TYPE_CHECKING:
-    from ops.storage.s3 import S3Client
+AreaFactory = Callable[[str, str, str, Settings, dict[object, object]], Area]
 
 __all__ = ["KINDS", "Area", "DeleteResult", "Storage", "derivates_folder", "from_settings", "picture_key"]
 
@@ -61,20 +59,16 @@ class Storage:
         return dict(sum(counters.values(), Counter()))
 
 
-def _local_path(url: str) -> Path:
-    if url.startswith("file://"):
-        return Path(unquote(urlsplit(url).path)).absolute()
-    if "://" in url:
-        raise ConfigError(f"unsupported storage URL {mask_url(url)}: use a path, file://… or s3://…")
-    return Path(url).absolute()
+def _scheme(url: str) -> str:
+    return url.partition("://")[0] if "://" in url else ""
 
 
 def _join(url: str, sub: str) -> str:
-    if url.startswith("s3://"):
-        parts = urlsplit(url)
-        path = parts.path.rstrip("/") + "/" + sub
-        return parts._replace(path=path).geturl()
-    return url.rstrip("/") + "/" + sub
+    """``sub`` below the path of ``url`` (its query, as S3's ``endpoint_url``, stays at the end)."""
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return url.rstrip("/") + "/" + sub
+    return parts._replace(path=parts.path.rstrip("/") + "/" + sub).geturl()
 
 
 def _urls(settings: Settings) -> dict[str, str]:
@@ -103,24 +97,25 @@ def _urls(settings: Settings) -> dict[str, str]:
     return {k: v for k, v in given.items() if v}
 
 
+# The kinds of storage, by URL scheme: "module:function" building an area (kind, url, the setting that named
+# it, the settings, a cache the areas of one storage share). A new backend is one line here and its module.
+BACKENDS = {"": "ops.storage.local:open_area", "file": "ops.storage.local:open_area",
+            "s3": "ops.storage.s3:open_area"}  # fmt: skip
+
+
 def from_settings(settings: Settings) -> Storage:
-    """The storage Panoramax's variables describe."""
+    """The storage Panoramax's variables describe, each area by the backend of its URL's scheme (imported
+    only when used: boto3 costs ~0.3 s)."""
     urls = _urls(settings)
     areas: dict[str, Area] = {}
-    clients: dict[tuple[str | None, ...], S3Client] = {}
+    shared: dict[object, object] = {}
     for kind in KINDS:
         url = urls[kind]
-        if url.startswith("s3://"):
-            from ops.storage import s3  # boto3 takes ~0.3 s to import: only S3 storage pays it
-
-            loc = s3.parse_s3_url(url)
-            key = (loc.access_key, loc.secret_key, loc.endpoint_url, loc.region)
-            if key not in clients:
-                limits = s3.Limits(settings.s3_connect_timeout, settings.s3_read_timeout, settings.s3_deadline,
-                                   settings.s3_max_attempts)  # fmt: skip
-                clients[key] = s3.S3Client(loc, limits)
-            areas[kind] = s3.S3Area(kind, loc, clients[key], url)
-        else:
-            setting = f"FS_URL {_local_path(settings.fs_url)}" if settings.fs_url else f"{SEPARATE_VARS[kind]} {url}"
-            areas[kind] = LocalArea(kind, _local_path(url), setting)
+        target = BACKENDS.get(_scheme(url))
+        if target is None:
+            raise ConfigError(f"unsupported storage URL {mask_url(url)}: use a path, file://… or s3://…")
+        module, _, function = target.partition(":")
+        open_area: AreaFactory = getattr(importlib.import_module(module), function)
+        setting = f"FS_URL {settings.fs_url}" if settings.fs_url else f"{SEPARATE_VARS[kind]} {url}"
+        areas[kind] = open_area(kind, url, setting, settings, shared)
     return Storage(areas)

@@ -1,4 +1,5 @@
-"""An area on the local filesystem. Deletion is idempotent (a file already gone counts as done) and prunes
+"""An area on the local filesystem. (Long because the symbolic-link policy below touches every read and
+delete of a file, and is best read in one place.) Deletion is idempotent (a file already gone counts as done) and prunes
 the emptied parent folders up to the area root.
 
 The symbolic-link policy (the same for every command that reads or deletes): the area root itself may be a
@@ -19,6 +20,8 @@ from collections.abc import Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from ops.errors import StorageError, StorageUnavailable
@@ -32,6 +35,9 @@ from ops.storage.layout import (
     picture_id_from_key,
     picture_key,
 )
+
+if TYPE_CHECKING:
+    from ops.config import Settings
 
 READ_CHUNK = 1 << 20
 # unlink and rmdir wait on the filesystem (its journal, its discards), not on the CPU: 8 threads delete
@@ -320,3 +326,9 @@ class LocalArea:
                     kind = "special"
                 key = entry.path[len(self._prefix) :]
                 yield StoredFile(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC), kind)
+
+
+def open_area(kind: str, url: str, setting: str, _settings: Settings, _shared: dict[object, object]) -> LocalArea:
+    """An area from a path or a ``file://`` URL (the storage's backend registry calls it)."""
+    path = Path(unquote(urlsplit(url).path)) if url.startswith("file://") else Path(url)
+    return LocalArea(kind, path.absolute(), setting)

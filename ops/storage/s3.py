@@ -13,7 +13,6 @@ the storage's; a key S3 refuses inside a DeleteObjects answer is that key's, rep
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections import Counter
@@ -51,6 +50,8 @@ from ops.storage.layout import (
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectTypeDef
+
+    from ops.config import Settings
 
 S3_BATCH = 1000
 LISTING_THREADS = 8
@@ -110,7 +111,7 @@ class S3Client:
     """One boto3 client (shared by the areas with the same credentials and endpoint), bounded by ``limits``,
     and the count of the requests it sent, by operation."""
 
-    def __init__(self, loc: S3Location, limits: Limits | None = None) -> None:
+    def __init__(self, loc: S3Location, limits: Limits | None = None, region_in_environment: bool = False) -> None:
         self.limits = limits or Limits()
         config = Config(
             retries={"mode": "standard", "max_attempts": self.limits.max_attempts},
@@ -123,7 +124,7 @@ class S3Client:
             kwargs["endpoint_url"] = loc.endpoint_url
         if loc.region and loc.region != "default":
             kwargs["region_name"] = loc.region
-        elif not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        elif not region_in_environment:
             kwargs["region_name"] = "us-east-1"
         if loc.access_key:
             kwargs["aws_access_key_id"] = loc.access_key
@@ -350,3 +351,17 @@ class S3Area:
     def list_files(self) -> Iterator[StoredFile]:
         for obj in self._list(self.loc.prefix):
             yield StoredFile(obj["Key"][len(self.loc.prefix) :], int(obj["Size"]), obj["LastModified"])
+
+
+def open_area(kind: str, url: str, _setting: str, settings: Settings, shared: dict[object, object]) -> S3Area:
+    """An area from an ``s3://`` URL (the storage's backend registry calls it); areas with the same
+    credentials and endpoint share one client, so that their deletions share requests."""
+    loc = parse_s3_url(url)
+    key = ("s3", loc.access_key, loc.secret_key, loc.endpoint_url, loc.region)
+    if key not in shared:
+        limits = Limits(settings.s3_connect_timeout, settings.s3_read_timeout, settings.s3_deadline,
+                        settings.s3_max_attempts)  # fmt: skip
+        shared[key] = S3Client(loc, limits, settings.default_region_set)
+    client = shared[key]
+    assert isinstance(client, S3Client)
+    return S3Area(kind, loc, client, url)

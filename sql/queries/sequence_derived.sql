@@ -9,17 +9,25 @@
 -- their pictures. A geometry present but different under the same order (a picture moved by hand) is found
 -- by ops doctor, whose fix names the sequences. Only what differs is written.
 
+-- name: facts
+-- First/last capture time and number of pictures of the sequences of %(seq_ids)s that have pictures (a reorder
+-- reads them in the pass that ranks; other callers here).
+SELECT sp.seq_id, min(p.ts), max(p.ts), count(*)
+FROM sequences_pictures sp JOIN pictures p ON p.id = sp.pic_id
+WHERE sp.seq_id = ANY(%(seq_ids)s::uuid[])
+GROUP BY sp.seq_id
+
 -- name: stale
--- The sequences whose stored fields differ from what their pictures give, with the right values.
+-- The sequences (of %(seq_ids)s, not deleted) whose stored fields differ from what their pictures give, with
+-- the right values; the facts of those with pictures come as arrays (fact_ids, fact_min, fact_max, fact_nb).
 -- Geometries compare by their bytes (EWKB), boxes by text.
-WITH pics AS (
-    SELECT s.id, s.geom, s.bbox, s.min_picture_ts, s.max_picture_ts, s.nb_pictures, d.min_ts, d.max_ts, d.nb
-    FROM sequences s
-    CROSS JOIN LATERAL (
-        SELECT min(p.ts) AS min_ts, max(p.ts) AS max_ts, count(p.id) AS nb
-        FROM sequences_pictures sp JOIN pictures p ON p.id = sp.pic_id
-        WHERE sp.seq_id = s.id
-    ) d
+WITH facts AS (
+    SELECT * FROM unnest(%(fact_ids)s::uuid[], %(fact_min)s::timestamptz[], %(fact_max)s::timestamptz[],
+                         %(fact_nb)s::bigint[]) AS f (id, min_ts, max_ts, nb)
+), pics AS (
+    SELECT s.id, s.geom, s.bbox, s.min_picture_ts, s.max_picture_ts, s.nb_pictures, f.min_ts, f.max_ts,
+           coalesce(f.nb, 0) AS nb
+    FROM sequences s LEFT JOIN facts f ON f.id = s.id
     WHERE s.id = ANY(%(seq_ids)s::uuid[]) AND s.status <> 'deleted'
 ), candidates AS (
     SELECT * FROM pics

@@ -14,3 +14,7 @@ LIMIT %(page)s;
 SELECT count(*) FROM pictures p
 WHERE %(seq_ids)s::uuid[] IS NULL
    OR p.id IN (SELECT sp.pic_id FROM sequences_pictures sp WHERE sp.seq_id = ANY(%(seq_ids)s::uuid[]));
+
+-- name: ready_pictures_exist
+-- Whether any picture is ready to be served (ops health: an empty originals area then means no volume).
+SELECT EXISTS (SELECT 1 FROM pictures WHERE status = 'ready')

@@ -5,16 +5,14 @@ docs/reliability.md (scripts/reliability_report.py). Nothing in that table is wr
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import pytest
 
-from tests.conftest import ENV_VARS, REPO
+from tests.conftest import REPO, run_ops, start_ops  # noqa: F401 - the one helper, for the scenarios
 
 RECORD = REPO / ".ops" / "reliability" / "results.json"
 
@@ -72,19 +70,3 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "scenarios": [asdict(s) for s in _scenarios],
     }
     RECORD.write_text(json.dumps(data, indent=2))
-
-
-def ops_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    env.update(extra)
-    return env
-
-
-def start_ops(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ops", *args], env=ops_env(env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-
-
-def run_ops(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ops", *args], env=ops_env(env), capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip

@@ -9,12 +9,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from ops.storage import derivates_folder, picture_key
-from tests.conftest import ENV_VARS, file_tree
+from tests.conftest import file_tree, run_ops
 from tests.storage_helpers import local_store, prepared_sequence
 
 pytestmark = pytest.mark.category("files")
@@ -117,10 +116,8 @@ def test_orphans_remove_links_themselves_and_keep_what_they_do_not_own(scenario,
 def run_without_file_privileges(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """ops as an operator's account that file permissions apply to: run as root, without the capabilities
     that let root read any file (setpriv drops them), so a file of mode 000 cannot be read."""
-    full = {k: v for k, v in os.environ.items() if k not in ENV_VARS} | env
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    return subprocess.run([*prefix, sys.executable, "-m", "ops", *args], env=full, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
+    return run_ops(*args, env=env, prefix=prefix)
 
 
 def test_storage_check_counts_what_it_cannot_read_and_goes_on(scenario, conn, db_url, tmp_path):

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from ops.config import mask_url
-from tests.conftest import ops_subprocess
+from tests.conftest import run_ops, start_ops
 from tests.factories import make_account, make_sequence, prepared, walk
 from tests.storage_helpers import deny_deletion, local_store, prepared_sequence
 
@@ -55,7 +55,7 @@ def test_two_cleanups_at_once_never_strand_a_shared_picture(conn, db_url, tmp_pa
         store.add_picture(p.id)
     with psycopg.connect(db_url) as holder:  # holds both rows while both cleanups start
         holder.execute("SELECT 1 FROM sequences WHERE id = ANY(%s) FOR UPDATE", ([s1, s5],))
-        procs = [ops_subprocess("cleanup", str(s), env=env(db_url, store)) for s in (s1, s5)]
+        procs = [start_ops("cleanup", str(s), env=env(db_url, store)) for s in (s1, s5)]
         time.sleep(2.0)
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
@@ -96,11 +96,8 @@ def test_views_lost_by_a_killed_upgrade_are_noticed(ops, ops_conn, ops_db_url):
 
 
 def test_a_dotenv_that_is_not_utf8_is_one_line(tmp_path, ops_db_url):
-    import subprocess
-    import sys
-
     (tmp_path / ".env").write_bytes(b"DB_URL=" + ops_db_url.encode() + b"\nNAME=caf\xe9\n")
-    proc = subprocess.run([sys.executable, "-m", "ops", "db", "status"], cwd=tmp_path, capture_output=True, text=True)
+    proc = run_ops("db", "status", cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "is not UTF-8 text (byte 0xe9" in proc.stderr
 
@@ -142,7 +139,7 @@ def test_unreachable_storage_leaves_every_job_waiting_with_its_attempts(ops, con
 def test_worker_summary_keeps_batches_done_before_a_reconnect(conn, db_url, tmp_path):
     store = local_store(tmp_path)
     seq, _pics = prepared_sequence(conn, store, 30)
-    from tests.conftest import ops_subprocess as run
+    from tests.conftest import start_ops as run
 
     assert run("cleanup", str(seq), "--enqueue-only", env=env(db_url, store)).wait() == 0
     proc = run("worker", "--batch-size", "1", "--json", env=env(db_url, store))

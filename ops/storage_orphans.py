@@ -1,4 +1,5 @@
-"""``ops storage orphans``: files whose picture has no row and no pending delete job, and their removal.
+"""``ops storage orphans``: files whose picture has no row and no pending delete job, and their removal (rows and
+files together, so beside the storage package, which knows only files).
 
 The listing of each area is streamed and checked against the database a page of pictures at a time, so
 memory stays flat whatever the size of the storage.

@@ -1,4 +1,4 @@
-"""``ops storage check``: picture rows whose files are gone (the data loss that matters), and with
+"""``ops storage check``: (rows and files together, so beside the storage package, which knows only files) picture rows whose files are gone (the data loss that matters), and with
 ``verify`` originals whose content no longer matches the MD5 recorded at upload.
 
 Pictures are read a page at a time (keyset paging) and each page compared with the storage (a listing of

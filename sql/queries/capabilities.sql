@@ -1,0 +1,17 @@
+-- What a database has of what the commands need (ops.schema.capabilities): catalogs only.
+
+-- name: columns
+SELECT c.relname, a.attname FROM pg_class c
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%(tables)s)
+
+-- name: enum_labels
+SELECT t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
+WHERE t.typname = ANY(%(types)s)
+
+-- name: functions
+SELECT DISTINCT proname FROM pg_proc WHERE proname = ANY(%(names)s)
+
+-- name: panoramax_history
+-- Panoramax's migration history (yoyo's default table), read to recognise the database, never written.
+SELECT migration_id, applied_at_utc FROM _yoyo_migration ORDER BY applied_at_utc, migration_id

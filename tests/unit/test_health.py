@@ -1,0 +1,30 @@
+"""ops.health's report: what a closed report says when checks did not answer, and how it renders."""
+
+from __future__ import annotations
+
+from ops.health import CHECKS, Check, HealthReport
+
+
+def test_a_report_closed_on_time_out_names_the_running_check_and_prints_every_series():
+    report = HealthReport(storage_configured=True)
+    report.add(Check("database", "ok", "answers (3 ms)", 3.0, "ms"), ops_database_up=1)
+    report.doing("database", "reading the job queue")
+    report.close(10, ["database"])
+    assert report.checks["schema"].state == "critical" and "reading the job queue" in report.checks["schema"].message
+    assert report.checks["queue"].state == "unknown" and report.state == "critical" and report.exit_code == 2
+    text = report.prometheus()
+    assert 'ops_check_up{check="schema"} 0.0' in text and 'ops_check_up{check="database"} 1.0' in text
+    assert all(f'check="{name}"' in text for name in CHECKS)
+    assert 'ops_jobs_queued{task="transfer"} 0.0' in text
+
+
+def test_the_nagios_first_line_has_the_state_the_worst_checks_and_perfdata():
+    report = HealthReport()
+    report.add(Check("database", "ok", "answers (3 ms)", 3.2, "ms"))
+    report.add(Check("queue", "warning", "1200 jobs ready", 1200, "", 1000, 10000))
+    report.close(10, [])
+    first = report.nagios()[0]
+    assert first.startswith(
+        "OPS HEALTH WARNING - queue: 1200 jobs ready | database_time=3.2ms;;;0; queued=1200;1000;10000;0;"
+    )
+    assert "oldest_job=U" in first
