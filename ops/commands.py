@@ -86,6 +86,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("jobs retry", "ops.cli.jobs:retry", "ops.job_admin:retry", _JOBS, True, ("jobs_view",)),
     Spec("jobs prune", "ops.cli.jobs:prune", "ops.job_admin:prune", _JOBS, True, ("jobs_view",)),
     Spec("health", "ops.cli.health:health", "ops.health:run", None, False, ("jobs_view", "panoramax_refresh")),
+    Spec("doctor", "ops.cli.doctor:doctor", "ops.doctor:run", None, False,
+         ("doctor", "capabilities", "sequence_targets", "panoramax_refresh")),
     Spec("default-account-tokens get", "ops.cli.accounts:get", "ops.tokens:default_account_token_id", _TOKEN, False),
     Spec("tokens verify", "ops.cli.accounts:verify", "ops.tokens:verify", _VERIFY, False),
     Spec("user", "ops.cli.accounts:user", "ops.accounts:manage", _USER, True,

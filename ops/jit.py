@@ -43,7 +43,8 @@ class JitReport:
 
     @property
     def fix(self) -> str:
-        return queries.identified("ddl", "jit_off", database=self.database).as_string(None)
+        text = queries.identified("ddl", "jit_off", database=self.database).as_string(None)
+        return " ".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "costly": self.costly, "fix": self.fix if self.costly else None}

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import click
 import psycopg
@@ -281,3 +282,24 @@ def every_command(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[
         if isinstance(command, click.Group):
             found += [f for f in every_command(command, (*path, name)) if f[0] != (*path, name)]
     return found
+
+
+def make_role(url: str, grants: str) -> str:
+    """A login role of the test cluster with these grants on the database of ``url`` ({role}, {db})."""
+    name = f"mon_{uuid4().hex[:8]}"
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+        for statement in grants.strip().split(";"):
+            if statement.strip():
+                c.execute(sql.SQL(statement.strip()).format(role=sql.Identifier(name), db=sql.Identifier(database)))
+    return name
+
+
+# The README's monitoring role (section "Monitoring role"), word for word but the names.
+MONITORING_GRANTS = """
+GRANT CONNECT ON DATABASE {db} TO {role};
+GRANT USAGE ON SCHEMA public TO {role};
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
+GRANT pg_read_all_stats TO {role};
+"""

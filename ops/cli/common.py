@@ -17,6 +17,7 @@ from ops.config import Settings
 if TYPE_CHECKING:
     import psycopg
 
+    from ops.jit import JitReport
     from ops.storage import Storage
 
 
@@ -62,6 +63,18 @@ def database(
             if explained is None:
                 raise
             raise explained from None
+
+
+def jit_report(ctx: click.Context) -> JitReport | None:
+    """What JIT costs the geometry function on this server, timed in a session with the server's own JIT
+    setting (as Panoramax's API has it), read-only and bounded like the rest of db status."""
+    from ops import db, jit
+
+    current = settings(ctx)
+    with db.connect(current.require_db_url(), autocommit=True, jit=None, connect_timeout_s=current.connect_timeout,
+                    server_settings=db.read_only_settings(current.read_lock_timeout,
+                                                          current.read_statement_timeout)) as conn:  # fmt: skip
+        return jit.measure(conn)
 
 
 def open_storage(ctx: click.Context) -> Storage:

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ops.cli.common import confirm_or_refuse, database, emit, say, settings
+from ops.cli.common import confirm_or_refuse, database, emit, jit_report, say, settings
 from ops.cli.options import ddl_lock_timeout_option, dry_run_option, json_option, lock_timeout_option, yes_option
 
 if TYPE_CHECKING:
-    from ops.jit import JitReport
     from ops.refresh import RefreshOutcome
     from ops.schema.status import SchemaStatus
     from ops.schema.views import ViewStatus
@@ -190,24 +189,12 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
     with database(ctx, "db status", check_schema=False) as conn:
         state = core.migration_status(conn, _dir(ctx))
         view_states = views.view_status(conn)
-    jit = _jit_report(ctx) if state.detected.panoramax else None  # Panoramax's API runs with the server's JIT
+    jit = jit_report(ctx) if state.detected.panoramax else None  # Panoramax's API runs with the server's JIT
     data = {**state.as_dict(), "views": [v.as_dict() for v in view_states], "jit": jit.as_dict() if jit else None}
     lines = _status_lines(state, view_states)
     emit(data, as_json, [*lines[:-1], jit.describe(), lines[-1]] if jit else lines)
     if check and not state.up_to_date:
         raise SchemaPending(f"database schema is not current: {state.problems()}")
-
-
-def _jit_report(ctx: click.Context) -> JitReport | None:
-    """What JIT costs the geometry function on this server, timed in a session with the server's own JIT
-    setting (as Panoramax's API has it), read-only and bounded like the rest of db status."""
-    from ops import db, jit
-
-    current = settings(ctx)
-    with db.connect(current.require_db_url(), autocommit=True, jit=None, connect_timeout_s=current.connect_timeout,
-                    server_settings=db.read_only_settings(current.read_lock_timeout,
-                                                          current.read_statement_timeout)) as conn:  # fmt: skip
-        return jit.measure(conn)
 
 
 def _say_outcome(o: RefreshOutcome) -> None:

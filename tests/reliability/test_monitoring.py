@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from ops.health import FAMILIES, LABEL_VALUES
+from tests.conftest import MONITORING_GRANTS, make_role
 from tests.reliability.conftest import run_ops
 from tests.reliability.faults import TcpServer
 from tests.storage_helpers import local_store, prepared_sequence
@@ -147,27 +148,6 @@ def test_jobs_on_a_locked_table_give_up_and_say_who_holds_it(scenario, args, db_
               and "lock_timeout (1s)" in result.stderr)  # fmt: skip
         scenario.run(ok, f"{table}: exit {result.returncode} in {elapsed:.1f} s: {result.stderr[:300]}")
     assert scenario.failures == 0, scenario.notes
-
-
-def make_role(url: str, grants: str) -> str:
-    """A login role of the test cluster with these grants on the database of ``url`` ({role}, {db})."""
-    name = f"mon_{uuid4().hex[:8]}"
-    database = url.rsplit("/", 1)[1]
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
-        for statement in grants.strip().split(";"):
-            if statement.strip():
-                c.execute(sql.SQL(statement.strip()).format(role=sql.Identifier(name), db=sql.Identifier(database)))
-    return name
-
-
-# The README's monitoring role (section "Monitoring role"), word for word but the names.
-MONITORING_GRANTS = """
-GRANT CONNECT ON DATABASE {db} TO {role};
-GRANT USAGE ON SCHEMA public TO {role};
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
-GRANT pg_read_all_stats TO {role};
-"""
 
 
 def test_a_role_lacking_a_privilege_is_a_critical_check_not_a_crash(scenario, db_url, tmp_path):
