@@ -4,7 +4,7 @@ BENCH_PICTURES=100000 make bench                  # the default size
 BENCH_PICTURES=1000000,10000000 make bench        # the growth run (about 2 hours, disk stated first)
 BENCH_ROUNDS=3                                    # rounds of the paired benchmarks (median); default 3 up
                                                   # to 1M pictures, 1 above
-BENCH_ONLY=storage                                # only some groups: sequences, panoramax, refresh,
+BENCH_ONLY=storage                                # only some groups: doctor, sequences, panoramax, refresh,
                                                   # delete-data, files, storage, startup (comma-separated)
 
 The terminal shows one line per finished benchmark and the table; the run's log (moto's requests, build
@@ -135,6 +135,10 @@ def main() -> int:
                 with console.step("sequences reorder and set-sequences-heading"):
                     new = suite.bench_sequences(bdb, template, size, rounds, rss)
                 done(new)
+            if wanted("doctor"):
+                with console.step("doctor"):
+                    new = suite.bench_doctor(bdb, template, size, rss, rounds)
+                done(new)
             if wanted("sequences"):
                 with console.step("geometry of the baseline, and JIT on vs off"):
                     new = suite.bench_geometry_identity(bdb, template, size)
@@ -149,6 +153,7 @@ def main() -> int:
                     new += suite.bench_refresh_panoramax(bdb, pnx, size, rounds, rss)
                     new += suite.bench_delete_data(bdb, pnx, size, rounds, rss, label=PANORAMAX)
                     new += suite.bench_storage_scan(bdb, pnx, size, rss, label=PANORAMAX)
+                    new += suite.bench_doctor(bdb, pnx, size, rss, rounds, label=PANORAMAX)
                     if size <= JIT_MAX:
                         new += suite.bench_jit(bdb, pnx, size, label=PANORAMAX)
                 done(new)

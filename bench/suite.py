@@ -34,6 +34,7 @@ BASELINE_OF = {
     "refresh_plain_baseline": "refresh",
     "refresh_expired_baseline": "refresh",
     "storage_scan_baseline": "storage check",
+    "doctor_floor": "doctor",
 }
 
 
@@ -600,3 +601,27 @@ def bench_jit(bdb: BenchDb, template: str, size: int, label: str = "") -> list[R
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return results
+
+
+def bench_doctor(bdb: BenchDb, template: str, size: int, rss: RssLog, rounds: int, label: str = "") -> list[Result]:
+    """ops doctor (every check but the JIT timing, a fixed cost of a few calls) against the floor of as many
+    plain sequential scans of pictures and sequences_pictures as its checks make, both processes."""
+
+    def ours() -> None:
+        runs.append(rss.add("doctor", size, measure([*OPS, "doctor", "--skip", "DB005", "--json"],
+                                                     {"DB_URL": bdb.url_of(template)}, check=False)))  # fmt: skip
+
+    def floor() -> None:
+        _baseline(bdb, template, "doctor_floor")
+
+    runs: list[Measured] = []
+    o, b = side_by_side(ours, floor, rounds)
+    report = json.loads(runs[0].stdout)
+    found = sum(1 for f in report["findings"] if f["state"] == "found")
+    slowest = max(report["findings"], key=lambda f: f["duration_s"])
+    return [
+        Result(f"doctor (every check but DB005) vs as many count(*) scans{label}", size, o, b, o / b,
+               "≤ 3× the floor; peak RSS < 150 MB", o / b <= 3 and max(r.peak_rss_mb for r in runs) < RSS_TARGET_MB,
+               peak_rss_mb=max(r.peak_rss_mb for r in runs),
+               note=f"{found} findings; slowest check {slowest['code']} {slowest['duration_s']:.2f} s"),
+    ]  # fmt: skip

@@ -19,9 +19,13 @@ WITH target AS (
 ), segments AS (
     SELECT l.seq_id, d.path, d.geom AS segment FROM lines l, ST_DumpSegments(l.line) AS d
 ), merged AS (
+    -- a segment shorter than 75 m by its length in degrees times the most meters a degree spans (111.7 km) is
+    -- shorter than 75 m on the ellipsoid too: only the others pay the geodesic length (most are a few meters)
     SELECT seq_id, ST_LineMerge(ST_Collect(segment ORDER BY path)) AS geom
-    FROM segments WHERE ST_Length(segment::geography) <= 75 GROUP BY seq_id
-), candidates AS (
+    FROM segments
+    WHERE CASE WHEN ST_Length(segment) * 112000 <= 75 THEN true ELSE ST_Length(segment::geography) <= 75 END
+    GROUP BY seq_id
+), candidates AS MATERIALIZED (  -- materialized: the function runs on the candidates only, after the rule
     SELECT t.id, t.geom FROM target t LEFT JOIN merged m ON m.seq_id = t.id
     WHERE ST_AsEWKB(t.geom) IS DISTINCT FROM ST_AsEWKB(CASE WHEN NOT ST_IsEmpty(m.geom) THEN ST_Multi(m.geom) END)
 ), stale AS (

@@ -108,6 +108,7 @@ def test_sequence_benchmarks_run_on_a_panoramax_database(new_database, panoramax
     check(suite.bench_refresh_panoramax(bdb, name, 1500, 1, rss), 2)
     check(suite.bench_delete_data(bdb, name, 1500, 1, rss, label=" on a Panoramax database"), 2)
     check(suite.bench_storage_scan(bdb, name, 1500, rss, label=" on a Panoramax database"), 1)
+    check(suite.bench_doctor(bdb, name, 1500, rss, 1, label=" on a Panoramax database"), 1)
     jit = suite.bench_jit(bdb, name, 1500, label=" on a Panoramax database")
     assert len(jit) == 5 and all(r.ours_s > 0 and r.baseline_s > 0 for r in jit)
 
