@@ -125,6 +125,12 @@ def normalize_db_url(url: str) -> str:
     return urlunsplit(("postgresql", *tuple(parts)[1:]))
 
 
+def default_cache_dir() -> Path:
+    """Where ops keeps what it fetches (Panoramax releases for ``ops db plan``): $XDG_CACHE_HOME/ops."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ops"
+
+
 def application_name() -> str:
     """The ``application_name`` ops sessions show in ``pg_stat_activity``."""
     return f"ops@{socket.gethostname()}"[:63]

@@ -96,3 +96,9 @@ class TokenInvalid(OpsError):
 
 class LocalDbError(OpsError):
     """The local PostgreSQL cluster cannot be set up or driven."""
+
+
+class PlanError(OpsError):
+    """``ops db plan`` could not plan (a source it cannot read, a scratch database it cannot create)."""
+
+    exit_code = 2

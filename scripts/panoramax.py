@@ -8,8 +8,10 @@ import contextlib
 import io
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 GEOVISIO_VERSION = "2.15.1"
 WHEEL = f"geovisio-{GEOVISIO_VERSION}-py3-none-any.whl"
@@ -54,3 +56,72 @@ def build(url: str, folder: Path) -> int:
         backend.apply_migrations(pending)
     backend.connection.close()
     return len(pending)
+
+
+def apply_observed(url: str, folder: Path, connect_timeout_s: float = 10.0) -> list[Any]:
+    """Apply the pending migrations of ``folder`` with yoyo, as ``flask db upgrade`` does, and observe each
+    statement as ``ops db plan`` observes its replay (``ops.plan.trace``): the locks it takes, what it
+    rewrites, how long it runs, here on the real rows. What a plan is measured against."""
+    import psycopg
+    from yoyo import read_migrations
+    from yoyo.backends import PostgresqlPsycopgBackend
+    from yoyo.connections import parse_uri
+
+    from ops import db
+    from ops.plan import trace
+
+    with db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s) as conn:
+        initial = trace.snapshot(conn)
+    traces: list[trace.MigrationTrace] = []
+
+    class ObservingCursor:
+        """yoyo's cursor, observing the statements of the migration being applied."""
+
+        def __init__(self, real: Any, conn: Any) -> None:
+            self.real, self.conn = real, conn
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def execute(self, sql: str, params: Any = None) -> Any:
+            current = traces[-1] if traces else None
+            todo = expected_statements[current.id][len(current.statements) :] if current else []
+            if not todo or sql != todo[0] or current is None:
+                return self.real.execute(sql, params)
+            conn = self.conn
+            st = trace.StatementTrace(len(current.statements) + 1, sql)
+            current.statements.append(st)
+            before = trace.snapshot(conn)
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:  # outside a transaction
+                st.tag, st.duration_s, seen = trace.run_observed(conn, url, sql, connect_timeout_s)
+                after = trace.snapshot(conn)
+                st.locks = trace.taken_locks(seen, {}, {**before, **after}, initial)
+                st.observed = bool(seen)
+                self.real = conn.cursor()  # no rows to show
+            else:
+                pid = conn.info.backend_pid
+                held = trace.held_locks(conn, pid)
+                started = time.monotonic()
+                self.real.execute(sql, params)
+                st.duration_s = time.monotonic() - started
+                st.tag = self.real.statusmessage or ""
+                after = trace.snapshot(conn)
+                st.locks = trace.taken_locks(trace.held_locks(conn, pid), held, {**before, **after}, initial)
+            st.effects = trace.effects(before, after, initial, st.tag)
+            return self
+
+    class Observed(PostgresqlPsycopgBackend):
+        def cursor(self) -> Any:
+            return ObservingCursor(super().cursor(), self.connection)
+
+    backend = Observed(parse_uri(url.replace("postgresql://", "postgresql+psycopg://", 1)), "_yoyo_migration")
+    migrations = read_migrations(str(folder))
+    expected_statements: dict[str, list[str]] = {}
+    with contextlib.redirect_stdout(io.StringIO()), backend.lock():
+        for m in backend.to_apply(migrations):
+            m.load()
+            expected_statements[m.id] = [s.step._apply for s in m.steps]
+            traces.append(trace.MigrationTrace(m.id, bool(m.use_transactions)))
+            backend.apply_one(m)
+    backend.connection.close()
+    return traces

@@ -1,0 +1,379 @@
+"""Replaying pending migrations on the scratch database, one statement at a time, and reading what each
+statement did: the relation locks it took (``pg_locks`` of the replaying session), the tables and indexes
+it rewrote (a new relfilenode), created, dropped or renamed, and the constraints it validated.
+
+Each migration keeps its own transaction semantics: one transaction for the whole migration (its locks are
+held until its commit), or, for ``-- transactional: false``, each statement on its own. A statement that
+cannot run in a transaction block (``CREATE INDEX CONCURRENTLY``) runs as it would in production while a
+second session holds an older snapshot: the statement waits for that snapshot with its locks taken, and a
+third session reads them; then the snapshot is released and the statement ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from ops import db, queries
+from ops.plan.source import Migration
+
+# Lock modes, weakest first, as pg_locks names them; what each blocks of ordinary reads and writes.
+MODES = (
+    "AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+    "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock",
+)  # fmt: skip
+NOTHING, WRITES, READS_AND_WRITES = "nothing", "writes", "reads and writes"
+BLOCKS = {
+    "AccessShareLock": NOTHING, "RowShareLock": NOTHING, "RowExclusiveLock": NOTHING,
+    "ShareUpdateExclusiveLock": NOTHING, "ShareLock": WRITES, "ShareRowExclusiveLock": WRITES,
+    "ExclusiveLock": WRITES, "AccessExclusiveLock": READS_AND_WRITES,
+}  # fmt: skip
+OBSERVE_LIMIT_S = 120.0
+POLL_S = 0.01
+
+
+def sql_name(mode: str) -> str:
+    """``AccessExclusiveLock`` -> ``ACCESS EXCLUSIVE``, as the documentation and LOCK TABLE spell it."""
+    words, word = [], ""
+    for ch in mode.removesuffix("Lock"):
+        if ch.isupper() and word:
+            words.append(word)
+            word = ""
+        word += ch
+    return " ".join([*words, word]).upper()
+
+
+def stronger(a: str, b: str) -> str:
+    return a if MODES.index(a) >= MODES.index(b) else b
+
+
+@dataclass(frozen=True)
+class Relation:
+    oid: int
+    schema: str
+    name: str
+    kind: str  # r p m (tables, materialized views), i I (indexes)
+    filenode: int
+    method: str | None  # an index's access method (btree, gist…)
+    table_oid: int | None  # an index's table
+    validated: tuple[str, ...]
+    not_null: tuple[str, ...]
+    columns: tuple[str, ...]
+
+    @property
+    def qualified(self) -> str:
+        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
+
+    @property
+    def is_index(self) -> bool:
+        return self.kind in ("i", "I")
+
+
+def snapshot(conn: psycopg.Connection) -> dict[int, Relation]:
+    rows = conn.execute(queries.statement("plan", "relations")).fetchall()
+    return {
+        r[0]: Relation(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(r[7] or ()), tuple(r[8] or ()), tuple(r[9] or ())
+        )
+        for r in rows
+    }
+
+
+def held_locks(conn: psycopg.Connection, pid: int) -> dict[int, str]:
+    """Relation oid -> strongest granted mode, of session ``pid``."""
+    held: dict[int, str] = {}
+    for relation, mode, granted in conn.execute(queries.statement("plan", "locks"), {"pid": pid}).fetchall():
+        if granted and relation is not None and mode in MODES:
+            held[relation] = stronger(mode, held.get(relation) or mode)
+    return held
+
+
+@dataclass
+class Lock:
+    relation: str  # the table's name when the lock was taken
+    table: str
+    mode: str  # the strongest taken on the table or one of its indexes
+    production: str | None  # the table's name in production; None: created by the upgrade (blocks nobody
+    # before its commit)
+
+    @property
+    def existing(self) -> bool:
+        return self.production is not None
+
+    @property
+    def blocks(self) -> str:
+        return BLOCKS[self.mode] if self.existing else NOTHING
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"relation": self.relation, "table": self.table, "mode": sql_name(self.mode), "existing": self.existing,
+                "blocks": self.blocks}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Touched:
+    """A relation a statement changed: its name now, and its name in production (None: a new one)."""
+
+    name: str
+    production: str | None
+    method: str | None = None  # an index's access method
+    table: str | None = None  # an index's table, in production (None: a new table)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "existing": self.production is not None}
+        if self.method:
+            data |= {"method": self.method, "table": self.table}
+        return data
+
+
+@dataclass
+class Effects:
+    """What one statement did to the relations."""
+
+    rewritten: list[Touched] = field(default_factory=list)
+    truncated: list[Touched] = field(default_factory=list)
+    created: list[Touched] = field(default_factory=list)
+    dropped: list[Touched] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    validated: list[tuple[Touched, str]] = field(default_factory=list)  # (table, constraint or NOT NULL column)
+    indexes_built: list[Touched] = field(default_factory=list)  # new indexes on tables that existed before
+    added_columns: list[tuple[Touched, str]] = field(default_factory=list)  # (table, column)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rewritten": [t.as_dict() for t in self.rewritten], "truncated": [t.as_dict() for t in self.truncated],
+            "created": [t.name for t in self.created], "dropped": [t.name for t in self.dropped],
+            "renamed": [list(r) for r in self.renamed],
+            "validated": [{"table": t.name, "what": what} for t, what in self.validated],
+            "indexes_built": [t.as_dict() for t in self.indexes_built],
+            "added_columns": [{"table": t.name, "column": c} for t, c in self.added_columns],
+        }  # fmt: skip
+
+
+@dataclass
+class StatementTrace:
+    number: int
+    text: str
+    tag: str = ""  # the server's command tag ("CREATE INDEX", "UPDATE 0")
+    locks: list[Lock] = field(default_factory=list)  # taken by this statement
+    effects: Effects = field(default_factory=Effects)
+    error: str | None = None
+    observed: bool = True  # False: ran outside a transaction without waiting, its locks could not be seen
+    duration_s: float = 0.0  # on the scratch copy (empty tables): not an estimate
+
+    @property
+    def verb(self) -> str:
+        return self.tag.split(" ")[0] if self.tag else ""
+
+
+@dataclass
+class MigrationTrace:
+    id: str
+    transactional: bool
+    statements: list[StatementTrace] = field(default_factory=list)
+    not_traced: str | None = None  # why (a Python migration)
+    failed: bool = False
+
+
+def _describe_error(exc: psycopg.Error) -> str:
+    return " ".join(str(exc).split())
+
+
+def effects(before: dict[int, Relation], after: dict[int, Relation], initial: dict[int, Relation], tag: str) -> Effects:
+    """What changed between two snapshots of the relations (``initial``: the relations of production)."""
+
+    def touched(rel: Relation) -> Touched:
+        prod = initial.get(rel.oid)
+        if not rel.is_index:
+            return Touched(rel.qualified, prod.qualified if prod else None)
+        table = initial.get(rel.table_oid or 0)
+        return Touched(rel.qualified, prod.qualified if prod else None, rel.method or "btree",
+                       table.qualified if table else None)  # fmt: skip
+
+    out = Effects()
+    truncate = tag.startswith("TRUNCATE")
+    for oid, rel in after.items():
+        old = before.get(oid)
+        if old is None:
+            out.created.append(touched(rel))
+            if rel.is_index and rel.table_oid in before:
+                out.indexes_built.append(touched(rel))
+            continue
+        if old.name != rel.name or old.schema != rel.schema:
+            out.renamed.append((old.qualified, rel.qualified))
+        if old.filenode and rel.filenode and old.filenode != rel.filenode:
+            (out.truncated if truncate else out.rewritten).append(touched(rel))
+        news = sorted(set(rel.validated) - set(old.validated))
+        news += [f"NOT NULL {c}" for c in sorted(set(rel.not_null) - set(old.not_null))]
+        out.validated += [(touched(rel), what) for what in news]
+        out.added_columns += [(touched(rel), c) for c in rel.columns if c not in old.columns]
+    out.dropped = [touched(rel) for oid, rel in before.items() if oid not in after]
+    return out
+
+
+def taken_locks(
+    new: dict[int, str], before: dict[int, str], rels: dict[int, Relation], initial: dict[int, Relation]
+) -> list[Lock]:
+    """The locks a statement took, one per table: the strongest of the table's own and of its indexes'
+    (a lock on an index of production's blocks its table's users; one on a new index blocks nobody)."""
+    by_table: dict[int, Lock] = {}
+    for oid, mode in sorted(new.items()):
+        if oid in before and MODES.index(before[oid]) >= MODES.index(mode):
+            continue
+        rel = rels.get(oid)
+        if rel is None:
+            continue  # a catalog, or a relation created and dropped within the statement
+        table_oid = rel.table_oid if rel.is_index and rel.table_oid else oid
+        if rel.is_index and oid not in initial and table_oid in initial:
+            continue
+        table = rels.get(table_oid, rel)
+        prod = initial.get(table_oid)
+        known = by_table.get(table_oid)
+        if known is None:
+            by_table[table_oid] = Lock(table.qualified, table.qualified, mode, prod.qualified if prod else None)
+        else:
+            known.mode = stronger(known.mode, mode)
+    return sorted(by_table.values(), key=lambda lock: (-MODES.index(lock.mode), lock.table))
+
+
+class Tracer:
+    """Replays migrations on the scratch database (``url``), in order, and keeps what each statement did."""
+
+    def __init__(self, url: str, connect_timeout_s: float, progress: Callable[[str], None] = lambda _m: None) -> None:
+        self.url = url
+        self.connect_timeout_s = connect_timeout_s
+        self.progress = progress
+        self.conn = db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s)
+        self.pid = self.conn.info.backend_pid
+        self.initial = snapshot(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def replay(self, migrations: list[Migration]) -> list[MigrationTrace]:
+        traces = []
+        for m in migrations:
+            self.progress(m.id)
+            if m.python:
+                traces.append(MigrationTrace(m.id, m.transactional, not_traced="a Python migration: ops runs no "
+                                             "code of a release, so its locks and duration are unknown"))  # fmt: skip
+                continue
+            traces.append(self._transactional(m) if m.transactional else self._autocommit(m))
+        return traces
+
+    def _transactional(self, m: Migration) -> MigrationTrace:
+        trace = MigrationTrace(m.id, True)
+        self.conn.execute("BEGIN")
+        rels, held = snapshot(self.conn), held_locks(self.conn, self.pid)
+        for number, text in enumerate(m.statements, start=1):
+            st = StatementTrace(number, text)
+            trace.statements.append(st)
+            started = time.monotonic()
+            try:
+                cur = self.conn.execute(text)
+                st.tag = cur.statusmessage or ""
+            except psycopg.Error as exc:
+                st.error = _describe_error(exc)
+                trace.failed = True
+                self.conn.execute("ROLLBACK")
+                return trace
+            st.duration_s = time.monotonic() - started
+            after, now_held = snapshot(self.conn), held_locks(self.conn, self.pid)
+            st.locks = taken_locks(now_held, held, {**rels, **after}, self.initial)
+            st.effects = effects(rels, after, self.initial, st.tag)
+            rels, held = after, now_held
+        self.conn.execute("COMMIT")
+        return trace
+
+    def _autocommit(self, m: Migration) -> MigrationTrace:
+        trace = MigrationTrace(m.id, False)
+        for number, text in enumerate(m.statements, start=1):
+            st = StatementTrace(number, text)
+            trace.statements.append(st)
+            before = snapshot(self.conn)
+            try:
+                self._in_own_transaction(st, before)
+            except psycopg.errors.ActiveSqlTransaction:
+                self.conn.execute("ROLLBACK")
+                try:
+                    self._observed(st, before)
+                except psycopg.Error as exc:
+                    st.error = _describe_error(exc)
+            except psycopg.Error as exc:
+                self.conn.execute("ROLLBACK")
+                st.error = _describe_error(exc)
+            if st.error:
+                trace.failed = True
+                return trace
+        return trace
+
+    def _in_own_transaction(self, st: StatementTrace, before: dict[int, Relation]) -> None:
+        """A statement of a non-transactional migration that may run in a transaction block: traced in one
+        (its locks end with the statement)."""
+        self.conn.execute("BEGIN")
+        held = held_locks(self.conn, self.pid)
+        started = time.monotonic()
+        cur = self.conn.execute(st.text)
+        st.duration_s = time.monotonic() - started
+        st.tag = cur.statusmessage or ""
+        after, now_held = snapshot(self.conn), held_locks(self.conn, self.pid)
+        self.conn.execute("COMMIT")
+        st.locks = taken_locks(now_held, held, {**before, **after}, self.initial)
+        st.effects = effects(before, after, self.initial, st.tag)
+
+    def _observed(self, st: StatementTrace, before: dict[int, Relation]) -> None:
+        """A statement that refuses transaction blocks: run as in production (``run_observed``)."""
+        st.tag, st.duration_s, seen = run_observed(self.conn, self.url, st.text, self.connect_timeout_s)
+        after = snapshot(self.conn)
+        st.locks = taken_locks(seen, {}, {**before, **after}, self.initial)
+        st.observed = bool(seen)
+        st.effects = effects(before, after, self.initial, st.tag)
+
+
+def run_observed(
+    conn: psycopg.Connection, url: str, text: str, connect_timeout_s: float
+) -> tuple[str, float, dict[int, str]]:
+    """Run ``text`` on ``conn`` (autocommit) while another session holds an older snapshot, which a
+    statement such as ``CREATE INDEX CONCURRENTLY`` waits for with its locks taken; a third session reads
+    them meanwhile. Returns the command tag, the duration and the strongest lock seen on each relation."""
+    seen: dict[int, str] = {}
+    outcome: dict[str, Any] = {}
+    pid = conn.info.backend_pid
+    with (
+        db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s) as blocker,
+        db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s) as watcher,
+    ):
+        blocker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        blocker.execute("SELECT 1")  # takes the snapshot the statement will wait for…
+        watcher.execute("SELECT txid_current()")  # …made older than the statement's by a committed xid
+
+        def run() -> None:
+            started = time.monotonic()
+            try:
+                outcome["tag"] = conn.execute(text).statusmessage or ""
+            except psycopg.Error as exc:
+                outcome["error"] = exc
+            outcome["duration"] = time.monotonic() - started
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        deadline = time.monotonic() + OBSERVE_LIMIT_S
+        released = False
+        while worker.is_alive() and time.monotonic() < deadline:
+            for oid, mode in held_locks(watcher, pid).items():
+                seen[oid] = stronger(mode, seen.get(oid, mode))
+            waiting = watcher.execute(queries.statement("plan", "waiting"), {"pid": pid}).fetchone()
+            if not released and waiting and waiting[0] == "Lock":
+                blocker.execute("COMMIT")
+                released = True
+            time.sleep(POLL_S)
+        if not released:
+            blocker.execute("COMMIT")
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("tag", ""), outcome.get("duration", 0.0), seen

@@ -1,0 +1,103 @@
+-- ops db plan (ops.plan): the scratch database's life, the trace of each replayed statement (catalogs
+-- only), and what production tells of the relations involved (catalogs and statistics only: never a row).
+
+-- name: leftovers
+-- Scratch databases of this database (their names carry its oid): dropped when their creator is gone.
+SELECT datname FROM pg_database
+WHERE datname LIKE 'ops\_plan\_scratch\_' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '\_%'
+ORDER BY datname
+
+-- name: create_database
+CREATE DATABASE {database} TEMPLATE template0
+
+-- name: drop_database
+DROP DATABASE IF EXISTS {database} WITH (FORCE)
+
+-- name: user_objects
+-- What a database holds besides the system's: an operator's --scratch-url must hold nothing.
+SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\_temp%'
+          AND n.nspname NOT LIKE 'pg\_toast\_temp%')
+     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))
+
+-- name: user_schemas
+SELECT nspname FROM pg_namespace
+WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname NOT LIKE 'pg\_temp%'
+  AND nspname NOT LIKE 'pg\_toast\_temp%'
+
+-- name: drop_schema
+DROP SCHEMA {schema} CASCADE
+
+-- name: relations
+-- Every table, materialized view and index, with its storage file: a new relfilenode is a rewrite. For
+-- an index, its table and its access method; the check and foreign-key constraints validated and the
+-- NOT NULL columns of each table, whose appearance means a scan of the table; and the table's columns.
+SELECT c.oid, n.nspname, c.relname, c.relkind, c.relfilenode, am.amname, i.indrelid,
+       (SELECT array_agg(conname ORDER BY conname) FROM pg_constraint
+        WHERE conrelid = c.oid AND contype IN ('c', 'f') AND convalidated) AS validated,
+       (SELECT array_agg(attname ORDER BY attname) FROM pg_attribute
+        WHERE attrelid = c.oid AND attnum > 0 AND attnotnull AND NOT attisdropped) AS not_null,
+       (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
+        WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND c.relkind IN ('r', 'p', 'm')) AS columns
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_am am ON am.oid = c.relam AND c.relkind IN ('i', 'I')
+LEFT JOIN pg_index i ON i.indexrelid = c.oid
+WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\_temp%'
+
+-- name: locks
+-- The relation locks a session holds or waits for, in this database.
+SELECT relation, mode, granted FROM pg_locks
+WHERE pid = %(pid)s AND locktype = 'relation'
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+
+-- name: waiting
+-- Whether a session waits (a non-transactional statement waiting for older snapshots shows its locks).
+SELECT wait_event_type, state FROM pg_stat_activity WHERE pid = %(pid)s
+
+-- name: sizes
+-- What production holds in the relations a plan involves, by name: sizes and row counts from the
+-- catalogs and the statistics collector (no table is read).
+SELECT q.nspname, q.relname, c.relkind, pg_relation_size(c.oid) AS bytes,
+       CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint
+            ELSE coalesce(s.n_live_tup, 0) END AS row_count,
+       (SELECT count(*) FROM pg_index WHERE indrelid = c.oid) AS nb_indexes,
+       coalesce(pg_indexes_size(c.oid), 0) AS index_bytes
+FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS q(nspname, relname)
+JOIN pg_namespace n ON n.nspname = q.nspname
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = q.relname
+LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+
+-- name: applied_hashes
+-- Panoramax's history as yoyo reads it to find what is pending (never written).
+SELECT migration_hash FROM _yoyo_migration
+
+-- name: calibrate_table
+-- The calibration sample: rows shaped like a picture (a uuid, a time, a point, an enum-like text, some
+-- metadata), in the scratch database only.
+CREATE TABLE ops_plan_calibration AS
+SELECT g AS n, md5(g::text)::uuid AS id, now() - g * interval '1 second' AS ts,
+       ST_SetSRID(ST_MakePoint(random() * 10, 40 + random() * 10), 4326) AS geom,
+       (ARRAY['ready', 'hidden', 'preparing'])[1 + mod(g, 3)] AS status,
+       jsonb_build_object('type', 'flat', 'originalFileName', 'IMG_' || g || '.jpg', 'make', 'Camera') AS metadata
+FROM generate_series(1, %(rows)s) AS g
+
+-- name: calibrate_scan
+SELECT count(*) FROM ops_plan_calibration WHERE metadata->>'make' = 'none'
+
+-- name: calibrate_btree
+CREATE INDEX ops_plan_calibration_btree ON ops_plan_calibration (id)
+
+-- name: calibrate_gist
+CREATE INDEX ops_plan_calibration_gist ON ops_plan_calibration USING gist (geom)
+
+-- name: calibrate_update
+UPDATE ops_plan_calibration SET status = status || ''
+
+-- name: calibrate_rewrite
+ALTER TABLE ops_plan_calibration ALTER COLUMN n TYPE bigint
+
+-- name: calibrate_size
+SELECT pg_relation_size('ops_plan_calibration')
