@@ -66,7 +66,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("db upgrade", "ops.cli.db:upgrade", "ops.schema.runner:upgrade", None, True, ("bookkeeping",)),
     Spec("db rollback", "ops.cli.db:rollback", "ops.schema.runner:rollback", None, True, ("bookkeeping",)),
     Spec("db status", "ops.cli.db:status", "ops.schema.status:migration_status", None, False, ("sequence_targets",)),
-    Spec("db plan", "ops.cli.db:plan_command", "ops.plan.planner:make_plan", None, False, ("plan",)),
+    Spec("db plan", "ops.cli.plan:plan_command", "ops.plan.planner:make_plan", None, False, ("plan",)),
     Spec("db refresh", "ops.cli.db:refresh", "ops.refresh:refresh", _REFRESH, True, _REFRESH_SQL),
     Spec("refresh", "ops.cli.db:refresh", "ops.refresh:refresh", _REFRESH, True, _REFRESH_SQL),
     Spec("sequences reorder", "ops.cli.sequences:reorder", "ops.sequences:reorder", _REORDER, True,

@@ -131,6 +131,11 @@ def default_cache_dir() -> Path:
     return Path(base) / "ops"
 
 
+def scratch_url() -> str | None:
+    """OPS_SCRATCH_URL: the empty database ``ops db plan`` replays migrations on, for a role without CREATEDB."""
+    return os.environ.get("OPS_SCRATCH_URL") or None
+
+
 def application_name() -> str:
     """The ``application_name`` ops sessions show in ``pg_stat_activity``."""
     return f"ops@{socket.gethostname()}"[:63]
@@ -181,7 +186,8 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret these settings hold, for scrubbing any text shown to the user."""
         found: list[str] = []
-        for url in (self.db_url, self.fs_url, self.fs_permanent_url, self.fs_derivates_url, self.fs_tmp_url):
+        urls = (self.db_url, self.fs_url, self.fs_permanent_url, self.fs_derivates_url, self.fs_tmp_url, scratch_url())
+        for url in urls:
             if url:
                 found += url_secrets(url)
         if self.secret_key:

@@ -5,8 +5,8 @@ would run where no command exists), in the form of Django's check framework.
 Every check is one statement (``sql/queries/doctor.sql`` says what each costs), run in its own read-only
 transaction with its own ``statement_timeout``: a check that fails or times out is reported (exit 2) and the
 others go on. A check that cannot apply to this kind of database says why. Memory stays flat: counts and the
-first ids, never all rows. The codes are documented in the README and never reused. (The module is long
-because the table of checks, their running and their fixes are read together.)
+first ids, never all rows. The codes are documented in the README and never reused.
+(The module is long because the table of checks, their running and their fixes are read together.)
 """
 
 from __future__ import annotations
@@ -43,6 +43,12 @@ class CheckDef:
     needs: Needs = field(default_factory=Needs)  # what it reads: absent, the check does not apply
 
 
+def _sql(name: str, note: str = "") -> str:
+    """A fix no command makes: the SQL of ``sql/queries/doctor_fixes.sql`` (printed, never run), then a note."""
+    text = queries.statement("doctor_fixes", name) + ";"
+    return f"{text}  {note}" if note else text
+
+
 _SEQ = Needs({"sequences": ("id", "status", "geom", "bbox"), "sequences_pictures": ("seq_id", "rank", "pic_id")})
 _PIC = Needs({"pictures": ("id", "status", "updated_at"), "job_queue": ("picture_id", "task")})
 CHECKS: tuple[CheckDef, ...] = (
@@ -62,47 +68,40 @@ CHECKS: tuple[CheckDef, ...] = (
              _SEQ | Needs({"pictures": ("heading",)})),
     CheckDef("PIC001", "error", "pictures stuck in a processing status with no job queued",
              "nothing will ever finish them (a worker that died, a queue emptied by hand)",
-             "INSERT INTO job_queue (task, picture_id) SELECT 'prepare', unnest('{{{ids_sql}}}'::uuid[]) "
-             "ON CONFLICT DO NOTHING;", False, _PIC),
+             _sql("pic001"), False, _PIC),
     CheckDef("PIC002", "error", "pictures waiting for deletion with no delete job queued",
              "they and their files will never go",
-             "INSERT INTO job_queue (task, picture_id) SELECT 'delete', unnest('{{{ids_sql}}}'::uuid[]) "
-             "ON CONFLICT DO NOTHING;", False, _PIC | Needs({"job_queue": ("picture_to_delete_id",)})),
+             _sql("pic002"), False, _PIC | Needs({"job_queue": ("picture_to_delete_id",)})),
     CheckDef("PIC003", "warning", "broken pictures", "their last error is below; retry once its cause is fixed",
              "ops jobs retry {ids}", True,
              Needs({"pictures": ("id", "status", "preparing_status"), "job_history": ("picture_id", "job_id", "error")})),
     CheckDef("PIC004", "warning", "pictures in no sequence, their upload finished", "nothing will ever show them",
-             "DELETE FROM pictures WHERE id = ANY('{{{ids_sql}}}'::uuid[]);  (deletes: their files become orphans, "
-             "see ops storage orphans)", False,
+             _sql("pic004", "(deletes: their files become orphans, see ops storage orphans)"), False,
              Needs({"pictures": ("id", "inserted_at", "upload_set_id"), "upload_sets": ("completed", "dispatched")})),
     CheckDef("JOB001", "warning", "queued jobs whose target is gone", "they fail or do nothing, forever",
-             "DELETE FROM job_queue WHERE id = ANY('{{{ids_sql}}}'::uuid[]);", False,
+             _sql("job001"), False,
              Needs({"job_queue": ("id", "picture_id", "sequence_id", "upload_set_id")})),
     CheckDef("UPL001", "warning", "upload sets completed but never dispatched", "their pictures never get a sequence",
-             "INSERT INTO job_queue (task, upload_set_id) SELECT 'dispatch', unnest('{{{ids_sql}}}'::uuid[]) "
-             "ON CONFLICT DO NOTHING;", False,
+             _sql("upl001"), False,
              Needs({"upload_sets": ("id", "completed", "dispatched", "created_at"), "job_queue": ("upload_set_id",)})),
     CheckDef("UPL002", "info", "upload files naming pictures that are gone (ids: the pictures)",
-             "Panoramax's upload bookkeeping keeps them", "UPDATE files SET picture_id = NULL WHERE picture_id = "
-             "ANY('{{{ids_sql}}}'::uuid[]);", False, Needs({"files": ("picture_id",)})),
+             "Panoramax's upload bookkeeping keeps them", _sql("upl002"), False, Needs({"files": ("picture_id",)})),
     CheckDef("MAP001", "warning", "the map is not refreshed on schedule",
              "new, moved and deleted pictures do not show on the map", "ops refresh", True),
     CheckDef("DB001", "error", "invalid indexes", "a failed CREATE INDEX CONCURRENTLY: writes pay for it, reads "
-             "never use it", "REINDEX INDEX CONCURRENTLY {id};"),
+             "never use it", _sql("db001")),
     CheckDef("DB002", "error", "the schema is not what the commands need", "migrations pending, modified or missing",
              "ops db upgrade  (Panoramax-managed: Panoramax's own flask db upgrade)"),
     CheckDef("DB003", "warning", "transaction IDs old: autovacuum is not keeping up",
-             f"past about 2 billion PostgreSQL stops writes; warned at {XID_WARNING:,}", "VACUUM (FREEZE) {id};"),
+             f"past about 2 billion PostgreSQL stops writes; warned at {XID_WARNING:,}", _sql("db003")),
     CheckDef("DB004", "error", "sessions idle in a transaction for more than 10 minutes, holding locks",
-             "they block every migration and cleanup", "SELECT pg_terminate_backend({id});"),
+             "they block every migration and cleanup", _sql("db004")),
     CheckDef("DB005", "warning", "the server JIT-compiles the per-sequence geometry function",
              "every call from Panoramax's API pays the compilation", "{ids}"),
     CheckDef("ACC001", "error", "not exactly one default account",
-             "anonymous uploads and default-account-tokens need one", "UPDATE accounts SET is_default = (id = "
-             "'<the one to keep>') WHERE is_default;  (or create one: ops user 'Default account' --create, then set "
-             "is_default)"),
+             "anonymous uploads and default-account-tokens need one", _sql("acc001", "(or create one: ops user 'Default account' --create, then set is_default)")),
     CheckDef("ACC002", "error", "the default account has no token", "ops default-account-tokens get fails",
-             "INSERT INTO tokens (account_id, description) VALUES ('{ids}', 'default token');"),
+             _sql("acc002")),
 )  # fmt: skip
 CODES = {c.code: c for c in CHECKS}
 

@@ -8,7 +8,8 @@ identifier (``identified``).
 
 The rule (tests/test_architecture.py checks it): every SQL statement of the core modules lives here, but
 one-line SET/SHOW/RESET statements, cursor control (DECLARE, FETCH, CLOSE) and one-line SELECTs that read
-only catalogs and functions (``SELECT to_regclass(%s) IS NOT NULL``, ``SELECT pg_advisory_xact_lock(%s)``).
+only catalogs and functions (``SELECT to_regclass(%s) IS NOT NULL``, ``SELECT pg_advisory_xact_lock(%s)``);
+a lone keyword (a command tag such as ``"UPDATE"`` compared with) is no statement.
 """
 
 from __future__ import annotations

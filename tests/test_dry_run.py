@@ -28,6 +28,7 @@ def dry_runs(s1: str, s2: str) -> dict[tuple[str, ...], list[list[str]]]:
                     ["zoe", "--create", "--set-role", "admin", "--dry-run"]],
         ("sequences", "reorder"): [["--dry-run"], [s1, "--dry-run"]],
         ("set-sequences-heading",): [["--dry-run"], [s2, "--overwrite", "--value", "90", "--dry-run"]],
+        ("doctor",): [["--fix", "--dry-run"], ["--fix", "--dry-run", "--sequence", s2, "--json"]],
     }  # fmt: skip
 
 

@@ -10,9 +10,9 @@ import click
 
 from ops.cli.common import confirm_or_refuse, database, emit, jit_report, say, settings
 from ops.cli.options import ddl_lock_timeout_option, dry_run_option, json_option, lock_timeout_option, yes_option
+from ops.cli.plan import make_plan, migrations_dir, plan_command, plan_lines
 
 if TYPE_CHECKING:
-    from ops.plan.planner import Plan as PlanResult
     from ops.refresh import RefreshOutcome
     from ops.schema.status import SchemaStatus
     from ops.schema.views import ViewStatus
@@ -26,8 +26,7 @@ def _url(ctx: click.Context) -> str:
 
 
 def _dir(ctx: click.Context) -> Path | None:
-    value = ctx.find_object(dict)
-    return value.get("migrations_dir") if value else None
+    return migrations_dir(ctx)
 
 
 @click.group()
@@ -59,6 +58,24 @@ def _print_plan(plan: list[PlannedMigration], verb: str) -> None:
                 say(f"  {line}")
 
 
+def _print_lock_plan(ctx: click.Context) -> None:
+    """What ``ops db plan`` says of the same migrations; a plan that cannot be made (no CREATEDB, no
+    --scratch-url) is one line, the dry run still lists the statements."""
+    import psycopg
+
+    from ops.config import scratch_url
+    from ops.errors import OpsError
+
+    say("")
+    try:
+        result = make_plan(ctx, None, scratch_url(), 5.0, None)
+    except (OpsError, psycopg.Error) as e:
+        say(f"no lock plan: {' '.join(str(e).split())} (ops db plan says more)")
+        return
+    for line in plan_lines(result):
+        say(line)
+
+
 @db.command()
 @dry_run_option
 @lock_timeout_option
@@ -71,7 +88,7 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
 
     \b
     ops db upgrade
-    ops db upgrade --dry-run
+    ops db upgrade --dry-run    # the statements, and what they will lock (as ops db plan)
     """
     from ops.schema import migrations, runner
 
@@ -81,7 +98,9 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
             plan = runner.plan_upgrade(conn, directory)
         if not plan:
             say("nothing to apply: database is up to date")
+            return
         _print_plan(plan, "apply")
+        _print_lock_plan(ctx)
         return
     options = migrations.RunOptions(lock_timeout_s=lock_timeout, ddl_lock_timeout_s=ddl_lock_timeout)
     result = runner.upgrade(url, directory, options=options, report=say, log=log.info)
@@ -128,139 +147,6 @@ def rollback(
         say("nothing to roll back")
     if result.cleaned_bookkeeping:
         say("removed the bookkeeping tables: the database holds nothing of ops")
-
-
-def _plan_lines(plan: PlanResult) -> list[str]:
-    from ops.plan.estimate import format_seconds
-    from ops.plan.trace import sql_name
-
-    if not plan.migrations:
-        return [f"nothing to plan: no pending migration ({plan.source}) on this {plan.database}"]
-    lines = [
-        f"{len(plan.migrations)} pending migration(s): {plan.source}",
-        f"on this {plan.database}",
-        f"traced on a scratch copy of its schema ({'dropped' if plan.scratch.startswith('ops_plan') else 'emptied'}); "
-        "estimated with production's sizes and this server's rates",
-    ]
-    if plan.leftovers:
-        lines.append(f"dropped {len(plan.leftovers)} scratch database(s) left by an interrupted plan")
-    for m in plan.migrations:
-        sign = {"~": "~", ">=": "≥ ", "<=": "≤ "}[m.bound]
-        mode = "one transaction" if m.transactional else "no transaction"
-        lines.append("")
-        lines.append(f"{m.id}  ({mode}, {len(m.statements)} statement(s))  {sign}{format_seconds(m.seconds)}")
-        if m.not_traced:
-            lines.append(f"  not traced: {m.not_traced}")
-            continue
-        quiet = 0
-        for sp in m.statements:
-            t = sp.trace
-            locks = [lk for lk in t.locks if lk.production]
-            shown = locks or sp.estimate.seconds > 0 or sp.estimate.bound != "~" or t.error or not t.observed
-            if not shown:
-                quiet += 1
-                continue
-            lines.append(f"  #{t.number:<3} {sp.summary}")
-            if locks:
-                lines.append("       locks: " + ", ".join(f"{sql_name(lk.mode)} {lk.table}" for lk in locks))
-            if not t.observed:
-                lines.append("       locks: not seen (ran outside a transaction and ended at once on the copy)")
-            for basis in sp.estimate.basis:
-                lines.append(f"       {sp.estimate.describe()}: {basis}")
-            if t.error:
-                lines.append(f"       FAILED on the scratch copy: {t.error}")
-        if quiet:
-            lines.append(f"  ({quiet} more statement(s): no lock on a table of production, no work to speak of)")
-        for b in m.blocked:
-            sign = {"~": "~", ">=": "≥ ", "<=": "≤ "}[b.bound]
-            span = f"#{b.statement} to the commit" if m.transactional else f"during #{b.statement}"
-            lines.append(f"  blocks {b.what} on {b.table}: {sign}{format_seconds(b.seconds)} ({sql_name(b.mode)}, "
-                         f"{span})")  # fmt: skip
-    lines.append("")
-    if plan.rates:
-        lines.append(f"this server's rates: {plan.rates.describe()}")
-    total = sum(m.seconds for m in plan.migrations)
-    lines.append(f"the upgrade: ~{format_seconds(total)} of work estimated; planned in {plan.wall_s:.1f} s")
-    if plan.warnings:
-        lines.append(f"{len(plan.warnings)} warning(s):")
-        for w in plan.warnings:
-            lines.append(f"  warning: {w.migration} {w.message}")
-            lines += [f"    safer: {fix}" for fix in w.fixes]
-    for error in plan.errors:
-        lines.append(f"  could not plan: {error}")
-    if not plan.warnings and not plan.errors:
-        lines.append(f"no lock blocks writes on a table of production for longer than {plan.max_lock_s:g} s")
-    return lines
-
-
-def _make_plan(ctx: click.Context, panoramax: str | None, scratch_url: str | None, max_lock: float,
-               cache_dir: Path | None) -> PlanResult:  # fmt: skip
-    from ops.config import default_cache_dir
-    from ops.plan import planner
-
-    current = settings(ctx)
-    options = planner.Options(
-        panoramax_source=panoramax, scratch_url=scratch_url, max_lock_s=max_lock,
-        cache_dir=cache_dir or default_cache_dir(), migrations_dir=_dir(ctx),
-        connect_timeout_s=current.connect_timeout, lock_wait_s=current.read_lock_timeout,
-    )  # fmt: skip
-    with database(ctx, "db plan", check_schema=False) as conn:
-        return planner.make_plan(conn, _url(ctx), options, progress=log.info)
-
-
-@db.command("plan")
-@click.option(
-    "--panoramax",
-    "source",
-    metavar="SOURCE",
-    help="On a Panoramax-managed database: the release to plan, as a version (2.15.1, fetched with pip), a "
-    "geovisio wheel or sdist, or a folder of migrations.",
-)
-@click.option(
-    "--scratch-url",
-    metavar="URL",
-    envvar="OPS_SCRATCH_URL",
-    help="An empty database to replay the migrations on, for a role without CREATEDB (ops fills it, then "
-    "empties it) [env: OPS_SCRATCH_URL].",
-)
-@click.option(
-    "--max-lock",
-    type=click.FloatRange(0, 86400),
-    default=5.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Warn about every lock that blocks writes on a table for longer than this.",
-)
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="OPS_CACHE_DIR",
-    help="Where fetched Panoramax releases are kept [env: OPS_CACHE_DIR; default: ~/.cache/ops].",
-)
-@json_option
-@click.pass_context
-def plan_command(
-    ctx: click.Context, source: str | None, scratch_url: str | None, max_lock: float, cache_dir: Path | None,
-    as_json: bool,
-) -> None:  # fmt: skip
-    """Before an upgrade: what each pending migration will lock on this database, what that blocks (reads
-    and writes, or writes) and for how long, with a warning for each lock that blocks writes longer than
-    --max-lock.
-
-    The migrations are replayed on a scratch copy of the schema (created on the same server and dropped at
-    the end; or --scratch-url) to read their true locks and rewrites; durations come from this database's
-    sizes, EXPLAIN of each data change (never executed) and this server's rates measured on a sample.
-    This database is only read. Exit 0: no warning; 1: warnings; 2: could not plan.
-
-    \b
-    ops db plan
-    ops db plan --panoramax 2.15.1
-    ops db plan --panoramax geovisio-2.15.1-py3-none-any.whl --max-lock 2 --json
-    """
-    result = _make_plan(ctx, source, scratch_url, max_lock, cache_dir)
-    emit(result.as_dict(), as_json, _plan_lines(result), always=result.exit_code != 0)
-    if result.exit_code:
-        ctx.exit(result.exit_code)
 
 
 def _panoramax_status_lines(state: SchemaStatus) -> list[str]:
@@ -376,3 +262,6 @@ def refresh(ctx: click.Context, view_name: str | None, full: bool, as_json: bool
 
 
 db.add_command(refresh)
+
+
+db.add_command(plan_command)

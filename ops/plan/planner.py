@@ -12,7 +12,8 @@ how long.
    ``max_lock``, with the safe form of the statements that make it long.
 
 Production is only read: catalogs, statistics, ``_yoyo_migration`` and ``EXPLAIN`` in read-only
-transactions, and ``pg_dump --schema-only``.
+transactions, and ``pg_dump --schema-only``. (Long because the plan's records, its verdicts and their
+texts are read together.)
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def _fixes(sp: StatementPlan) -> list[str]:
     """The safe form of a statement that keeps a lock long, where one exists."""
     t, fixes = sp.trace, []
     if t.effects.indexes_built:
-        fixes.append("CREATE INDEX CONCURRENTLY, in a migration of its own marked -- transactional: false "
+        fixes.append("build the index with CREATE INDEX CONCURRENTLY, in a migration of its own marked -- transactional: false "
                      "(writes go on while it builds)")  # fmt: skip
     if any(not what.startswith("NOT NULL") for _, what in t.effects.validated):
         fixes.append("ADD CONSTRAINT … NOT VALID, then ALTER TABLE … VALIDATE CONSTRAINT in a later migration "
@@ -253,7 +254,7 @@ def _unanalyzed_warning(m: MigrationPlan, sp: StatementPlan) -> Warning:
         "analyzed, so it guesses how many rows match, and may choose a plan thousands of times slower "
         f"({', '.join(f'{t}: {facts_rows(sp, t):,} rows' for t in tables)})"
     )
-    analyze = f"ANALYZE {', '.join(tables)}"
+    analyze = "ANALYZE " + ", ".join(tables)  # shown to the operator
     return Warning(m.id, sp.trace.number, message, [
         f"run {analyze} once the migration that adds the column is applied, before this one runs: with yoyo, "
         "apply up to it first (yoyo apply --revision <id>), analyze, then apply the rest",
@@ -360,8 +361,13 @@ def make_plan(
             tracer.close()
     names = _involved(traces)
     facts = est.production_facts(conn, names)
+    python: str | None = None  # the first Python migration: what it changes, the copy lacks from there on
     for mt in traces:
-        plan.migrations.append(_migration_plan(conn, mt, facts, plan.rates))
+        m = _migration_plan(conn, mt, facts, plan.rates)
+        if m.error and python:
+            m.not_traced, m.error = f"{m.error}, after {python}, whose changes the copy lacks", None
+        python = python or (mt.id if mt.not_traced else None)
+        plan.migrations.append(m)
     _mark_unanalyzed(plan.migrations, facts)
     plan.warnings = _warnings(plan)
     plan.wall_s = time.monotonic() - started

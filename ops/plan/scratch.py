@@ -1,6 +1,6 @@
 """The scratch database a plan replays migrations on: this database's schema, no rows.
 
-Created on the same server as ``ops_plan_scratch_<database oid>_<pid>_<random>`` from a schema-only
+Created on the same server as ``ops_plan_scratch_<database oid>_<random>`` from a schema-only
 ``pg_dump`` (restored with ``psql``), and dropped at the end, also after Ctrl-C or SIGTERM. While it
 exists, the session that created it holds an advisory lock named after it: a scratch database whose lock
 nobody holds was left by a killed plan, and the next plan of the same database drops it. With
@@ -146,7 +146,7 @@ def _empty(url: str, connect_timeout_s: float) -> None:
     with db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s) as conn:
         for (schema,) in conn.execute(queries.statement("plan", "user_schemas")).fetchall():
             conn.execute(queries.identified("plan", "drop_schema", schema=schema))
-        conn.execute("CREATE SCHEMA IF NOT EXISTS public")
+        conn.execute(queries.statement("plan", "recreate_public"))
 
 
 @contextlib.contextmanager

@@ -6,7 +6,8 @@ Each migration keeps its own transaction semantics: one transaction for the whol
 held until its commit), or, for ``-- transactional: false``, each statement on its own. A statement that
 cannot run in a transaction block (``CREATE INDEX CONCURRENTLY``) runs as it would in production while a
 second session holds an older snapshot: the statement waits for that snapshot with its locks taken, and a
-third session reads them; then the snapshot is released and the statement ends.
+third session reads them; then the snapshot is released and the statement ends. (Long because snapshots,
+locks and effects are read by the same replay.)
 """
 
 from __future__ import annotations
@@ -364,9 +365,9 @@ def run_observed(
         deadline = time.monotonic() + OBSERVE_LIMIT_S
         released = False
         while worker.is_alive() and time.monotonic() < deadline:
-            for oid, mode in held_locks(watcher, pid).items():
-                seen[oid] = stronger(mode, seen.get(oid, mode))
             waiting = watcher.execute(queries.statement("plan", "waiting"), {"pid": pid}).fetchone()
+            for oid, mode in held_locks(watcher, pid).items():  # read after: a waiting statement holds them
+                seen[oid] = stronger(mode, seen.get(oid, mode))
             if not released and waiting and waiting[0] == "Lock":
                 blocker.execute("COMMIT")
                 released = True

@@ -21,6 +21,10 @@ SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relname
      + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))
 
+-- name: recreate_public
+-- An emptied --scratch-url database gets back the schema every new database has.
+CREATE SCHEMA IF NOT EXISTS public
+
 -- name: user_schemas
 SELECT nspname FROM pg_namespace
 WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspname NOT LIKE 'pg\_temp%'
@@ -83,6 +87,23 @@ SELECT g AS n, md5(g::text)::uuid AS id, now() - g * interval '1 second' AS ts,
        (ARRAY['ready', 'hidden', 'preparing'])[1 + mod(g, 3)] AS status,
        jsonb_build_object('type', 'flat', 'originalFileName', 'IMG_' || g || '.jpg', 'make', 'Camera') AS metadata
 FROM generate_series(1, %(rows)s) AS g
+
+-- name: calibrate_table_plain
+-- The same without the point, in a database without PostGIS (before ops's first migration installs it).
+CREATE TABLE ops_plan_calibration AS
+SELECT g AS n, md5(g::text)::uuid AS id, now() - g * interval '1 second' AS ts,
+       (ARRAY['ready', 'hidden', 'preparing'])[1 + mod(g, 3)] AS status,
+       jsonb_build_object('type', 'flat', 'originalFileName', 'IMG_' || g || '.jpg', 'make', 'Camera') AS metadata
+FROM generate_series(1, %(rows)s) AS g
+
+-- name: calibrate_analyze
+VACUUM ANALYZE ops_plan_calibration
+
+-- name: calibrate_vacuum
+VACUUM ops_plan_calibration
+
+-- name: calibrate_drop
+DROP TABLE IF EXISTS ops_plan_calibration
 
 -- name: calibrate_scan
 SELECT count(*) FROM ops_plan_calibration WHERE metadata->>'make' = 'none'

@@ -1,0 +1,166 @@
+"""``ops db plan``: what the pending migrations will lock on this database, and for how long (the core is
+``ops.plan.planner``); ``ops db upgrade --dry-run`` prints the same plan."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ops.cli.common import database, emit, settings
+from ops.cli.options import json_option
+
+if TYPE_CHECKING:
+    from ops.plan.planner import Plan as PlanResult
+
+log = logging.getLogger("ops")
+
+
+def migrations_dir(ctx: click.Context) -> Path | None:
+    """The hidden ``ops db --migrations-dir`` (tests, development), or None for the packaged migrations."""
+    value = ctx.find_object(dict)
+    return value.get("migrations_dir") if value else None
+
+
+def plan_lines(plan: PlanResult) -> list[str]:
+    from ops.plan.estimate import format_seconds
+    from ops.plan.trace import sql_name
+
+    if not plan.migrations:
+        return [f"nothing to plan: no pending migration ({plan.source}) on this {plan.database}"]
+    lines = [
+        f"{len(plan.migrations)} pending migration(s): {plan.source}",
+        f"on this {plan.database}",
+        f"traced on a scratch copy of its schema ({'dropped' if plan.scratch.startswith('ops_plan') else 'emptied'}); "
+        "estimated with production's sizes and this server's rates",
+    ]
+    if plan.leftovers:
+        lines.append(f"dropped {len(plan.leftovers)} scratch database(s) left by an interrupted plan")
+    for m in plan.migrations:
+        sign = {"~": "~", ">=": "≥ ", "<=": "≤ "}[m.bound]
+        mode = "one transaction" if m.transactional else "no transaction"
+        lines.append("")
+        lines.append(f"{m.id}  ({mode}, {len(m.statements)} statement(s))  {sign}{format_seconds(m.seconds)}")
+        if m.not_traced:
+            lines.append(f"  not traced: {m.not_traced}")
+            continue
+        quiet = 0
+        for sp in m.statements:
+            t = sp.trace
+            locks = [lk for lk in t.locks if lk.production]
+            shown = locks or sp.estimate.seconds > 0 or sp.estimate.bound != "~" or t.error or not t.observed
+            if not shown:
+                quiet += 1
+                continue
+            lines.append(f"  #{t.number:<3} {sp.summary}")
+            if locks:
+                lines.append("       locks: " + ", ".join(f"{sql_name(lk.mode)} {lk.table}" for lk in locks))
+            if not t.observed:
+                lines.append("       locks: not seen (ran outside a transaction and ended at once on the copy)")
+            for basis in sp.estimate.basis:
+                lines.append(f"       {sp.estimate.describe()}: {basis}")
+            if t.error:
+                lines.append(f"       FAILED on the scratch copy: {t.error}")
+        if quiet:
+            lines.append(f"  ({quiet} more statement(s): no lock on a table of production, no work to speak of)")
+        for b in m.blocked:
+            sign = {"~": "~", ">=": "≥ ", "<=": "≤ "}[b.bound]
+            span = f"#{b.statement} to the commit" if m.transactional else f"during #{b.statement}"
+            lines.append(f"  blocks {b.what} on {b.table}: {sign}{format_seconds(b.seconds)} ({sql_name(b.mode)}, "
+                         f"{span})")  # fmt: skip
+    lines.append("")
+    if plan.rates:
+        lines.append(f"this server's rates: {plan.rates.describe()}")
+    total = sum(m.seconds for m in plan.migrations)
+    lines.append(f"the upgrade: ~{format_seconds(total)} of work estimated; planned in {plan.wall_s:.1f} s")
+    if plan.warnings:
+        lines.append(f"{len(plan.warnings)} warning(s):")
+        for w in plan.warnings:
+            lines.append(f"  warning: {w.migration} {w.message}")
+            lines += [f"    safer: {fix}" for fix in w.fixes]
+    for error in plan.errors:
+        lines.append(f"  could not plan: {error}")
+    if not plan.warnings and not plan.errors:
+        lines.append(f"no lock blocks writes on a table of production for longer than {plan.max_lock_s:g} s")
+    return lines
+
+
+def make_plan(ctx: click.Context, panoramax: str | None, scratch_url: str | None, max_lock: float,
+               cache_dir: Path | None) -> PlanResult:  # fmt: skip
+    from ops.config import default_cache_dir
+    from ops.plan import planner
+
+    current = settings(ctx)
+    options = planner.Options(
+        panoramax_source=panoramax, scratch_url=scratch_url, max_lock_s=max_lock,
+        cache_dir=cache_dir or default_cache_dir(), migrations_dir=migrations_dir(ctx),
+        connect_timeout_s=current.connect_timeout, lock_wait_s=current.read_lock_timeout,
+    )  # fmt: skip
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the scratch database is dropped
+    try:
+        with database(ctx, "db plan", check_schema=False) as conn:
+            return planner.make_plan(conn, current.require_db_url(), options, progress=log.info)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command("plan")
+@click.option(
+    "--panoramax",
+    "source",
+    metavar="SOURCE",
+    help="On a Panoramax-managed database: the release to plan, as a version (2.15.1, fetched with pip), a "
+    "geovisio wheel or sdist, or a folder of migrations.",
+)
+@click.option(
+    "--scratch-url",
+    metavar="URL",
+    envvar="OPS_SCRATCH_URL",
+    help="An empty database to replay the migrations on, for a role without CREATEDB (ops fills it, then "
+    "empties it) [env: OPS_SCRATCH_URL].",
+)
+@click.option(
+    "--max-lock",
+    type=click.FloatRange(0, 86400),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Warn about every lock that blocks writes on a table for longer than this.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="OPS_CACHE_DIR",
+    help="Where fetched Panoramax releases are kept [env: OPS_CACHE_DIR; default: ~/.cache/ops].",
+)
+@json_option
+@click.pass_context
+def plan_command(
+    ctx: click.Context, source: str | None, scratch_url: str | None, max_lock: float, cache_dir: Path | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Before an upgrade: what each pending migration will lock on this database, what that blocks (reads
+    and writes, or writes) and for how long, with a warning for each lock that blocks writes longer than
+    --max-lock.
+
+    The migrations are replayed on a scratch copy of the schema (created on the same server and dropped at
+    the end; or --scratch-url) to read their true locks and rewrites; durations come from this database's
+    sizes, EXPLAIN of each data change (never executed) and this server's rates measured on a sample.
+    This database is only read. Exit 0: no warning; 1: warnings; 2: could not plan.
+
+    \b
+    ops db plan
+    ops db plan --panoramax 2.15.1
+    ops db plan --panoramax geovisio-2.15.1-py3-none-any.whl --max-lock 2 --json
+    """
+    result = make_plan(ctx, source, scratch_url, max_lock, cache_dir)
+    emit(result.as_dict(), as_json, plan_lines(result), always=result.exit_code != 0)
+    if result.exit_code:
+        ctx.exit(result.exit_code)
