@@ -5,7 +5,7 @@ BENCH_PICTURES=1000000,10000000 make bench        # the growth run (about 2 hour
 BENCH_ROUNDS=3                                    # rounds of the paired benchmarks (median); default 3 up
                                                   # to 1M pictures, 1 above
 BENCH_ONLY=storage                                # only some groups: doctor, sequences, panoramax, refresh,
-                                                  # delete-data, files, storage, startup (comma-separated)
+                                                  # delete-data, files, storage, startup, plan (comma-separated)
 
 The terminal shows one line per finished benchmark and the table; the run's log (moto's requests, build
 steps, commands' stderr) is under .ops/bench/<run>/bench.log.
@@ -28,6 +28,7 @@ from bench.common import RESULTS, BenchDb, Result, chart, commit, machine, row, 
 from bench.generate import generate
 from bench.output import Console
 from ops.localdb import LocalCluster
+from ops.plan import source
 from ops.schema import runner
 from scripts import panoramax
 
@@ -41,21 +42,30 @@ WAL_BYTES = 8 * 1024**3  # max_wal_size of the bench cluster
 def build_template(bdb: BenchDb, admin_url: str, pictures: int, console: Console, kind: str = "ops") -> str:
     """An instance of ``pictures`` pictures in a database built by ``ops db upgrade``, or with
     ``kind="panoramax"`` by Panoramax's own migrations (the geovisio wheel)."""
-    name = f"instance_{pictures}" if kind == "ops" else f"panoramax_{pictures}"
+    name = f"instance_{pictures}" if kind == "ops" else f"{kind.replace('-', '_').replace('.', '')}_{pictures}"
     with console.step(f"building a {pictures:,}-picture instance ({kind})"):
         with psycopg.connect(admin_url, autocommit=True) as c:
             c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
             c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         if kind == "ops":
             runner.upgrade(bdb.url_of(name))
+        elif kind == "panoramax-2.10":  # the release an upgrade is planned from (its sdist, with pip)
+            panoramax.build(bdb.url_of(name), source.from_version(suite.PLAN_FROM, panoramax.CACHE))
         else:
             tmp = Path(tempfile.mkdtemp(prefix="ops-bench-pnx-"))
             panoramax.build(bdb.url_of(name), panoramax.migrations_dir(tmp))
         with psycopg.connect(bdb.url_of(name), autocommit=True, options="-c jit=off") as c:
-            if kind == "panoramax":  # a bulk load: Panoramax's per-row triggers off (47 min instead of 5 at 1M)
+            if kind != "ops":  # a bulk load: Panoramax's per-row triggers off (47 min instead of 5 at 1M)
                 c.execute("SET session_replication_role = replica")
             generate(c, pictures, max(1, pictures // 100), log=False,
                      progress=lambda done, total: console.progress(f"  generating: {done:,} / {total:,} pictures"))  # fmt: skip
+            if kind == "panoramax-2.10":  # hidden pictures and sequences, which the upgrade rewrites
+                c.execute(
+                    "UPDATE pictures SET status = 'hidden' WHERE ('x' || substr(id::text, 1, 2))::bit(8)::int < 5"
+                )
+                c.execute(
+                    "UPDATE sequences SET status = 'hidden' WHERE ('x' || substr(id::text, 1, 2))::bit(8)::int < 5"
+                )
             c.execute("RESET session_replication_role")
             c.execute("DELETE FROM job_queue")  # the pictures count as prepared
             c.execute("VACUUM ANALYZE")
@@ -158,6 +168,12 @@ def main() -> int:
                         new += suite.bench_jit(bdb, pnx, size, label=PANORAMAX)
                 done(new)
                 bdb.drop(pnx)
+            if wanted("plan"):
+                old = build_template(bdb, admin, size, console, kind="panoramax-2.10")
+                with console.step("db plan of the 2.10.0 -> 2.15.1 upgrade, and the upgrade"):
+                    new = suite.bench_plan(bdb, old, size, rss)
+                done(new)
+                bdb.drop(old)
             if wanted("refresh"):
                 with console.step("db refresh"):
                     new = suite.bench_refresh(bdb, template, size, rounds, rss)

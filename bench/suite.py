@@ -625,3 +625,71 @@ def bench_doctor(bdb: BenchDb, template: str, size: int, rss: RssLog, rounds: in
                peak_rss_mb=max(r.peak_rss_mb for r in runs),
                note=f"{found} findings; slowest check {slowest['code']} {slowest['duration_s']:.2f} s"),
     ]  # fmt: skip
+
+
+PLAN_FROM = "2.10.0"  # planned against the wheel the tests use (2.15.1)
+ADDS_COLUMNS = "20250902_01_k5UTq-visibility-status"  # adds the visibility columns later queries read
+
+
+def bench_plan(bdb: BenchDb, template: str, size: int, rss: RssLog) -> list[Result]:
+    """ops db plan of the 2.10.0 -> 2.15.1 upgrade, then the upgrade applied to a copy by yoyo as flask db
+    upgrade applies it, observed statement by statement; the operator does what the plan's warning says
+    (ANALYZE once the visibility columns exist: without it, a materialized view of the upgrade runs for
+    hours, see the README). Rows: locks and rewrites identical, estimates against the measured times, the
+    plan's wall time and peak RSS."""
+    from ops.plan import trace
+    from scripts import panoramax
+
+    url = bdb.url_of(template)
+    m = rss.add("db plan", size, measure([*OPS, "db", "plan", "--panoramax", str(panoramax.wheel()), "--json"],
+                                         {"DB_URL": url, "OPS_CACHE_DIR": str(panoramax.CACHE)}, check=False))  # fmt: skip
+    plan = json.loads(m.stdout)
+    copy = bdb.clone(template)
+    folder = panoramax.migrations_dir(Path(tempfile.mkdtemp(prefix="ops-bench-plan-")))
+    applied = panoramax.apply_observed(bdb.url_of(copy), folder, until=ADDS_COLUMNS)
+    with psycopg.connect(bdb.url_of(copy), autocommit=True) as c:
+        started = time.perf_counter()
+        c.execute("ANALYZE pictures, sequences, upload_sets")
+        analyze_s = time.perf_counter() - started
+    applied += panoramax.apply_observed(bdb.url_of(copy), folder)
+    bdb.drop(copy)
+    real = {(a.id, st.number): st for a in applied for st in a.statements}
+    same = compared = 0
+    pairs: list[tuple[str, float, float, str]] = []  # (statement, estimate, measured, bound)
+    for mp in plan["migrations"]:
+        for sp in mp["statements"]:
+            st = real.get((mp["id"], sp["number"]))
+            if st is None:
+                continue
+            compared += 1
+            planned = ({(lk["table"], lk["mode"]) for lk in sp["locks"] if lk["existing"]},
+                       {t["name"] for t in sp["effects"]["rewritten"] if t["existing"]})  # fmt: skip
+            measured = ({(lk.production, trace.sql_name(lk.mode)) for lk in st.locks if lk.production},
+                        {t.name for t in st.effects.rewritten if t.production})  # fmt: skip
+            same += planned == measured
+            if st.duration_s > 1.0:
+                pairs.append((f"{mp['id'][:11]}#{sp['number']}", sp["estimate"]["seconds"], st.duration_s,
+                              sp["estimate"]["bound"]))  # fmt: skip
+    longest = max(pairs, key=lambda p: p[2], default=None)
+    within = [p for p in pairs if p[1] > 0 and 1 / 3 <= p[1] / p[2] <= 3]
+    detail = "; ".join(f"{name} {'≥' if bound == '>=' else '~'}{est:.1f} s vs {real_s:.1f} s"
+                       for name, est, real_s, bound in pairs)  # fmt: skip
+    total = sum(st.duration_s for st in real.values())
+    results = [
+        Result("db plan 2.10.0 -> 2.15.1: lock modes and rewrites as applying them (statements)", size, same,
+               compared, same / max(compared, 1), "100% identical", same == compared, "statements",
+               note=f"{compared} statements of {len(plan['migrations'])} migrations"),
+        Result("db plan 2.10.0 -> 2.15.1: estimates within 3× of statements measured > 1 s", size, len(within),
+               len(pairs), len(within) / max(len(pairs), 1), "every one within 3×", len(within) == len(pairs),
+               "statements", note=detail or "no statement took more than 1 s"),
+        Result("db plan 2.10.0 -> 2.15.1: wall time, against applying the upgrade", size, m.seconds,
+               total + analyze_s, m.seconds / (total + analyze_s), "< 60 s at 1M; peak RSS < 150 MB",
+               m.seconds < 60 and m.peak_rss_mb < RSS_TARGET_MB, peak_rss_mb=m.peak_rss_mb,
+               note=f"exit {plan['exit_code']}, {len(plan['warnings'])} warnings; the upgrade with ANALYZE after "
+               f"{ADDS_COLUMNS[:11]} ({analyze_s:.1f} s) as the plan advises"),
+    ]  # fmt: skip
+    if longest:
+        name, est, real_s, bound = longest
+        results.append(Result(f"db plan: estimate of the longest statement ({name})", size, est, real_s,
+                              est / real_s, "within 2×", 0.5 <= est / real_s <= 2, note=f"bound {bound}"))  # fmt: skip
+    return results

@@ -58,10 +58,11 @@ def build(url: str, folder: Path) -> int:
     return len(pending)
 
 
-def apply_observed(url: str, folder: Path, connect_timeout_s: float = 10.0) -> list[Any]:
+def apply_observed(url: str, folder: Path, connect_timeout_s: float = 10.0, until: str | None = None) -> list[Any]:
     """Apply the pending migrations of ``folder`` with yoyo, as ``flask db upgrade`` does, and observe each
     statement as ``ops db plan`` observes its replay (``ops.plan.trace``): the locks it takes, what it
-    rewrites, how long it runs, here on the real rows. What a plan is measured against."""
+    rewrites, how long it runs, here on the real rows. What a plan is measured against. ``until``: stop
+    after that migration (``yoyo apply --revision``)."""
     import psycopg
     from yoyo import read_migrations
     from yoyo.backends import PostgresqlPsycopgBackend
@@ -123,5 +124,7 @@ def apply_observed(url: str, folder: Path, connect_timeout_s: float = 10.0) -> l
             expected_statements[m.id] = [s.step._apply for s in m.steps]
             traces.append(trace.MigrationTrace(m.id, bool(m.use_transactions)))
             backend.apply_one(m)
+            if m.id == until:
+                break
     backend.connection.close()
     return traces
