@@ -172,6 +172,7 @@ def main() -> int:
                 old = build_template(bdb, admin, size, console, kind="panoramax-2.10")
                 with console.step("db plan of the 2.10.0 -> 2.15.1 upgrade, and the upgrade"):
                     new = suite.bench_plan(bdb, old, size, rss)
+                    new += suite.bench_plan_ops(bdb, template, size, rss)
                 done(new)
                 bdb.drop(old)
             if wanted("refresh"):

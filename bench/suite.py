@@ -693,3 +693,60 @@ def bench_plan(bdb: BenchDb, template: str, size: int, rss: RssLog) -> list[Resu
         results.append(Result(f"db plan: estimate of the longest statement ({name})", size, est, real_s,
                               est / real_s, "within 2×", 0.5 <= est / real_s <= 2, note=f"bound {bound}"))  # fmt: skip
     return results
+
+
+TEST_INDEX = (
+    "0100_bench-index",
+    "-- depends: 0005_sequence_geometry\nCREATE INDEX pictures_ts_bench ON pictures (ts);\n",
+)
+
+
+def _lock_sampler(url: str, stop: threading.Event, seen: set[str]) -> None:
+    """The lock modes other sessions hold on pictures, sampled every 10 ms."""
+    with psycopg.connect(url, autocommit=True) as c:
+        while not stop.is_set():
+            rows = c.execute(
+                "SELECT mode FROM pg_locks WHERE relation = 'pictures'::regclass AND pid <> pg_backend_pid() "
+                "AND granted"
+            ).fetchall()
+            seen.update(r[0] for r in rows)
+            time.sleep(0.01)
+
+
+def bench_plan_ops(bdb: BenchDb, template: str, size: int, rss: RssLog) -> list[Result]:
+    """ops db plan of ops's own pending migration, a test one building an index on pictures without
+    CONCURRENTLY, against ops db upgrade applying it while pg_locks is sampled."""
+    from ops.plan import trace
+    from ops.schema.files import default_migrations_dir
+
+    folder = Path(tempfile.mkdtemp(prefix="ops-bench-migrations-"))
+    shutil.copytree(default_migrations_dir(), folder, dirs_exist_ok=True)
+    (folder / f"{TEST_INDEX[0]}.sql").write_text(TEST_INDEX[1])
+    (folder / f"{TEST_INDEX[0]}.rollback.sql").write_text("DROP INDEX pictures_ts_bench;\n")
+    env = {"DB_URL": bdb.url_of(template), "OPS_MIGRATIONS_DIR": str(folder)}
+    m = rss.add("db plan", size, measure([*OPS, "db", "plan", "--json", "--max-lock", "0"], env, check=False))
+    plan = json.loads(m.stdout)
+    [statement] = plan["migrations"][0]["statements"]
+    planned = {(lk["table"], lk["mode"]) for lk in statement["locks"] if lk["existing"]}
+    copy = bdb.clone(template)
+    stop, seen = threading.Event(), set[str]()
+    sampler = threading.Thread(target=_lock_sampler, args=(bdb.url_of(copy), stop, seen))
+    sampler.start()
+    try:
+        applied = measure([*OPS, "db", "upgrade"], {**env, "DB_URL": bdb.url_of(copy)})
+    finally:
+        stop.set()
+        sampler.join()
+        bdb.drop(copy)
+    measured_s = float(applied.stdout.split(f"applied {TEST_INDEX[0]} (")[1].split(" s)")[0])
+    strongest = max(seen, key=lambda mode: trace.MODES.index(mode), default="")
+    estimate = statement["estimate"]["seconds"]
+    return [
+        Result("db plan, ops migration (index on pictures): lock mode as sampled while applying it", size,
+               len(planned), 1, 1.0 if planned == {("pictures", trace.sql_name(strongest))} else 0.0,
+               "identical", planned == {("pictures", trace.sql_name(strongest))}, "locks",
+               note=f"planned {sorted(planned)}, sampled {trace.sql_name(strongest) if strongest else 'none'}"),
+        Result("db plan, ops migration (index on pictures): estimate vs ops db upgrade", size, estimate, measured_s,
+               estimate / measured_s, "within 2×", 0.5 <= estimate / measured_s <= 2,
+               note=f"exit {plan['exit_code']} with --max-lock 0 (the CONCURRENTLY warning)"),
+    ]  # fmt: skip
