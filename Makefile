@@ -5,7 +5,7 @@ OPS := $(VENV)/bin/ops
 # Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
 WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
 
-.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint readme docs reliability-report bench bench-report clean
+.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint readme compatibility docs reliability-report bench bench-report clean
 
 setup: $(VENV)/.installed
 
@@ -52,6 +52,9 @@ reliability-report: setup postgres
 
 readme: setup
 	$(VENV)/bin/python -m scripts.cli_reference
+
+compatibility: setup postgres
+	OPS_WRITE_COMPATIBILITY=1 $(VENV)/bin/pytest -q tests/test_compatibility.py
 
 docs: setup
 	$(VENV)/bin/python -m scripts.dev_guide

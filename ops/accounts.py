@@ -18,6 +18,7 @@ from ops import db, jobs, queries, refresh
 from ops.errors import AccountNotFound, AmbiguousAccount, UsageError
 from ops.report import Report as Log
 from ops.report import silent
+from ops.schema import capabilities
 from ops.storage import Storage
 
 ROLES = ("admin", "user")
@@ -179,6 +180,7 @@ def delete_data(
         ).rowcount
     start = UUID(int=0)
     after = start
+    delete = "delete" if capabilities.one_delete_job_per_picture(conn) else "delete_unindexed"
     # Row locks are held for a whole batch: start small (cold cache) and grow up to batch_size while
     # batches stay quick; shrink when one is slow.
     size = min(batch_size, FIRST_DELETE_BATCH)
@@ -190,7 +192,7 @@ def delete_data(
             deleted = queued = 0
             if pic_ids:
                 refresh.expire_cells_of_deleted(conn, pic_ids)
-                deleted, queued = db.one(conn, queries.statement("delete_data_batch", "delete"), {"pic_ids": pic_ids})
+                deleted, queued = db.one(conn, queries.statement("delete_data_batch", delete), {"pic_ids": pic_ids})
         last = pic_ids[-1] if pic_ids else None
         elapsed = time.monotonic() - started
         if elapsed < QUICK_BATCH_S:

@@ -30,6 +30,7 @@ from ops import db, jobs, queries, refresh, sequences
 from ops.errors import ConfigError
 from ops.report import Report as Log
 from ops.report import silent
+from ops.schema import capabilities
 from ops.schema.kind import detect
 from ops.storage import KINDS, DeleteResult, Storage
 
@@ -142,7 +143,10 @@ def _delete_selection(conn: psycopg.Connection, plan: CleanupPlan, params: dict[
     """Delete the rows of the selection held in cleanup_pictures (and the sequences of ``params``), queuing
     the delete jobs of its files first when they go by jobs; its grid cells expire (Panoramax)."""
     if plan.kinds and by_jobs:
-        conn.execute(queries.load("jobs_enqueue_delete"), {**params, "kinds": json.dumps(list(plan.kinds))})
+        enqueue = (
+            "jobs_enqueue_delete" if capabilities.one_delete_job_per_picture(conn) else "jobs_enqueue_delete_unindexed"
+        )
+        conn.execute(queries.load(enqueue), {**params, "kinds": json.dumps(list(plan.kinds))})
     refresh.expire_cells_of_deleted(conn)
     if params["seq_ids"]:
         unlink_sequences(conn, params["seq_ids"])

@@ -26,6 +26,10 @@ from ops.report import Report as Log
 from ops.report import silent
 from ops.storage import KINDS, DeleteResult, Storage
 
+HAS_WARNING = (
+    "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('job_history') AND attname = 'warning')"
+)
+
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_NB_RETRIES = 5
 DEFAULT_REFRESH_CRON = "0 2 * * *"
@@ -109,8 +113,11 @@ def _finish(
         if job.error is not None:
             result.failed_job_ids.append(job.id)
     result.done = len(jobs) - result.retried_later - result.given_up
+    # job_history.warning came with Panoramax 2.9; before it, a warning (files kept: the picture is in the
+    # database again) is only in the batch's counts (files_kept_picture_in_database)
+    with_warning = db.scalar(conn, HAS_WARNING)
     conn.execute(
-        queries.statement("jobs_finish", "history"),
+        queries.statement("jobs_finish", "history" if with_warning else "history_without_warning"),
         {
             "started_at": started_at,
             "job_ids": [j.id for j in jobs],

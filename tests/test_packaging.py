@@ -1,40 +1,61 @@
-"""A plain (non-editable) install ships the SQL files, and `ops db upgrade` works from any folder."""
+"""The distribution a newcomer installs: `panoramax-ops`, built as a wheel and an sdist, installed by its name
+in a fresh virtualenv outside the repository, and run from there (`ops --version`, `ops db upgrade`,
+`ops db status` on a new database)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 
+from ops import __version__
 from tests.conftest import REPO
 
+DIST = "panoramax_ops"  # the file name form of panoramax-ops
 
-def test_wheel_ships_sql_and_upgrade_works_from_anywhere(tmp_path, empty_db_url):
-    wheels = tmp_path / "wheels"
+
+def test_wheel_and_sdist_install_by_name_in_a_fresh_virtualenv_and_run(tmp_path, empty_db_url):
+    dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)],
-        check=True, capture_output=True,
+        [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--sdist", "--outdir", str(dist), str(REPO)],
+        check=True, capture_output=True, cwd=tmp_path,
     )  # fmt: skip
-    wheel = next(wheels.glob("ops-*.whl"))
+    wheel = dist / f"{DIST}-{__version__}-py3-none-any.whl"
+    [sdist] = dist.glob(f"panoramax[-_]ops-{__version__}.tar.gz")  # setuptools before 69 keeps the hyphen
+    assert wheel.is_file(), sorted(p.name for p in dist.iterdir())
+
     names = zipfile.ZipFile(wheel).namelist()
-    sql_files = sorted(p.name for p in (REPO / "sql" / "migrations").glob("*.sql"))
-    for name in sql_files:
-        assert f"ops/sql/migrations/{name}" in names
+    for path in sorted((REPO / "sql").rglob("*.sql")):
+        assert f"ops/sql/{path.relative_to(REPO / 'sql').as_posix()}" in names, path
     modules = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "ops").rglob("*.py"))
     assert [m for m in modules if m not in names] == []  # every module of every package is shipped
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True
-    )
+    metadata = zipfile.ZipFile(wheel).read(f"{DIST}-{__version__}.dist-info/METADATA").decode()
+    assert "Name: panoramax-ops" in metadata and "Classifier: Topic :: Database" in metadata
+    top = sdist.name.removesuffix(".tar.gz")
+    with tarfile.open(sdist) as archive:
+        members = archive.getnames()
+    assert f"{top}/sql/migrations/0001_extensions.sql" in members and f"{top}/ops/plan/planner.py" in members
+
+    venv = tmp_path / "fresh"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_URL", "OPS_"))}
-    env.update(PYTHONPATH=str(target), DB_URL=empty_db_url)
-    proc = subprocess.run(
-        [sys.executable, "-c", "import ops, sys; print(ops.__file__, file=sys.stderr); from ops.cli import main; main()", "db", "upgrade"],
-        cwd=elsewhere, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert str(target) in proc.stderr  # the installed copy ran, not the checkout
-    assert "database is up to date" in proc.stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_URL", "OPS_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update(DB_URL=empty_db_url, PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ops", *args], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+
+    version = run("--version")
+    assert version.returncode == 0 and __version__ in version.stdout
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import ops; print(ops.__file__)"], cwd=elsewhere,
+                           env=env, capture_output=True, text=True)  # fmt: skip
+    assert where.stdout.startswith(str(venv))  # the installed copy runs, not the checkout
+    upgrade = run("db", "upgrade")
+    assert upgrade.returncode == 0 and "database is up to date" in upgrade.stdout, upgrade.stderr
+    status = run("db", "status", "--check")
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stderr

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import psycopg
 
-from ops import queries
+from ops import db, queries
 from ops.schema.needs import Needs
 
 FILE = "capabilities"
@@ -35,3 +35,8 @@ def missing(conn: psycopg.Connection, needs: Needs) -> list[str]:
         ]
     lacking += [f"function {f}()" for f in needs.functions if f not in functions]
     return lacking
+
+
+def one_delete_job_per_picture(conn: psycopg.Connection) -> bool:
+    """job_queue has its unique index on picture_to_delete_id (Panoramax 2.10 and later, ops)."""
+    return bool(db.scalar(conn, queries.statement(FILE, "one_delete_job_per_picture")))

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 JOB_COLUMNS = ("id", "task", "args", "ts", "nb_errors", "to_do_after_ts", "picture_id", "sequence_id",
                "picture_to_delete_id")  # fmt: skip
-HISTORY_COLUMNS = ("job_id", "picture_to_delete_id", "job_task", "args", "started_at", "finished_at", "error",
-                   "warning")  # fmt: skip
+# job_history.warning (Panoramax 2.9) is written when it exists, never needed (ops.jobs._finish)
+HISTORY_COLUMNS = ("job_id", "picture_to_delete_id", "job_task", "args", "started_at", "finished_at", "error")
 
 
 @dataclass(frozen=True)

@@ -15,3 +15,13 @@ SELECT DISTINCT proname FROM pg_proc WHERE proname = ANY(%(names)s)
 -- name: panoramax_history
 -- Panoramax's migration history (yoyo's default table), read to recognise the database, never written.
 SELECT migration_id, applied_at_utc FROM _yoyo_migration ORDER BY applied_at_utc, migration_id
+
+-- name: one_delete_job_per_picture
+-- Whether job_queue holds at most one job per picture to delete (a unique index on picture_to_delete_id,
+-- Panoramax 2.10 and ops): the commands that queue delete jobs merge into the queued one with ON CONFLICT;
+-- without it (Panoramax 2.8, 2.9) they update the queued ones, then insert the others.
+SELECT EXISTS (
+    SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    WHERE i.indrelid = to_regclass('job_queue') AND i.indisunique AND i.indnatts = 1
+      AND a.attname = 'picture_to_delete_id'
+)

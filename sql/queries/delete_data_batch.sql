@@ -29,6 +29,26 @@ WITH queued AS (
 )
 SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM queued);
 
+-- name: delete_unindexed
+-- The same on a job_queue without its unique index on picture_to_delete_id (Panoramax before 2.10): the
+-- queued jobs of these pictures updated, the others inserted.
+WITH updated AS (
+    UPDATE job_queue SET args = '{"files": ["derivates", "permanent", "tmp"]}'::jsonb, nb_errors = 0,
+        to_do_after_ts = NULL
+    WHERE picture_to_delete_id = ANY(%(pic_ids)s::uuid[])
+    RETURNING picture_to_delete_id
+), queued AS (
+    INSERT INTO job_queue (task, picture_to_delete_id, args)
+    SELECT 'delete', b.id, '{"files": ["derivates", "permanent", "tmp"]}'::jsonb
+    FROM unnest(%(pic_ids)s::uuid[]) AS b (id)
+    WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.picture_to_delete_id = b.id)
+    RETURNING 1
+), deleted AS (
+    DELETE FROM pictures p WHERE p.id = ANY(%(pic_ids)s::uuid[])
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM deleted), (SELECT count(*) FROM queued) + (SELECT count(DISTINCT picture_to_delete_id) FROM updated);
+
 -- name: upload_sets
 -- Last, the account's upload sets (their `files` rows follow by cascade).
 DELETE FROM upload_sets WHERE account_id = %(account_id)s;

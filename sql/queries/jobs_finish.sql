@@ -5,6 +5,13 @@ SELECT j.id, j.picture_id, 'delete', j.args, %(started_at)s, clock_timestamp(), 
 FROM unnest(%(job_ids)s::uuid[], %(picture_ids)s::uuid[], %(args)s::jsonb[], %(errors)s::text[], %(warnings)s::text[])
     AS j (id, picture_id, args, error, warning);
 
+-- name: history_without_warning
+-- The same on a job_history without its warning column (Panoramax before 2.9).
+INSERT INTO job_history (job_id, picture_to_delete_id, job_task, args, started_at, finished_at, error)
+SELECT j.id, j.picture_id, 'delete', j.args, %(started_at)s, clock_timestamp(), j.error
+FROM unnest(%(job_ids)s::uuid[], %(picture_ids)s::uuid[], %(args)s::jsonb[], %(errors)s::text[], %(warnings)s::text[])
+    AS j (id, picture_id, args, error, warning);
+
 -- name: remove
 -- Finished jobs, and failed ones out of retries, leave the queue.
 DELETE FROM job_queue WHERE id = ANY(%(remove_ids)s::uuid[]);
