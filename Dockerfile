@@ -1,8 +1,24 @@
-FROM python:3.11-slim
-WORKDIR /srv/ops
+# The ops image: `docker build -t panoramax-ops .`, then `docker run --rm -e DB_URL panoramax-ops ops db status`.
+# Built in two stages: the wheel is built in the first, only it is installed in the second (no build tools
+# left in the image). It runs as a non-root user; its health check is `ops health` (a warning is healthy).
+FROM python:3.11-slim AS build
+WORKDIR /src
 COPY setup.cfg pyproject.toml README.md ./
 COPY ops ./ops
 COPY sql ./sql
-RUN pip install --no-cache-dir . && useradd --system ops
+RUN pip install --no-cache-dir build && python -m build --wheel --outdir /dist .
+
+FROM python:3.11-slim
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="panoramax-ops" \
+      org.opencontainers.image.description="Migrations and operations toolkit for a Panoramax instance's database and picture storage" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.url="https://panoramax.fr"
+COPY --from=build /dist/*.whl /tmp/
+RUN pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl && useradd --system --no-create-home ops
 USER ops
+WORKDIR /tmp
+HEALTHCHECK --interval=5m --timeout=60s --start-period=30s \
+    CMD ops -q health --timeout 30 || [ $? -eq 1 ]
 CMD ["ops", "--help"]

@@ -33,6 +33,21 @@ def wheel() -> Path:
     return path
 
 
+def sdist(version: str = GEOVISIO_VERSION) -> Path:
+    """geovisio's sdist (its sources: compose files, docs), downloaded from the package registry on first use."""
+    path = CACHE / f"geovisio-{version}.tar.gz"
+    if not path.is_file():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+             f"geovisio=={version}", "-d", str(CACHE)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"pip download geovisio=={version} (sdist) failed: {proc.stderr.strip()[-2000:]}")
+    return path
+
+
 def migrations_dir(into: Path) -> Path:
     """Panoramax's migration files, extracted from the wheel into ``into``."""
     folder = into / "geovisio-migrations"

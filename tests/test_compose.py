@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import tarfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
@@ -51,3 +54,69 @@ def test_the_compose_migrations_command_lets_the_worker_start_on_both_kinds(db_u
         assert proc.returncode == 0, proc.stderr
     status = subprocess.run(["ops", "db", "status", "--check"], env={"PATH": path, "DB_URL": empty_db_url})
     assert status.returncode == 0
+
+
+# --- compose.panoramax.yaml: ops added to Panoramax's own compose files ---------------------------------------
+
+PANORAMAX_COMPOSE = ("docker-compose.yml", "docker/docker-compose-full.yml")
+INTERPOLATION = re.compile(r"^\$\{(?P<name>\w+):-(?P<default>.*)\}$")
+
+
+def panoramax_compose(name: str) -> dict:
+    """One of Panoramax's compose files, from the geovisio sdist on the package registry."""
+    from scripts import panoramax
+
+    path = panoramax.sdist()
+    with tarfile.open(path) as archive:
+        member = archive.extractfile(f"{path.name.removesuffix('.tar.gz')}/{name}")
+        assert member is not None
+        return yaml.safe_load(member.read())
+
+
+def _environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+@pytest.mark.parametrize("name", PANORAMAX_COMPOSE)
+def test_the_overlay_merges_with_panoramax_compose_and_reuses_its_database_secret_and_pictures(name):
+    theirs = panoramax_compose(name)
+    ours = yaml.safe_load((REPO / "compose.panoramax.yaml").read_text())
+    assert not set(ours["services"]) & set(theirs["services"]), "the overlay must add services, not replace"
+    their_env = {k: v for s in theirs["services"].values() for k, v in _environment(s).items()}
+    their_volumes = set(theirs.get("volumes") or {})
+    networks = set(theirs.get("networks") or {}) | set(ours.get("networks") or {}) | {"default"}
+    mounts = {v.split(":")[0]: v.split(":")[1] for s in theirs["services"].values() for v in s.get("volumes", [])
+              if isinstance(v, str)}  # fmt: skip
+    for service_name, service in ours["services"].items():
+        env = _environment(service)
+        for var, value in env.items():
+            match = INTERPOLATION.match(value)
+            if var in ("DB_URL", "FS_URL"):
+                assert var in their_env, (service_name, var)  # a variable Panoramax's services have
+            if var == "FLASK_SECRET_KEY":  # Panoramax's full compose sets it in its api service; never copied
+                assert match and match["name"] == var and not match["default"], service_name
+            if match and var == "DB_URL":
+                assert match["default"] == their_env["DB_URL"], service_name  # Panoramax's database
+        for volume in service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            assert source in their_volumes | set(ours.get("volumes") or {}), (service_name, source)
+            if source in their_volumes:
+                assert mounts[source] == target == env["FS_URL"], (service_name, volume)  # the picture volume
+        assert set(service.get("networks") or {}) <= networks, service_name
+        for dependency in service.get("depends_on", {}):
+            assert dependency in theirs["services"], (service_name, dependency)  # Panoramax's migrations
+    assert ours["services"]["ops"]["profiles"] == ["ops"]  # one-off: docker compose run --rm ops …
+    assert ours["services"]["ops"]["entrypoint"] == ["ops"]
+    monitor = " ".join(ours["services"]["ops-monitor"]["command"])
+    assert "health --prometheus" in monitor and "mv /textfile/ops.prom.tmp /textfile/ops.prom" in monitor
+
+
+def test_the_image_runs_as_a_user_with_a_health_check_and_labels():
+    text = (REPO / "Dockerfile").read_text()
+    final = text[text.rindex("\nFROM ") :]  # the stage that is shipped
+    assert "USER ops" in final and "HEALTHCHECK" in final and "ops -q health" in final
+    assert "org.opencontainers.image.title" in final and "org.opencontainers.image.version" in final
+    assert "build" not in final.split("COPY --from=build", 1)[1].split("USER", 1)[0].replace("/dist", "")

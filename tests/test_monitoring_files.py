@@ -1,0 +1,84 @@
+"""The alerting rules and the Grafana dashboard of monitoring/: valid (the rules' YAML shape as Prometheus
+loads it, every expression parsed as PromQL by a real parser), and querying only metrics that
+`ops health --prometheus` emits."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import promql_parser
+import yaml
+
+from tests.conftest import REPO
+from tests.storage_helpers import env, local_store
+
+RULES = REPO / "monitoring" / "ops-alerts.rules.yml"
+DASHBOARD = REPO / "monitoring" / "grafana-dashboard.json"
+DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+SEVERITIES = {"info", "warning", "critical"}
+
+
+def metric_names(node: Any) -> set[str]:
+    """Every metric a parsed PromQL expression selects."""
+    kind = type(node).__name__
+    if kind == "VectorSelector":
+        return {node.name} if node.name else set()
+    found: set[str] = set()
+    for attr in ("lhs", "rhs", "expr", "param", "vector_selector"):
+        child = getattr(node, attr, None)
+        if child is not None and not isinstance(child, (str, int, float)):
+            found |= metric_names(child)
+    for arg in getattr(node, "args", None) or []:
+        found |= metric_names(arg)
+    return found
+
+
+def emitted(ops, db_url, tmp_path) -> set[str]:
+    result = ops("health", "--prometheus", env=env(db_url, local_store(tmp_path)))
+    assert result.exit_code in (0, 1, 2), result.stderr
+    return {line.split("{")[0].split()[0] for line in result.stdout.splitlines() if line and not line.startswith("#")}
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    document = yaml.safe_load(RULES.read_text())
+    assert set(document) == {"groups"}
+    rules = []
+    for group in document["groups"]:
+        assert set(group) <= {"name", "interval", "rules"} and group["name"]
+        rules += group["rules"]
+    return rules
+
+
+def test_the_alerting_rules_are_valid_and_query_only_what_ops_emits(ops, db_url, tmp_path):
+    metrics = emitted(ops, db_url, tmp_path)
+    rules = alert_rules()
+    names = [r["alert"] for r in rules]
+    assert len(names) == len(set(names)) >= 8
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "keep_firing_for", "labels", "annotations"}, rule["alert"]
+        assert DURATION.match(rule.get("for", "0s")), rule["alert"]
+        assert rule["labels"]["severity"] in SEVERITIES and rule["annotations"]["summary"], rule["alert"]
+        used = metric_names(promql_parser.parse(rule["expr"]))  # raises on invalid PromQL
+        assert used and used <= metrics, (rule["alert"], used - metrics)
+    wanted = {"ops_jobs_oldest_ready_age_seconds", "ops_jobs_failed_24h", "ops_refresh_age_seconds",
+              "ops_storage_up", "ops_schema_ready", "ops_database_up"}  # fmt: skip
+    assert wanted <= set().union(*(metric_names(promql_parser.parse(r["expr"])) for r in rules))
+
+
+def test_the_dashboard_queries_only_what_ops_emits_and_shows_each_family(ops, db_url, tmp_path):
+    metrics = emitted(ops, db_url, tmp_path)
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] and dashboard["title"] and dashboard["panels"]
+    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
+    queried: set[str] = set()
+    for panel in dashboard["panels"]:
+        assert panel["targets"] and set(panel["gridPos"]) == {"x", "y", "w", "h"}, panel["title"]
+        for target in panel["targets"]:
+            used = metric_names(promql_parser.parse(target["expr"]))
+            assert used <= metrics, (panel["title"], used - metrics)
+            queried |= used
+    assert queried == metrics  # every family ops emits is on the dashboard
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
