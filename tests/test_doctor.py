@@ -184,12 +184,12 @@ def test_database_and_account_checks_find_and_fix(ops, conn, db_url, clean, admi
 
 def test_db002_says_what_the_schema_lacks(ops, conn, db_url):
     if is_panoramax(conn):
-        conn.execute("ALTER TABLE job_history DROP COLUMN warning")  # as an older release
+        conn.execute("ALTER TABLE job_history DROP COLUMN error")  # a column the worker writes, gone
     else:
         conn.execute("DELETE FROM ops_yoyo_migration WHERE migration_id = '0005_sequence_geometry'")
     _r, report = run(ops, db_url, "--only", "DB002")
     finding = found(report, "DB002")[0]
-    assert ("job_history.warning" in finding["ids"][0]) if is_panoramax(conn) else ("1 pending" in finding["ids"][0])
+    assert ("job_history.error" in finding["ids"][0]) if is_panoramax(conn) else ("1 pending" in finding["ids"][0])
 
 
 def test_doctor_changes_nothing_and_runs_as_a_select_only_role(ops, conn, db_url, clean):

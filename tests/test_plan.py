@@ -274,10 +274,15 @@ def test_no_scratch_database_survives_a_kill_at_any_point(ops, ops_pending):
     assert database_dump(url) == before
 
 
+def _default_signals() -> None:
+    """In the child: Ctrl-C as a terminal delivers it (a test run in the background inherits it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_plan_drops_its_scratch_database(ops_pending, sig):
     url, folder = ops_pending
-    proc = start_ops("db", "plan", env=env(url, **{"OPS_MIGRATIONS_DIR": str(folder)}))
+    proc = start_ops("db", "plan", env=env(url, **{"OPS_MIGRATIONS_DIR": str(folder)}), preexec_fn=_default_signals)
     deadline = time.monotonic() + 60
     while not scratch_databases(url) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -75,9 +75,11 @@ def kill_loop(scenario: Scenario, new_database, sources: list[tuple[str, Path | 
         url, store = _copy(new_database, template_url, root, tmp_path / f"run{attempt}")
         run_args = args_of(url)  # taken before the run: the re-run names the same ids
         proc = start_ops(*run_args, env=_env(url, store))
-        time.sleep(rng.uniform(0.2, durations[which]))
-        if proc.poll() is not None:  # finished before the kill point: not a kill
-            proc.communicate()
+        delay = rng.uniform(0.2, durations[which])
+        time.sleep(delay)
+        if proc.poll() is not None:  # finished before the kill point: not a kill; later kill points come
+            proc.communicate()  # earlier (the reference run may have been slowed by the machine)
+            durations[which] = max(0.3, min(durations[which], delay))
             continue
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
