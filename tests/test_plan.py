@@ -308,3 +308,18 @@ def test_a_running_plan_keeps_its_scratch_database_when_another_plan_starts(ops,
     assert first.returncode == 0, err
     assert "blocks writes on pictures" in out
     assert scratch_databases(url) == []
+
+
+def test_a_locked_table_ends_the_plan_within_its_lock_timeout_and_leaves_nothing(ops_pending):
+    url, folder = ops_pending
+    before = database_dump(url)
+    with psycopg.connect(url) as locker:
+        locker.execute("LOCK pictures IN ACCESS EXCLUSIVE MODE")  # held until the block ends
+        started = time.monotonic()
+        proc = start_ops("--read-lock-timeout", "2", "db", "plan", env=env(url, OPS_MIGRATIONS_DIR=str(folder)))
+        _out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+        assert scratch_databases(url) == []
+    assert proc.returncode == 2 and took < 30, (proc.returncode, took)
+    assert err.strip().splitlines()[-1].startswith("error: ") and "timeout" in err
+    assert database_dump(url) == before
