@@ -298,10 +298,15 @@ def _one(conn: psycopg.Connection, options: Options, check: CheckDef, panoramax:
     return found
 
 
+WORK_MEM = "64MB"  # per sort or hash of a check: the joins of pictures and ranks spill to disk under the 4MB default
+
+
 def _bound(conn: psycopg.Connection, options: Options) -> None:
-    """This transaction's statements end within the check's time (a timeout is that check's failure)."""
+    """This transaction's statements end within the check's time (a timeout is that check's failure), and sort
+    in memory (this transaction only: no server setting is changed)."""
     conn.execute(
-        "SELECT set_config('statement_timeout', %s, true)", (f"{round(options.statement_timeout_s * 1000)}ms",)
+        "SELECT set_config('statement_timeout', %s, true), set_config('work_mem', %s, true)",
+        (f"{round(options.statement_timeout_s * 1000)}ms", WORK_MEM),
     )
 
 
