@@ -5,7 +5,7 @@ OPS := $(VENV)/bin/ops
 # Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
 WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
 
-.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint readme compatibility docs reliability-report bench bench-report clean
+.PHONY: setup postgres migrate rollback rollback-all status refresh worker test lint compatibility docs reliability-report bench bench-report clean
 
 setup: $(VENV)/.installed
 
@@ -50,14 +50,15 @@ reliability-report: setup postgres
 	$(VENV)/bin/pytest -q tests/reliability
 	$(VENV)/bin/python -m scripts.reliability_report
 
-readme: setup
-	$(VENV)/bin/python -m scripts.cli_reference
-
 compatibility: setup postgres
 	OPS_WRITE_COMPATIBILITY=1 $(VENV)/bin/pytest -q tests/test_compatibility.py
 
+# The site (MkDocs, strict: a warning or a broken link or anchor fails it), after rewriting its generated
+# parts: the command reference from --help, the module map of docs/development.md.
 docs: setup
+	$(VENV)/bin/python -m scripts.cli_reference
 	$(VENV)/bin/python -m scripts.dev_guide
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 bench: setup postgres
 	@mkdir -p .ops && $(VENV)/bin/pip install -q -e '.[test,bench]' > .ops/bench-install.log 2>&1 \

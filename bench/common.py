@@ -161,7 +161,7 @@ def machine() -> str:
 
 def save(results: list[Result], meta: dict[str, object]) -> Path:
     """``bench/results/<date>-<commit>-<sizes>.json``: the run's metadata (commit, machine, sizes, rounds,
-    when it finished) and its results; bench.report builds the README's table from these files."""
+    when it finished) and its results; bench.report builds docs/performance.md's tables from these files."""
     RESULTS.mkdir(exist_ok=True)
     sizes = "-".join(str(s) for s in meta["sizes"])  # type: ignore[attr-defined]
     path = RESULTS / f"{date.today().isoformat()}-{meta['commit']}-{sizes}.json"

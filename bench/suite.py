@@ -635,7 +635,7 @@ def bench_plan(bdb: BenchDb, template: str, size: int, rss: RssLog) -> list[Resu
     """ops db plan of the 2.10.0 -> 2.15.1 upgrade, then the upgrade applied to a copy by yoyo as flask db
     upgrade applies it, observed statement by statement; the operator does what the plan's warning says
     (ANALYZE once the visibility columns exist: without it, a materialized view of the upgrade runs for
-    hours, see the README). Rows: locks and rewrites identical, estimates against the measured times, the
+    hours, see docs/panoramax.md). Rows: locks and rewrites identical, estimates against the measured times, the
     plan's wall time and peak RSS."""
     from ops.plan import trace
     from scripts import panoramax

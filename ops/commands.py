@@ -3,7 +3,7 @@ schema, whether it may write, and the SQL files it runs.
 
 Everything that needs the list of commands is derived from here: the CLI's lazy table (``ops/cli``), the
 capability guard of each command (``ops.cli.common.database``), ``ops db status``'s readiness list on a
-Panoramax-managed database, the sessions that are read-only by force, the README's command reference, and
+Panoramax-managed database, the sessions that are read-only by force, the command reference (docs/reference.md), and
 the imports the benchmark baselines pay. ``tests/test_commands.py`` fails when a Click command has no spec,
 a spec no command, or a piece of a spec does not exist. Light on purpose: imported when the CLI starts.
 """

@@ -26,8 +26,8 @@ from ops.errors import DatabaseUnavailable, LockTimeout, OpsError, WaitTimeout
 CONNECT_TIMEOUT_S = 10
 # Every ops session: PostgreSQL's JIT compiles a plan whose estimated cost passes jit_above_cost, and
 # Panoramax's per-sequence SQL functions (compute_sequence_geom: ST_DumpSegments x geography lengths) are
-# costed that high, so every call paid ~170 ms of compilation for ~1 ms of work (200x; see README,
-# Performance). Set as a connection option, like the timeouts: no statement or trigger of the session can
+# costed that high, so every call paid ~170 ms of compilation for ~1 ms of work (200x; see docs/performance.md,
+# and docs/panoramax.md). Set as a connection option, like the timeouts: no statement or trigger of the session can
 # bring it back. The server's own setting, for Panoramax's API, is the operator's choice (ops db status says).
 SESSION_SETTINGS: dict[str, str | int] = {"jit": "off"}
 
@@ -226,7 +226,7 @@ def explain(conn: psycopg.Connection, error: psycopg.Error, what: str) -> OpsErr
         message = error.diag.message_primary or str(error).strip()
         return DatabaseUnavailable(
             f"{what}: the database role lacks a privilege: {' '.join(message.split())} "
-            "(see README, the monitoring role, for the grants of read-only commands)"
+            "(see docs/commands.md, Monitoring role, for the grants of read-only commands)"
         )
     if isinstance(error, psycopg.OperationalError) and conn.closed:
         return DatabaseUnavailable(f"{what}: the connection to the database was lost: {' '.join(str(error).split())}")

@@ -5,7 +5,7 @@ would run where no command exists), in the form of Django's check framework.
 Every check is one statement (``sql/queries/doctor.sql`` says what each costs), run in its own read-only
 transaction with its own ``statement_timeout``: a check that fails or times out is reported (exit 2) and the
 others go on. A check that cannot apply to this kind of database says why. Memory stays flat: counts and the
-first ids, never all rows. The codes are documented in the README and never reused.
+first ids, never all rows. The codes are documented in docs/commands.md and never reused.
 (The module is long because the table of checks, their running and their fixes are read together.)
 """
 

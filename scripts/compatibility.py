@@ -1,6 +1,6 @@
-"""The README's compatibility table: which ops commands did their work on a database built by the migrations
+"""The compatibility table of README.md and docs/panoramax.md: which ops commands did their work on a database built by the migrations
 of each Panoramax release. Written by ``tests/test_compatibility.py`` (``make compatibility``), which runs
-every maintenance command on each release and checks its outcome; the test fails when the README's table
+every maintenance command on each release and checks its outcome; the test fails when either table
 differs from what it found."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+PAGES = (README, REPO / "docs" / "panoramax.md")
 BEGIN = "<!-- compatibility table: written by `make compatibility` from tests/test_compatibility.py, do not edit -->"
 END = "<!-- end of compatibility table -->"
 # releases on the package registry; wheels carry the migrations from 2.12, older releases only their sdists
@@ -31,8 +33,9 @@ def current_section(text: str) -> str:
 
 
 def write(table: str) -> None:
-    text = README.read_text()
-    current = current_section(text)
-    if not current:
-        raise SystemExit("README.md has no compatibility table markers")
-    README.write_text(text.replace(current, table))
+    for page in PAGES:
+        text = page.read_text()
+        current = current_section(text)
+        if not current:
+            raise SystemExit(f"{page.name} has no compatibility table markers")
+        page.write_text(text.replace(current, table))

@@ -52,7 +52,7 @@ def current_section(text: str) -> str:
 
 def main(argv: list[str]) -> int:
     return readme_section.update(BEGIN, END, render(), check="--check" in argv,
-                                 stale="docs/development.md is out of date: run make docs", readme=GUIDE)  # fmt: skip
+                                 stale="docs/development.md is out of date: run make docs", page=GUIDE)  # fmt: skip
 
 
 if __name__ == "__main__":

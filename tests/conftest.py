@@ -296,7 +296,7 @@ def make_role(url: str, grants: str) -> str:
     return name
 
 
-# The README's monitoring role (section "Monitoring role"), word for word but the names.
+# The monitoring role of docs/commands.md (section "Monitoring role"), word for word but the names.
 MONITORING_GRANTS = """
 GRANT CONNECT ON DATABASE {db} TO {role};
 GRANT USAGE ON SCHEMA public TO {role};

@@ -1,4 +1,4 @@
-"""`ops refresh` on Panoramax's map grid, and the README's refresh schedule."""
+"""`ops refresh` on Panoramax's map grid, and the documented refresh schedule."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def test_the_map_forgets_deleted_pictures_on_the_next_refresh(ops, conn, db_url,
     assert list(grid(conn).values()) == [3]
 
 
-def test_the_readme_refresh_cron_and_health_agree():
-    """The README's crontab refreshes on the schedule it tells health to judge by."""
-    readme = (REPO / "README.md").read_text()
+def test_the_documented_refresh_cron_and_health_agree():
+    """The crontab of the commands guide refreshes on the schedule it tells health to judge by."""
+    readme = (REPO / "docs" / "commands.md").read_text()
     schedule = re.search(r"^PICTURE_PROCESS_REFRESH_CRON=(.+)$", readme, re.MULTILINE)
     cron_line = re.search(r"^(\S+ \S+ \S+ \S+ \S+) +cd /srv/ops && \.venv/bin/ops -q refresh$", readme, re.MULTILINE)
     assert schedule and cron_line and schedule.group(1).strip("'\"") == cron_line.group(1)

@@ -194,7 +194,7 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
     default=False,
     show_default=True,
     help="Let PostgreSQL JIT-compile ops's statements. Off: compiling Panoramax's per-sequence functions costs "
-    "far more than it saves (README, Performance) [env: OPS_JIT].",
+    "far more than it saves (docs/performance.md) [env: OPS_JIT].",
 )
 @click.option("-v", "--verbose", count=True, help="More logs on stderr, and tracebacks of unexpected errors.")
 @click.option(

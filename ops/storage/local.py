@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 READ_CHUNK = 1 << 20
 # unlink and rmdir wait on the filesystem (its journal, its discards), not on the CPU: 8 threads delete
-# 2.8x faster than one on the 2-core bench machine (ext4 with discard); see README, Storage layout.
+# 2.8x faster than one on the 2-core bench machine (ext4 with discard); see docs/configuration.md, Storage layout.
 DELETE_THREADS = 8
 
 

@@ -1,7 +1,7 @@
 """The operator's view never hangs and never says OK when it is not: `ops health` under every failure mode of
 the database (down, a server that never answers, a wrong password, not PostgreSQL, a table locked, a slow
 network) answers CRITICAL within its --timeout with every Prometheus series printed; `ops jobs` gives up on a
-locked table naming who holds it; a role lacking a privilege is a CRITICAL check; a role with the README's
+locked table naming who holds it; a role lacking a privilege is a CRITICAL check; a role with the documented
 monitoring grants runs every read-only command. Network faults are servers on 127.0.0.1 only."""
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_the_monitoring_role_runs_every_read_only_command(scenario, conn, db_url, tmp_path):
-    """a role with only the README's monitoring grants: health, jobs, jobs list, db status and storage check
+    """a role with only the documented monitoring grants: health, jobs, jobs list, db status and storage check
     --verify all answer (exit 0), and a worker's held job is seen as processing"""
     store = local_store(tmp_path)
     prepared_sequence(conn, store, 3)

@@ -116,8 +116,8 @@ def test_sequence_benchmarks_run_on_a_panoramax_database(new_database, panoramax
 def test_readme_performance_tables_are_generated_from_the_results():
     from bench import report
 
-    readme = report.README.read_text(encoding="utf-8")
-    assert report.current_section(readme) == report.render(), "README's tables differ: run make bench-report"
+    page = report.PAGE.read_text(encoding="utf-8")
+    assert report.current_section(page) == report.render(), "docs/performance.md differs: run make bench-report"
 
 
 def _run(tmp_path, name: str, finished: str, sizes: list[int], rows: list[Result]) -> None:
