@@ -1,6 +1,8 @@
 # The ops image: `docker build -t panoramax-ops .`, then `docker run --rm -e DB_URL panoramax-ops ops db status`.
 # Built in two stages: the wheel is built in the first, only it is installed in the second (no build tools
 # left in the image). It runs as a non-root user; its health check is `ops health` (a warning is healthy).
+# Debian's PostgreSQL client is in it for `ops db plan` (pg_dump of the server's major version or newer: 17 on
+# Debian 13; with an older base and a newer server, the plan says which one it needs).
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY setup.cfg pyproject.toml README.md ./
@@ -16,7 +18,9 @@ LABEL org.opencontainers.image.title="panoramax-ops" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.url="https://panoramax.fr"
 COPY --from=build /dist/*.whl /tmp/
-RUN pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl && useradd --system --no-create-home ops
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/* \
+    && pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl && useradd --system --no-create-home ops
 USER ops
 WORKDIR /tmp
 HEALTHCHECK --interval=5m --timeout=60s --start-period=30s \

@@ -120,3 +120,6 @@ def test_the_image_runs_as_a_user_with_a_health_check_and_labels():
     assert "USER ops" in final and "HEALTHCHECK" in final and "ops -q health" in final
     assert "org.opencontainers.image.title" in final and "org.opencontainers.image.version" in final
     assert "build" not in final.split("COPY --from=build", 1)[1].split("USER", 1)[0].replace("/dist", "")
+    # ops db plan copies the schema with pg_dump; apt's lists are not left in the layer
+    assert "apt-get install -y --no-install-recommends postgresql-client" in final
+    assert "rm -rf /var/lib/apt/lists/*" in final
