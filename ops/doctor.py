@@ -155,6 +155,33 @@ class DoctorReport:
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "worst": self.worst(), "findings": [f.as_dict() for f in self.findings]}
 
+    def prometheus(self, fail_level: str, duration_s: float, finished_at: float) -> str:
+        """node_exporter's textfile format: every series of every check, whether it ran or not (0 where
+        nothing was found or it did not run), so that an alert sees a value, never an absence."""
+        found = {c.code: 0 for c in CHECKS}
+        up = {c.code: 0 for c in CHECKS}
+        for f in self.findings:
+            found[f.code] += f.count if f.state == "found" else 0
+            up[f.code] = int(f.state != "failed")
+        families: dict[str, tuple[str, list[tuple[str, float]]]] = {
+            "ops_doctor_findings": ("What each check found (rows, sequences, jobs...); 0 when clean, not "
+                                    "applicable or not run.",
+                                    [(f'code="{c.code}",severity="{c.severity}"', found[c.code]) for c in CHECKS]),
+            "ops_doctor_check_up": ("1 when the check ran (found, clean or not applicable), 0 when it failed "
+                                    "or was not run.", [(f'code="{c.code}"', up[c.code]) for c in CHECKS]),
+            "ops_doctor_status": (f"The exit code of ops doctor at --fail-level {fail_level}: 0 nothing at that "
+                                  "level, 1 a finding at it or above, 2 a check could not run.",
+                                  [("", self.exit_code(fail_level))]),
+            "ops_doctor_duration_seconds": ("How long ops doctor took.", [("", round(duration_s, 3))]),
+            "ops_doctor_last_run_timestamp_seconds": ("When ops doctor last ran to its end (Unix time).",
+                                                      [("", round(finished_at, 3))]),
+        }  # fmt: skip
+        lines = []
+        for name, (help_text, samples) in families.items():
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+            lines += [f"{name}{{{labels}}} {float(v)!r}" if labels else f"{name} {float(v)!r}" for labels, v in samples]
+        return "\n".join(lines) + "\n"
+
 
 def _ids_sql(ids: list[str]) -> str:
     return ",".join(ids)

@@ -112,6 +112,7 @@ def test_the_overlay_merges_with_panoramax_compose_and_reuses_its_database_secre
     assert ours["services"]["ops"]["entrypoint"] == ["ops"]
     monitor = " ".join(ours["services"]["ops-monitor"]["command"])
     assert "health --prometheus" in monitor and "mv /textfile/ops.prom.tmp /textfile/ops.prom" in monitor
+    assert "doctor --prometheus" in monitor and "mv /textfile/ops_doctor.prom.tmp /textfile/ops_doctor.prom" in monitor
 
 
 def test_the_image_runs_as_a_user_with_a_health_check_and_labels():
@@ -123,3 +124,29 @@ def test_the_image_runs_as_a_user_with_a_health_check_and_labels():
     # ops db plan copies the schema with pg_dump; apt's lists are not left in the layer
     assert "apt-get install -y --no-install-recommends postgresql-client" in final
     assert "rm -rf /var/lib/apt/lists/*" in final
+
+
+def test_the_monitor_loop_writes_the_health_and_doctor_files(db_url, tmp_path):
+    """ops-monitor's shell loop as compose runs it (`$$` is compose's `$`), its first minute: both textfiles
+    written whole, in the format node_exporter reads."""
+    import os
+    import subprocess
+    import sys
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.storage_helpers import env, local_store
+
+    ours = yaml.safe_load((REPO / "compose.panoramax.yaml").read_text())
+    loop = ours["services"]["ops-monitor"]["command"][0].replace("$$", "$")
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    first_minute = loop.replace("/textfile/", f"{textfile}/").replace("sleep 60;", "break;")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    run_env = {**os.environ, **env(db_url, local_store(tmp_path / "store")), "PATH": path}
+    done = subprocess.run(["sh", "-c", first_minute], env=run_env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in textfile.iterdir()) == ["ops.prom", "ops_doctor.prom"]
+    health = {f.name for f in text_string_to_metric_families((textfile / "ops.prom").read_text())}
+    doctor = {f.name for f in text_string_to_metric_families((textfile / "ops_doctor.prom").read_text())}
+    assert "ops_health_status" in health and "ops_doctor_findings" in doctor

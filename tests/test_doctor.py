@@ -226,6 +226,30 @@ def test_fix_repairs_what_it_can_and_its_dry_run_nothing(ops, conn, db_url, clea
     assert after.exit_code == 0, after.stdout
 
 
+def test_prometheus_gives_every_check_its_series_and_counts_what_was_found(ops, conn, db_url, clean):
+    """For alerting: a series per code whether it found something, ran clean or was skipped; the counts of
+    the findings; the status doctor exits with; printed under -q too (cron)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    s1, s2 = str(clean[0]), str(clean[1])
+    conn.execute("UPDATE sequences SET nb_pictures = 99 WHERE id = ANY(%s::uuid[])", ([s1, s2],))
+    before = time.time()
+    result = ops("-q", "doctor", "--skip", "DB005", "--prometheus", env=env(db_url))
+    assert result.exit_code == 1, result.stderr
+    samples = {
+        (s.name, s.labels.get("code")): s for f in text_string_to_metric_families(result.stdout) for s in f.samples
+    }
+    for code, check in doctor.CODES.items():
+        assert samples[("ops_doctor_findings", code)].labels["severity"] == check.severity
+        assert samples[("ops_doctor_check_up", code)].value == (0 if code == "DB005" else 1), code
+    assert samples[("ops_doctor_findings", "SEQ002")].value == 2
+    assert samples[("ops_doctor_findings", "SEQ001")].value == 0
+    assert samples[("ops_doctor_status", None)].value == 1
+    assert samples[("ops_doctor_last_run_timestamp_seconds", None)].value >= before
+    both = ops("doctor", "--prometheus", "--json", env=env(db_url))
+    assert both.exit_code == 2 and "--prometheus goes alone" in both.stderr
+
+
 def test_unknown_codes_and_a_lone_dry_run_are_usage_errors(ops, db_url):
     bad = ops("doctor", "--only", "NOPE1", env=env(db_url))
     assert bad.exit_code == 2 and "is no check code" in bad.stderr

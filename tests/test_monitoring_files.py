@@ -1,6 +1,6 @@
 """The alerting rules and the Grafana dashboard of monitoring/: valid (the rules' YAML shape as Prometheus
 loads it, every expression parsed as PromQL by a real parser), and querying only metrics that
-`ops health --prometheus` emits."""
+`ops health --prometheus` and `ops doctor --prometheus` emit."""
 
 from __future__ import annotations
 
@@ -36,9 +36,14 @@ def metric_names(node: Any) -> set[str]:
 
 
 def emitted(ops, db_url, tmp_path) -> set[str]:
-    result = ops("health", "--prometheus", env=env(db_url, local_store(tmp_path)))
-    assert result.exit_code in (0, 1, 2), result.stderr
-    return {line.split("{")[0].split()[0] for line in result.stdout.splitlines() if line and not line.startswith("#")}
+    names: set[str] = set()
+    store = local_store(tmp_path)
+    for command in ("health", "doctor"):
+        result = ops(command, "--prometheus", env=env(db_url, store))
+        assert result.exit_code in (0, 1, 2), result.stderr
+        names |= {line.split("{")[0].split()[0] for line in result.stdout.splitlines() if line and line[0] != "#"}
+    assert {"ops_health_status", "ops_doctor_findings"} <= names
+    return names
 
 
 def alert_rules() -> list[dict[str, Any]]:
@@ -63,7 +68,7 @@ def test_the_alerting_rules_are_valid_and_query_only_what_ops_emits(ops, db_url,
         used = metric_names(promql_parser.parse(rule["expr"]))  # raises on invalid PromQL
         assert used and used <= metrics, (rule["alert"], used - metrics)
     wanted = {"ops_jobs_oldest_ready_age_seconds", "ops_jobs_failed_24h", "ops_refresh_age_seconds",
-              "ops_storage_up", "ops_schema_ready", "ops_database_up"}  # fmt: skip
+              "ops_storage_up", "ops_schema_ready", "ops_database_up", "ops_doctor_findings"}  # fmt: skip
     assert wanted <= set().union(*(metric_names(promql_parser.parse(r["expr"])) for r in rules))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -32,10 +33,12 @@ CODES_HELP = "A code (SEQ001…) or a prefix (SEQ); repeatable."
 @click.option("--fix", is_flag=True, help="Run the ops commands that repair the fixable findings (never deleting).")
 @dry_run_option
 @json_option
+@click.option("--prometheus", is_flag=True, help="Print every check's count in node_exporter's textfile format.")
 @click.pass_context
 def doctor(
     ctx: click.Context, only: tuple[str, ...], skip: tuple[str, ...], sequence_ids: tuple[UUID | str, ...],
     fail_level: str, stuck_after: timedelta, refresh_cron: str, fix: bool, dry_run: bool, as_json: bool,
+    prometheus: bool,
 ) -> None:  # fmt: skip
     """Find what is wrong with the instance in one read-only pass: stale sequences, stuck pictures, lost jobs,
     a map not refreshed, invalid indexes, old transaction IDs, sessions holding locks, the default account.
@@ -50,20 +53,27 @@ def doctor(
     ops doctor --json --fail-level error
     ops doctor --only SEQ --sequence 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e
     ops doctor --fix --dry-run
+    ops doctor --prometheus > /var/lib/node_exporter/ops_doctor.prom
     """
     from ops import doctor as core
     from ops import jobs
 
     if dry_run and not fix:
         raise click.UsageError("--dry-run goes with --fix (doctor alone changes nothing)")
+    if prometheus and (as_json or fix):
+        raise click.UsageError("--prometheus goes alone: neither with --json nor with --fix")
     jobs.validate_cron(refresh_cron)
     only_codes, skip_codes = _codes(only, "--only"), _codes(skip, "--skip")
     ids = expand_ids(sequence_ids) or None
     current = settings(ctx)
     options = core.Options(only_codes, skip_codes, ids, stuck_after, refresh_cron, current.read_statement_timeout)
+    started = time.monotonic()
     with database(ctx, "doctor", check_schema=False) as conn:
         report = core.run(conn, options, jit_report=lambda: jit_report(ctx), progress=lambda c: log.debug(f"{c}…"))
         plan = core.fix_plan(conn, report, options) if fix else None
+    if prometheus:  # data asked for: printed even with -q
+        click.echo(report.prometheus(fail_level, time.monotonic() - started, time.time()), nl=False)
+        ctx.exit(report.exit_code(fail_level))
     done = _fix(ctx, plan, dry_run) if plan is not None and not plan.empty else {}
     emit({**report.as_dict(), "fix": {"dry_run": dry_run, **plan.as_dict(), **done} if plan else None}, as_json,
          _lines(report, plan, dry_run, done), always=report.exit_code(fail_level) != 0)  # fmt: skip
