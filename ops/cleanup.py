@@ -143,10 +143,9 @@ def _delete_selection(conn: psycopg.Connection, plan: CleanupPlan, params: dict[
     """Delete the rows of the selection held in cleanup_pictures (and the sequences of ``params``), queuing
     the delete jobs of its files first when they go by jobs; its grid cells expire (Panoramax)."""
     if plan.kinds and by_jobs:
-        enqueue = (
-            "jobs_enqueue_delete" if capabilities.one_delete_job_per_picture(conn) else "jobs_enqueue_delete_unindexed"
-        )
-        conn.execute(queries.load(enqueue), {**params, "kinds": json.dumps(list(plan.kinds))})
+        enqueue = "enqueue" if capabilities.one_delete_job_per_picture(conn) else "enqueue_unindexed"
+        statement = queries.composed("jobs_enqueue_delete", enqueue, wanted="wanted")
+        conn.execute(statement, {**params, "kinds": json.dumps(list(plan.kinds))})
     refresh.expire_cells_of_deleted(conn)
     if params["seq_ids"]:
         unlink_sequences(conn, params["seq_ids"])

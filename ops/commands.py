@@ -75,7 +75,7 @@ SPECS: tuple[Spec, ...] = (
          True, ("sequence_targets", "headings")),
     Spec("cleanup", "ops.cli.files:cleanup", "ops.cleanup:cleanup", _CLEANUP, True,
          ("cleanup_select", "cleanup_delete", "cleanup_all_counts", "cleanup_all_delete", "jobs_enqueue_delete",
-          "jobs_enqueue_delete_unindexed", "capabilities", "cleaned_earlier", "sequence_links", "sequence_targets", "panoramax_refresh", "jobs_claim", "jobs_finish")),
+          "capabilities", "cleaned_earlier", "sequence_links", "sequence_targets", "panoramax_refresh", "jobs_claim", "jobs_finish")),
     Spec("storage check", "ops.cli.files:check_command", "ops.storage_check:check", _STORAGE_CHECK, False,
          ("storage_check", "sequence_targets")),
     Spec("storage orphans", "ops.cli.files:orphans", "ops.storage_orphans:find_orphans", _ORPHANS, True,

@@ -4,6 +4,9 @@
 -- sequences), so that a re-run of an interrupted cleanup recognises every one of its ids. A job already
 -- queued for a picture gets the union of both kinds (a job without `files`, as Panoramax queues them, means
 -- every kind) and a fresh start. A whole-instance cleanup's pictures have no sequence left to name.
+
+-- name: wanted
+-- The job each picture gets: (id, args). Shared by the two forms below.
 WITH unnamed AS (
     SELECT s.id, row_number() OVER (ORDER BY s.id) - 1 AS k
     FROM unnest(%(seq_ids)s::uuid[]) AS s (id)
@@ -12,13 +15,17 @@ WITH unnamed AS (
     SELECT c.id, c.seq_id, row_number() OVER (ORDER BY c.id) - 1 AS n, count(*) OVER () AS total
     FROM cleanup_pictures c
 )
-INSERT INTO job_queue (task, picture_to_delete_id, args)
-SELECT 'delete', n.id, jsonb_build_object(
+SELECT n.id, jsonb_build_object(
     'files', %(kinds)s::jsonb,
     'sequence_ids', to_jsonb(array_remove(array_prepend(n.seq_id,
         ARRAY(SELECT u.id FROM unnamed u WHERE u.k %% n.total = n.n)), NULL))
-)
+) AS args
 FROM numbered n
+
+-- name: enqueue
+-- On job_queue's unique index on picture_to_delete_id (Panoramax 2.10 and later, ops).
+INSERT INTO job_queue (task, picture_to_delete_id, args)
+SELECT 'delete', w.id, w.args FROM ({wanted}) AS w
 ON CONFLICT (picture_to_delete_id) DO UPDATE
 SET args = EXCLUDED.args || jsonb_build_object('files', (
         SELECT jsonb_agg(DISTINCT k ORDER BY k)
@@ -27,4 +34,25 @@ SET args = EXCLUDED.args || jsonb_build_object('files', (
         ) AS k
     )),
     nb_errors = 0,
-    to_do_after_ts = NULL;
+    to_do_after_ts = NULL
+
+-- name: enqueue_unindexed
+-- Without that index (Panoramax before 2.10): the jobs already queued for these pictures are updated as ON
+-- CONFLICT would update them, then the others are inserted, in one statement.
+WITH wanted AS ({wanted}), updated AS (
+    UPDATE job_queue q
+    SET args = w.args || jsonb_build_object('files', (
+            SELECT jsonb_agg(DISTINCT k ORDER BY k)
+            FROM jsonb_array_elements_text(
+                coalesce(q.args -> 'files', '["derivates", "permanent", "tmp"]') || (w.args -> 'files')
+            ) AS k
+        )),
+        nb_errors = 0,
+        to_do_after_ts = NULL
+    FROM wanted w
+    WHERE q.picture_to_delete_id = w.id
+    RETURNING q.picture_to_delete_id
+)
+INSERT INTO job_queue (task, picture_to_delete_id, args)
+SELECT 'delete', w.id, w.args FROM wanted w
+WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.picture_to_delete_id = w.id)
