@@ -144,7 +144,7 @@ def _delete_selection(conn: psycopg.Connection, plan: CleanupPlan, params: dict[
     the delete jobs of its files first when they go by jobs; its grid cells expire (Panoramax)."""
     if plan.kinds and by_jobs:
         enqueue = "enqueue" if capabilities.one_delete_job_per_picture(conn) else "enqueue_unindexed"
-        statement = queries.composed("jobs_enqueue_delete", enqueue, wanted="wanted")
+        statement = queries.composed("jobs_enqueue_delete", enqueue, wanted="wanted", merged="merged")
         conn.execute(statement, {**params, "kinds": json.dumps(list(plan.kinds))})
     refresh.expire_cells_of_deleted(conn)
     if params["seq_ids"]:

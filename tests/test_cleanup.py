@@ -117,6 +117,21 @@ def test_interrupted_cleanup_finishes_on_rerun_or_by_the_worker(ops, conn, db_ur
     assert store.files() == set() and rows(conn, "job_queue") == 0
 
 
+def test_a_delete_job_already_queued_for_a_picture_is_merged_not_doubled(ops, conn, db_url, store, instance):
+    """A failing job for one of the pictures (its originals only, 3 errors, waiting): the cleanup leaves one
+    job for it, naming every kind of file, started afresh."""
+    i = instance
+    conn.execute("INSERT INTO job_queue (task, picture_to_delete_id, args, nb_errors, to_do_after_ts) "
+                 "VALUES ('delete', %s, %s, 3, now() + interval '1 hour')",
+                 (i["a"], json.dumps({"files": ["permanent"]})))  # fmt: skip
+    result = ops("cleanup", str(i["seq1"]), "--enqueue-only", env=env(db_url, store))
+    assert result.exit_code == 0, result.stderr
+    jobs = conn.execute("SELECT args -> 'files', nb_errors, to_do_after_ts FROM job_queue "
+                        "WHERE picture_to_delete_id = %s", (i["a"],)).fetchall()  # fmt: skip
+    assert jobs == [(["derivates", "permanent", "tmp"], 0, None)]
+    assert rows(conn, "job_queue") == 2
+
+
 def test_unknown_and_malformed_ids_change_nothing(ops, conn, db_url, store, instance):
     before = store.files()
     assert ops("cleanup", "nope", env=env(db_url, store)).exit_code == 2

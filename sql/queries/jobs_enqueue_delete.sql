@@ -22,35 +22,31 @@ SELECT n.id, jsonb_build_object(
 ) AS args
 FROM numbered n
 
--- name: enqueue
--- On job_queue's unique index on picture_to_delete_id (Panoramax 2.10 and later, ops).
-INSERT INTO job_queue (task, picture_to_delete_id, args)
-SELECT 'delete', w.id, w.args FROM ({wanted}) AS w
-ON CONFLICT (picture_to_delete_id) DO UPDATE
-SET args = EXCLUDED.args || jsonb_build_object('files', (
+-- name: merged
+-- What a job already queued for the picture (q) becomes, given the wanted one (excluded): the union of both
+-- kinds, and a fresh start. The SET list of both forms below.
+args = excluded.args || jsonb_build_object('files', (
         SELECT jsonb_agg(DISTINCT k ORDER BY k)
         FROM jsonb_array_elements_text(
-            coalesce(job_queue.args -> 'files', '["derivates", "permanent", "tmp"]') || (EXCLUDED.args -> 'files')
+            coalesce(q.args -> 'files', '["derivates", "permanent", "tmp"]') || (excluded.args -> 'files')
         ) AS k
     )),
     nb_errors = 0,
     to_do_after_ts = NULL
 
+-- name: enqueue
+-- On job_queue's unique index on picture_to_delete_id (Panoramax 2.10 and later, ops).
+INSERT INTO job_queue AS q (task, picture_to_delete_id, args)
+SELECT 'delete', w.id, w.args FROM ({wanted}) AS w
+ON CONFLICT (picture_to_delete_id) DO UPDATE SET {merged}
+
 -- name: enqueue_unindexed
 -- Without that index (Panoramax before 2.10): the jobs already queued for these pictures are updated as ON
 -- CONFLICT would update them, then the others are inserted, in one statement.
 WITH wanted AS ({wanted}), updated AS (
-    UPDATE job_queue q
-    SET args = w.args || jsonb_build_object('files', (
-            SELECT jsonb_agg(DISTINCT k ORDER BY k)
-            FROM jsonb_array_elements_text(
-                coalesce(q.args -> 'files', '["derivates", "permanent", "tmp"]') || (w.args -> 'files')
-            ) AS k
-        )),
-        nb_errors = 0,
-        to_do_after_ts = NULL
-    FROM wanted w
-    WHERE q.picture_to_delete_id = w.id
+    UPDATE job_queue q SET {merged}
+    FROM wanted AS excluded
+    WHERE q.picture_to_delete_id = excluded.id
     RETURNING q.picture_to_delete_id
 )
 INSERT INTO job_queue (task, picture_to_delete_id, args)

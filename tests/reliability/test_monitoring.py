@@ -150,6 +150,50 @@ def test_jobs_on_a_locked_table_give_up_and_say_who_holds_it(scenario, args, db_
     assert scenario.failures == 0, scenario.notes
 
 
+def test_doctor_with_a_locked_table_reports_the_checks_it_could_not_run_in_time(scenario, db_url):
+    """ops doctor (text, --json, --prometheus) while another session holds pictures in ACCESS EXCLUSIVE mode,
+    OPS_READ_LOCK_TIMEOUT=1: each check reading pictures gives up after a second and is reported failed,
+    naming the holder; the others run; exit 2; every series printed"""
+    import json
+
+    from ops.doctor import CODES
+
+    env = {"DB_URL": db_url, "OPS_READ_LOCK_TIMEOUT": "1"}
+    bound = len(CODES) * 1 + MARGIN  # at most every check waiting its second
+    holder = hold_lock(db_url, "pictures")
+    pid = holder.info.backend_pid
+    try:
+        for output in ("--json", "--prometheus"):
+            started = time.monotonic()
+            result = run_ops("doctor", "--skip", "DB005", output, env=env, timeout=120)
+            elapsed = time.monotonic() - started
+            ok = result.returncode == 2 and elapsed < bound
+            if output == "--json":
+                states = {f["code"]: f for f in json.loads(result.stdout)["findings"]} if ok else {}
+                ok = (
+                    ok
+                    and states["SEQ002"]["state"] == "failed"
+                    and f"by pid {pid} (locker" in states["SEQ002"]["detail"]
+                )
+                ok = ok and states["DB001"]["state"] == "clean" and states["ACC001"]["state"] in ("clean", "found")
+            else:
+                values = prometheus_values(result.stdout) if ok else {}
+                ok = (
+                    ok
+                    and values[("ops_doctor_check_up", "SEQ002")] == 0
+                    and values[("ops_doctor_check_up", "DB001")] == 1
+                )
+                ok = ok and values[("ops_doctor_status", "")] == 2
+                ok = ok and all(("ops_doctor_findings", code) in values for code in CODES)
+            scenario.run(
+                ok,
+                f"{output}: exit {result.returncode} in {elapsed:.1f} s: {result.stdout[:400]} {result.stderr[:200]}",
+            )
+    finally:
+        holder.close()
+    assert scenario.failures == 0, scenario.notes
+
+
 def test_a_role_lacking_a_privilege_is_a_critical_check_not_a_crash(scenario, db_url, tmp_path):
     """ops health as a role that may not read the migration history: CRITICAL schema check naming the
     missing privilege, exit 2, every Prometheus series printed"""
