@@ -24,6 +24,7 @@ import sqlparse.tokens
 from psycopg import sql
 
 from ops import db, queries
+from ops.plan import vet
 from ops.plan.trace import StatementTrace
 
 CALIBRATION_ROWS = 200_000
@@ -141,7 +142,10 @@ def _explain(conn: psycopg.Connection, query: sql.Composable) -> dict[str, Any] 
     is read-only: nothing runs); or why it cannot be planned."""
     try:
         with conn.transaction(force_rollback=True):
-            (doc,) = db.one(conn, sql.SQL("EXPLAIN (FORMAT JSON) {}").format(query))
+            # prepare=True: the extended protocol, which takes one statement only (the simple one runs a
+            # ``; COMMIT; …`` hidden in the text)
+            row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) {}").format(query), prepare=True).fetchone()
+            (doc,) = row or ("[]",)
     except psycopg.Error as exc:
         return " ".join(str(exc).split()).split(" LINE ")[0]
     plan: dict[str, Any] = (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]
@@ -178,6 +182,8 @@ def explain_dml(conn: psycopg.Connection, st: StatementTrace) -> Explained | str
     if st.verb not in DML_VERBS or st.error:
         return None
     text = st.text.strip().rstrip(";")
+    if not vet.single_dml(text):
+        return "not one UPDATE, DELETE, INSERT or MERGE to PostgreSQL's parser: not sent to production"
     plan = _explain(conn, sql.SQL(text))
     if isinstance(plan, dict) and plan.get("Node Type") == "ModifyTable":
         child = (plan.get("Plans") or [plan])[0]

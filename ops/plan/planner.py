@@ -344,7 +344,8 @@ def make_plan(
     started = time.monotonic()
     panoramax, described, where, pending = _migrations(conn, options)
     plan = Plan(described, panoramax, where, [], None, options.max_lock_s)
-    if not pending:
+    if not pending:  # the scratch databases killed plans left go all the same
+        plan.leftovers = scratch.drop_leftovers_of(url, options.connect_timeout_s)
         plan.wall_s = time.monotonic() - started
         return plan
     progress(f"copying the schema into a scratch database ({len(pending)} migration(s) to trace)")

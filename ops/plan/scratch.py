@@ -3,14 +3,18 @@
 Created on the same server as ``ops_plan_scratch_<database oid>_<random>`` from a schema-only
 ``pg_dump`` (restored with ``psql``), and dropped at the end, also after Ctrl-C or SIGTERM. While it
 exists, the session that created it holds an advisory lock named after it: a scratch database whose lock
-nobody holds was left by a killed plan, and the next plan of the same database drops it. With
-``--scratch-url`` the operator names an empty database instead (no CREATEDB needed): ops fills it and
-empties it again, and never drops it.
+nobody holds was left by a killed plan, and the next plan of the same database drops it (also a plan with
+nothing to trace). With ``--scratch-url`` the operator names an empty database instead (no CREATEDB needed;
+the extensions production uses, such as PostGIS, created in it beforehand by a DBA are kept): ops marks it
+(a schema ``ops_plan_in_use`` recording the extensions it found), fills it, and empties it again, and never
+drops it; a marked database whose plan is gone (killed) is emptied by the next plan. A system database
+(``postgres``, a template) or production itself is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import secrets
 import shutil
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import conninfo
+from psycopg import conninfo, sql
 
 from ops import db, queries
 from ops.config import mask_url
@@ -30,6 +34,8 @@ PREFIX = "ops_plan_scratch_"
 # pg_advisory_lock(key, hashtext(name)) of a scratch database's creator: b"opsp" as an int4.
 LOCK_KEY = int.from_bytes(b"opsp", "big")
 DUMP_TIMEOUT_S = 600
+MARKER = "ops_plan_in_use"  # the schema marking an operator's --scratch-url while a plan fills it
+SYSTEM_DATABASES = ("postgres", "template0", "template1")
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ def copy_schema(source_url: str, target_url: str, server_major: int, lock_wait_s
     pg_dump, psql = client_tool("pg_dump", server_major), client_tool("psql", server_major)
     source, source_env = _libpq_target(source_url)
     target, target_env = _libpq_target(target_url)
-    dump_cmd = [pg_dump, "--schema-only", "--no-owner", "--no-privileges", "--no-publications",
+    dump_cmd = [pg_dump, "--schema-only", "--no-owner", "--no-privileges", "--no-comments", "--no-publications",
                 "--no-subscriptions", f"--lock-wait-timeout={round(lock_wait_s * 1000)}", "-d", source]  # fmt: skip
     restore_cmd = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target]
     with subprocess.Popen(dump_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(source_env)) as dump:
@@ -97,13 +103,14 @@ def copy_schema(source_url: str, target_url: str, server_major: int, lock_wait_s
             dump.stdout.close()
         dump_err = dump.stderr.read() if dump.stderr else b""
         dump.wait(timeout=DUMP_TIMEOUT_S)
+    if restore.returncode != 0:  # first: a restore that stops ends the dump with a broken pipe
+        raise PlanError(
+            f"restoring the schema into the scratch database failed: {_first_error(restore.stderr)} (the scratch "
+            "database needs the extensions production uses: a role that may create them, or a --scratch-url "
+            "database in which a DBA created them)"
+        )
     if dump.returncode != 0:
         raise PlanError(f"pg_dump --schema-only failed: {_first_error(dump_err)}")
-    if restore.returncode != 0:
-        raise PlanError(
-            f"restoring the schema into the scratch database failed: {_first_error(restore.stderr)} "
-            "(the scratch database needs the same extensions: a role that may create them, or --scratch-url)"
-        )
 
 
 def _first_error(stderr: bytes) -> str:
@@ -132,21 +139,104 @@ def drop_leftovers(admin: psycopg.Connection) -> list[str]:
     return dropped
 
 
-def _require_empty(url: str, connect_timeout_s: float) -> None:
-    with db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s) as conn:
-        count = db.scalar(conn, queries.statement("plan", "user_objects"))
+def _check_identity(scratch_conn: psycopg.Connection, admin: psycopg.Connection, url: str) -> None:
+    """Refuse a system database, a template, or production itself as --scratch-url."""
+    name, template, started, oid = db.one(scratch_conn, queries.statement("plan", "scratch_identity"))
+    if name in SYSTEM_DATABASES or template:
+        raise PlanError(
+            f"--scratch-url {mask_url(url)} is the {'template' if template else 'system'} database {name}: ops "
+            "fills and empties the scratch database, so it takes an empty database made for it (CREATE DATABASE "
+            "ops_scratch, by a DBA)"
+        )
+    _name, _template, prod_started, prod_oid = db.one(admin, queries.statement("plan", "scratch_identity"))
+    if (started, oid) == (prod_started, prod_oid):
+        raise PlanError(f"--scratch-url {mask_url(url)} is the database being planned: give an empty one")
+
+
+def _extensions(conn: psycopg.Connection) -> dict[str, str]:
+    return dict(conn.execute(queries.statement("plan", "extensions")).fetchall())
+
+
+def _require_empty(conn: psycopg.Connection, url: str) -> None:
+    count = db.scalar(conn, queries.statement("plan", "user_objects"))
     if count:
         raise PlanError(
-            f"--scratch-url {mask_url(url)} is not empty ({count} tables, functions or types): ops fills the "
-            "scratch database and empties it at the end, so it takes an empty one only"
+            f"--scratch-url {mask_url(url)} is not empty ({count} tables, functions or types besides its "
+            "extensions'): ops fills the scratch database and empties it at the end, so it takes an empty one only"
         )
 
 
-def _empty(url: str, connect_timeout_s: float) -> None:
-    with db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s) as conn:
-        for (schema,) in conn.execute(queries.statement("plan", "user_schemas")).fetchall():
+def _drop_loose(conn: psycopg.Connection, schemas: list[str]) -> None:
+    """Drop what no extension owns from the schemas kept."""
+    params = {"schemas": schemas}
+    for schema, name in conn.execute(queries.statement("plan", "loose_relations"), params).fetchall():
+        qualified = sql.Identifier(schema, name).as_string(conn)
+        row = conn.execute(queries.statement("plan", "drop_relation"), {"qualified": qualified}).fetchone()
+        if row:  # else gone already, with a table it belonged to
+            conn.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(row[0]), sql.Identifier(schema, name)))
+    for (routine,) in conn.execute(queries.statement("plan", "loose_routines"), params).fetchall():
+        conn.execute(sql.SQL("DROP ROUTINE IF EXISTS {} CASCADE").format(sql.SQL(routine)))  # quoted by PostgreSQL
+    for schema, name, domain in conn.execute(queries.statement("plan", "loose_types"), params).fetchall():
+        what = sql.SQL("DOMAIN" if domain else "TYPE")
+        conn.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(what, sql.Identifier(schema, name)))
+
+
+def _empty(conn: psycopg.Connection, kept: dict[str, str]) -> None:
+    """Empty an operator's scratch database, keeping the extensions it held before ops filled it."""
+    for extension in _extensions(conn):
+        if extension not in kept and extension != "plpgsql":
+            conn.execute(queries.identified("plan", "drop_extension", extension=extension))
+    schemas = sorted({"public", *kept.values()} - {"pg_catalog", "information_schema"})
+    for (schema,) in conn.execute(queries.statement("plan", "user_schemas")).fetchall():
+        if schema not in schemas:
             conn.execute(queries.identified("plan", "drop_schema", schema=schema))
-        conn.execute(queries.statement("plan", "recreate_public"))
+    _drop_loose(conn, schemas)
+    conn.execute(queries.statement("plan", "recreate_public"))
+
+
+def _marked_extensions(conn: psycopg.Connection) -> dict[str, str] | None:
+    """The extensions a killed plan found in this scratch database (its mark), or None: not marked."""
+    comment = db.scalar(conn, "SELECT obj_description(to_regnamespace(%s), 'pg_namespace')", (MARKER,))
+    exists = db.scalar(conn, "SELECT to_regnamespace(%s) IS NOT NULL", (MARKER,))
+    if not exists:
+        return None
+    try:
+        found = json.loads(comment or "{}")
+    except ValueError:
+        found = {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+@contextlib.contextmanager
+def _operator_scratch(
+    admin: psycopg.Connection, url: str, scratch_url: str, major: int, connect_timeout_s: float, lock_wait_s: float
+) -> Iterator[Scratch]:
+    with db.connect(scratch_url, autocommit=True, connect_timeout_s=connect_timeout_s) as conn:
+        _check_identity(conn, admin, scratch_url)
+        name = str(db.scalar(conn, "SELECT current_database()"))
+        if not db.scalar(conn, "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_KEY, name)):
+            raise PlanError(f"--scratch-url {mask_url(scratch_url)} is in use by another ops db plan")
+        try:
+            kept = _marked_extensions(conn)
+            if kept is not None:  # left by a killed plan: emptied now
+                _empty(conn, kept)
+            kept = _extensions(conn)
+            _require_empty(conn, scratch_url)
+            conn.execute(queries.identified("plan", "create_schema", schema=MARKER))
+            conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(sql.Identifier(MARKER), json.dumps(kept)))
+            try:
+                copy_schema(url, scratch_url, major, lock_wait_s)
+                yield Scratch(scratch_url, name, False)
+            finally:
+                _empty(conn, kept)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_KEY, name))
+
+
+def drop_leftovers_of(url: str, connect_timeout_s: float) -> list[str]:
+    """The leftovers of killed plans of this database, dropped (by a plan with nothing to trace)."""
+    with db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s) as admin:
+        return drop_leftovers(admin)
 
 
 @contextlib.contextmanager
@@ -158,12 +248,8 @@ def scratch_database(
     with db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s) as admin:
         major = db.server_major_version(admin)
         if scratch_url:
-            _require_empty(scratch_url, connect_timeout_s)
-            try:
-                copy_schema(url, scratch_url, major, lock_wait_s)
-                yield Scratch(scratch_url, str(conninfo.conninfo_to_dict(scratch_url).get("dbname") or ""), False), []
-            finally:
-                _empty(scratch_url, connect_timeout_s)
+            with _operator_scratch(admin, url, scratch_url, major, connect_timeout_s, lock_wait_s) as box:
+                yield box, []
             return
         leftovers = drop_leftovers(admin)
         oid = db.scalar(admin, "SELECT oid FROM pg_database WHERE datname = current_database()")

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from ops import db, queries
+from ops.plan import vet
 from ops.plan.source import Migration
 
 # Lock modes, weakest first, as pg_locks names them; what each blocks of ordinary reads and writes.
@@ -184,6 +185,35 @@ def _describe_error(exc: psycopg.Error) -> str:
     return " ".join(str(exc).split())
 
 
+class BeyondScratch(Exception):
+    """A statement wrote to the cluster's shared catalogs while replayed: rolled back, never committed."""
+
+
+def shared_writes(conn: psycopg.Connection) -> int:
+    return int(db.scalar(conn, queries.statement("plan", "shared_writes")))
+
+
+def _summary(text: str) -> str:
+    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
+    flat = " ".join(" ".join(lines).split())
+    return flat if len(flat) <= 80 else flat[:79] + "…"
+
+
+def refused(m: Migration) -> str | None:
+    """Why a migration is not replayed at all (one of its statements is refused), or None."""
+    for number, text in enumerate(m.statements, start=1):
+        reason = vet.refusal(text, m.transactional)
+        if reason:
+            return f"statement #{number} ({_summary(text)}) {reason}; ops replayed none of this migration"
+    return None
+
+
+RAN_BEYOND = (
+    "wrote to the cluster's shared catalogs (roles, databases, tablespaces, their settings) when replayed, so it "
+    "acts beyond the scratch database: rolled back, never committed; ops replayed none of this migration"
+)
+
+
 def effects(before: dict[int, Relation], after: dict[int, Relation], initial: dict[int, Relation], tag: str) -> Effects:
     """What changed between two snapshots of the relations (``initial``: the relations of production)."""
 
@@ -263,6 +293,10 @@ class Tracer:
                 traces.append(MigrationTrace(m.id, m.transactional, not_traced="a Python migration: ops runs no "
                                              "code of a release, so its locks and duration are unknown"))  # fmt: skip
                 continue
+            why = refused(m)
+            if why:
+                traces.append(MigrationTrace(m.id, m.transactional, not_traced=why))
+                continue
             traces.append(self._transactional(m) if m.transactional else self._autocommit(m))
         return traces
 
@@ -270,6 +304,7 @@ class Tracer:
         trace = MigrationTrace(m.id, True)
         self.conn.execute("BEGIN")
         rels, held = snapshot(self.conn), held_locks(self.conn, self.pid)
+        shared = shared_writes(self.conn)
         for number, text in enumerate(m.statements, start=1):
             st = StatementTrace(number, text)
             trace.statements.append(st)
@@ -283,6 +318,9 @@ class Tracer:
                 self.conn.execute("ROLLBACK")
                 return trace
             st.duration_s = time.monotonic() - started
+            if shared_writes(self.conn) != shared:
+                self.conn.execute("ROLLBACK")
+                return MigrationTrace(m.id, True, not_traced=f"statement #{number} ({_summary(text)}) {RAN_BEYOND}")
             after, now_held = snapshot(self.conn), held_locks(self.conn, self.pid)
             st.locks = taken_locks(now_held, held, {**rels, **after}, self.initial)
             st.effects = effects(rels, after, self.initial, st.tag)
@@ -295,11 +333,21 @@ class Tracer:
         for number, text in enumerate(m.statements, start=1):
             st = StatementTrace(number, text)
             trace.statements.append(st)
+            if vet.block_boundary(text):
+                st.tag = "(not replayed: each statement is traced in a transaction of its own)"
+                continue
             before = snapshot(self.conn)
             try:
                 self._in_own_transaction(st, before)
+            except BeyondScratch:
+                return MigrationTrace(m.id, False, not_traced=f"statement #{number} ({_summary(text)}) {RAN_BEYOND}")
             except psycopg.errors.ActiveSqlTransaction:
                 self.conn.execute("ROLLBACK")
+                if not vet.runs_outside_transaction(text):
+                    return MigrationTrace(m.id, False, not_traced=(
+                        f"statement #{number} ({_summary(text)}) refuses a transaction block, and outside one ops "
+                        "replays only index builds, REINDEX, VACUUM, ANALYZE, CLUSTER, DROP … CONCURRENTLY and "
+                        "ALTER TYPE … ADD VALUE (whose effects stay in the scratch database)"))  # fmt: skip
                 try:
                     self._observed(st, before)
                 except psycopg.Error as exc:
@@ -317,10 +365,14 @@ class Tracer:
         (its locks end with the statement)."""
         self.conn.execute("BEGIN")
         held = held_locks(self.conn, self.pid)
+        shared = shared_writes(self.conn)
         started = time.monotonic()
         cur = self.conn.execute(st.text)
         st.duration_s = time.monotonic() - started
         st.tag = cur.statusmessage or ""
+        if shared_writes(self.conn) != shared:
+            self.conn.execute("ROLLBACK")
+            raise BeyondScratch
         after, now_held = snapshot(self.conn), held_locks(self.conn, self.pid)
         self.conn.execute("COMMIT")
         st.locks = taken_locks(now_held, held, {**before, **after}, self.initial)

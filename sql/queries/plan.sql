@@ -14,12 +14,29 @@ CREATE DATABASE {database} TEMPLATE template0
 DROP DATABASE IF EXISTS {database} WITH (FORCE)
 
 -- name: user_objects
--- What a database holds besides the system's: an operator's --scratch-url must hold nothing.
+-- What a database holds besides the system's and its extensions' (PostGIS created by a DBA): an operator's
+-- --scratch-url must hold nothing else.
 SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\_temp%'
-          AND n.nspname NOT LIKE 'pg\_toast\_temp%')
+          AND n.nspname NOT LIKE 'pg\_toast\_temp%' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                          AND d.deptype = 'e'))
      + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                          AND d.deptype = 'e'))
+
+-- name: scratch_identity
+-- An operator's --scratch-url: its name, whether it is a template, and which server and database it is
+-- (compared with production's: the same postmaster start and database oid is the same database).
+SELECT current_database(), d.datistemplate, pg_postmaster_start_time(), d.oid
+FROM pg_database d WHERE d.datname = current_database()
+
+-- name: extensions
+SELECT e.extname, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY 1
+
+-- name: drop_extension
+DROP EXTENSION IF EXISTS {extension} CASCADE
 
 -- name: recreate_public
 -- An emptied --scratch-url database gets back the schema every new database has.
@@ -32,6 +49,37 @@ WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND nspnam
 
 -- name: drop_schema
 DROP SCHEMA {schema} CASCADE
+
+-- name: create_schema
+CREATE SCHEMA {schema}
+
+-- name: loose_relations
+-- The tables, views and sequences of the schemas kept (those of the DBA's extensions) that no extension owns.
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND NOT c.relispartition
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                  AND d.deptype IN ('e', 'a', 'i'))
+
+-- name: drop_relation
+-- A relation of any kind: DROP TABLE refuses views and sequences, so the kind is read first.
+SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'
+                      WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END
+FROM pg_class c WHERE c.oid = to_regclass(%(qualified)s)
+
+-- name: loose_routines
+-- The functions and procedures of the schemas kept that no extension owns, as regprocedure (quoted by
+-- PostgreSQL itself).
+SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = ANY(%(schemas)s)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                  AND d.deptype = 'e')
+
+-- name: loose_types
+SELECT n.nspname, t.typname, t.typtype = 'd' FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_class c ON c.oid = t.typrelid
+WHERE n.nspname = ANY(%(schemas)s) AND (t.typtype IN ('d', 'e', 'r') OR (t.typtype = 'c' AND c.relkind = 'c'))
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
+                  AND d.deptype = 'e')
 
 -- name: relations
 -- Every table, materialized view and index, with its storage file: a new relfilenode is a rewrite. For
@@ -122,3 +170,11 @@ ALTER TABLE ops_plan_calibration ALTER COLUMN n TYPE bigint
 
 -- name: calibrate_size
 SELECT pg_relation_size('ops_plan_calibration')
+
+-- name: shared_writes
+-- The rows this session has inserted, updated or deleted in the cluster's shared catalogs (roles, databases,
+-- tablespaces, their settings and comments) since its statistics were last flushed: never within a
+-- transaction block, so two readings in one transaction differ by what the transaction wrote there.
+SELECT coalesce(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0)::bigint
+FROM pg_stat_xact_all_tables s JOIN pg_class c ON c.oid = s.relid
+WHERE c.relisshared
