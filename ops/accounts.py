@@ -20,6 +20,7 @@ from ops.report import Report as Log
 from ops.report import silent
 from ops.schema import capabilities
 from ops.storage import Storage
+from ops.storage_check import prove_location
 
 ROLES = ("admin", "user")
 DEFAULT_DELETE_BATCH = 10_000
@@ -274,6 +275,8 @@ def manage(
             result.role_set = role
     result.account = describe(conn, target)
     if delete_it:
+        if storage is not None:  # before any row goes: the files are where the database says
+            prove_location(conn, storage)
         result.delete_data = delete_data(conn, target, batch_size=batch_size, dry_run=dry_run, log=log)
         if storage is not None and not dry_run:
             result.files = jobs.drain(conn, storage, log=log)

@@ -33,6 +33,7 @@ from ops.report import silent
 from ops.schema import capabilities
 from ops.schema.kind import detect
 from ops.storage import KINDS, DeleteResult, Storage
+from ops.storage_check import prove_location
 
 TABLES = ("sequences", "sequences_pictures", "pictures", "job_queue", "upload_sets")
 FILE_BATCH = 1000
@@ -123,6 +124,8 @@ def cleanup(
             "deleting files needs the storage settings (FS_URL, or FS_PERMANENT_URL + FS_DERIVATES_URL + FS_TMP_URL)"
         )
     result = CleanupResult(dry_run)
+    if storage is not None and plan.kinds:  # before any row goes (and in a dry run: the run would refuse too)
+        prove_location(conn, storage)
     if plan.seq_ids is None:
         _whole_instance(conn, storage, plan, result, dry_run, enqueue_only, batch_size, log)
     else:

@@ -6,6 +6,7 @@ Secrets never leave this module in clear: ``mask_url`` is how a database or S3 U
 from __future__ import annotations
 
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,21 +44,41 @@ def load_dotenv_file(path: Path | None = None) -> None:
 @dataclass(frozen=True)
 class RawUserinfo:
     """A URL's ``scheme://user:password@rest`` split on the raw string, before any URL parser sees it: a
-    password holding an unencoded ``#``, ``/``, ``?`` or ``@`` stays whole (the last ``@`` ends it)."""
+    password holding an unencoded ``#``, ``/``, ``?`` or ``@`` stays whole (the last ``@`` ends it). A
+    malformed scheme (``s3:/user:secret@bucket``, one slash) is split the same way."""
 
-    head: str  # "scheme://"
+    head: str  # "scheme://" (as written: "s3:/", "file:")
     user: str
     password: str | None
     rest: str  # host, port, path, query
 
     @classmethod
     def split(cls, url: str) -> RawUserinfo | None:
-        scheme, sep, after = url.partition("://")
-        if not sep or "@" not in after:
+        match = _SCHEME.match(url)
+        if match is None or "@" not in url[match.end() :]:
             return None
+        after = url[match.end() :]
         userinfo, _, rest = after.rpartition("@")
         user, colon, password = userinfo.partition(":")
-        return cls(f"{scheme}://", user, password if colon else None, rest)
+        return cls(match.group(0), user, password if colon else None, rest)
+
+    @property
+    def user_is_secret(self) -> bool:
+        """Whether the user part is a credential (an S3 access key id; any storage URL), not a role name."""
+        return not self.head.lower().startswith("postgres")
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*")
+# A libpq keyword DSN's password (``host=db password=secret``, or quoted ``password='a b'``).
+_DSN_PASSWORD = re.compile(r"\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def _dsn_secrets(text: str) -> list[str]:
+    found = []
+    for match in _DSN_PASSWORD.finditer(text):
+        value = match.group(3)
+        found += [value, value[1:-1].replace("\\'", "'")] if value.startswith("'") else [value]
+    return found
 
 
 def _mask_query(query: str) -> str:
@@ -67,10 +88,17 @@ def _mask_query(query: str) -> str:
 
 def mask_url(url: str) -> str:
     """Return ``url`` with its password (and password-like query values) replaced by ``***``, whatever the
-    password holds: the mask is applied to the raw string first."""
+        password holds: the mask is applied to the raw string first. In a storage URL the user (an S3 access key
+    id) is masked too; a
+        libpq keyword DSN (``host=… password=…``) has its password masked."""
+    if not _SCHEME.match(url) and "=" in url:
+        return _DSN_PASSWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}***", url)
     raw = RawUserinfo.split(url)
     if raw is not None:
-        url = f"{raw.head}{raw.user}{':***' if raw.password is not None else ''}@{raw.rest}"
+        user = "***" if raw.user_is_secret and raw.user else raw.user
+        url = f"{raw.head}{user}{':***' if raw.password is not None else ''}@{raw.rest}"
+        if not raw.head.endswith("://"):
+            return url  # a malformed scheme: never parsed further (a parser could move the mask)
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -82,10 +110,12 @@ def mask_url(url: str) -> str:
 def url_secrets(url: str) -> list[str]:
     """The secret substrings of a URL (its password raw, decoded and encoded; password-like query values),
     to scrub from any message."""
-    found = []
+    found = _dsn_secrets(url) if not _SCHEME.match(url) else []
     raw = RawUserinfo.split(url)
     if raw is not None and raw.password:
         found += [raw.password, unquote(raw.password), quote(unquote(raw.password), safe="")]
+    if raw is not None and raw.user_is_secret and raw.user:
+        found += [raw.user, unquote(raw.user)]
     try:
         query = urlsplit(url).query
     except ValueError:
@@ -192,7 +222,7 @@ class Settings:
                 found += url_secrets(url)
         if self.secret_key:
             found.append(self.secret_key)
-        for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):  # read by boto3 itself, so hidden here too
+        for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"):  # read by boto3 itself
             if os.environ.get(var):
                 found.append(os.environ[var])
         return found

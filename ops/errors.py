@@ -70,6 +70,11 @@ class StorageUnavailable(StorageError):
     folder gone): no job counts it against itself; the worker waits for the storage to come back."""
 
 
+class FilesNotDeleted(OpsError):
+    """A run did all it could but some files stayed: refused (permissions, S3), not regular files, or the
+    storage stopping mid-run. Never exit 0: the counts are printed, the failure is the exit code."""
+
+
 class StorageCheckFailed(OpsError):
     """Pictures ready to be served have lost their original, or an original changed."""
 

@@ -25,6 +25,7 @@ from ops.errors import DatabaseUnavailable, StorageUnavailable, UsageError
 from ops.report import Report as Log
 from ops.report import silent
 from ops.storage import KINDS, DeleteResult, Storage
+from ops.storage_check import prove_location
 
 HAS_WARNING = (
     "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('job_history') AND attname = 'warning')"
@@ -150,6 +151,7 @@ def process_batch(
             jobs = claim(conn, batch_size, exclude)
             if not jobs:
                 return result
+            prove_location(conn, storage)  # else the claim is rolled back: the jobs keep their attempts
             result.jobs = len(jobs)
             for job in jobs:
                 if job.picture_exists:

@@ -25,6 +25,16 @@ PAGE = 1000
 VERIFY_THREADS = 4
 SHOWN = 20
 PREPARED = ("ready", "hidden")  # statuses whose derivates are expected
+PROOF_SAMPLE = 20
+
+
+def prove_location(conn: psycopg.Connection, storage: Storage) -> None:
+    """Before a deleting command deletes anything: the storage holds the files of a few ready pictures
+    where the layout says (``Storage.prove``), else ``StorageUnavailable``. Once per run (again after a
+    minute in a long-running worker)."""
+    if storage.needs_proof():
+        rows = conn.execute(queries.statement("storage_check", "ready_sample"), {"n": PROOF_SAMPLE}).fetchall()
+        storage.prove([r[0] for r in rows])
 
 
 @dataclass

@@ -18,6 +18,7 @@ from ops import queries
 from ops.report import Report, silent
 from ops.storage import Storage
 from ops.storage.layout import KINDS, picture_of
+from ops.storage_check import prove_location
 
 PAGE = 1000
 SHOWN = 10
@@ -42,6 +43,8 @@ class OrphanReport:
     kept: dict[str, int] = field(default_factory=dict)  # why -> entries never touched (links to folders, FIFOs)
     examples: list[str] = field(default_factory=list)
     kept_examples: list[str] = field(default_factory=list)
+    not_deleted: dict[str, int] = field(default_factory=_per_kind)  # orphan files a deletion failed on
+    not_deleted_examples: list[str] = field(default_factory=list)  # with the reason
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,9 +76,10 @@ def _settle_page(
         report.removed_files[kind] += deletion.files[kind]
         report.removed_bytes[kind] += sum(size for pic_id in orphan_ids if pic_id not in deletion.failed
                                           for _key, size in page[pic_id])  # fmt: skip
-        for why in deletion.failed.values():
-            if len(report.kept_examples) < SHOWN:
-                report.kept_examples.append(why)
+        for pic_id, why in deletion.failed.items():
+            report.not_deleted[kind] += len(page[pic_id])
+            if len(report.not_deleted_examples) < SHOWN:
+                report.not_deleted_examples.append(why)
 
 
 def find_orphans(
@@ -93,6 +97,8 @@ def find_orphans(
     (its own size) and is removed itself; links to folders and special files are kept, with the reason.
     """
     report = OrphanReport(delete)
+    if delete:  # a wrong location would make every file of another instance an orphan
+        prove_location(conn, storage)
     cutoff = datetime.now(UTC) - timedelta(seconds=min_age_s)
     for kind in KINDS:
         page: dict[UUID, list[tuple[str, int]]] = {}

@@ -144,6 +144,13 @@ def user(
             batch_size=batch_size, dry_run=dry_run, log=log.info,
         )  # fmt: skip
     emit(result.as_dict(), as_json, _user_lines(result, show=not (create or role or delete_data)))
+    files = result.files
+    if files is not None and (files.storage_unavailable or files.given_up or files.retried_later):
+        from ops.errors import FilesNotDeleted
+
+        raise FilesNotDeleted(f"{files.given_up + files.retried_later} delete jobs failed and the storage "
+                              f"{'stopped answering' if files.storage_unavailable else 'answered'}: the jobs left "
+                              "wait for ops worker (see ops jobs list)")  # fmt: skip
 
 
 def _user_lines(result: UserResult, show: bool) -> list[str]:

@@ -13,7 +13,7 @@ import click
 from ops.cli.common import SEQUENCE_ID, confirm_or_refuse, emit, expand_ids, open_storage, progress, settings
 from ops.cli.common import database as open_database
 from ops.cli.options import DURATION, batch_size_option, dry_run_option, json_option, refresh_cron_option, yes_option
-from ops.errors import StorageUnavailable
+from ops.errors import FilesNotDeleted, StorageError, StorageUnavailable
 
 log = logging.getLogger("ops")
 
@@ -101,13 +101,14 @@ def cleanup(
         log.warning(f"warning: storage unavailable: {result.storage_unavailable}; the delete jobs left keep their "
                     "attempts and wait in the queue for ops worker")  # fmt: skip
     if result.pictures_with_files_not_deleted:
-        where = (
-            "ops worker retries them (see ops jobs list --failed)" if result.delete_jobs else "see ops storage orphans"
-        )
-        log.warning(f"warning: the files of {result.pictures_with_files_not_deleted} pictures could not be deleted "
-                    f"yet: {where}")  # fmt: skip
         for why in result.not_deleted_examples:
-            log.warning(f"  {why}")
+            log.warning(f"  not deleted: {why}")
+        where = "ops worker retries them (see ops jobs list)" if result.delete_jobs else "see ops storage orphans"
+        raise FilesNotDeleted(f"the files of {result.pictures_with_files_not_deleted} pictures could not be deleted "
+                              f"(first ones above): {where}")  # fmt: skip
+    if result.storage_unavailable and not dry_run:
+        raise FilesNotDeleted("the storage stopped answering before every file was deleted: the delete jobs left "
+                              "wait for ops worker (see ops jobs list)")  # fmt: skip
 
 
 @click.group()
@@ -160,6 +161,12 @@ def orphans(ctx: click.Context, delete_them: bool, min_age: timedelta, as_json: 
     ]
     lines += [f"  kept {path}" for path in report.kept_examples]
     emit(report.as_dict(), as_json, lines)
+    failed = sum(report.not_deleted.values())
+    if failed:
+        for why in report.not_deleted_examples:
+            log.warning(f"  not deleted: {why}")
+        raise FilesNotDeleted(f"{failed} orphan files could not be deleted (first ones above; see not_deleted in "
+                              "--json)")  # fmt: skip
 
 
 @storage.command("check")
@@ -256,7 +263,7 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
     try:
         try:
             store.check()
-        except StorageUnavailable as e:  # a long-running worker waits for the storage, --once says so
+        except StorageError as e:  # a long-running worker waits for the storage (unmounted too), --once says so
             if once:
                 raise
             log.warning(f"storage unavailable at start: {e}; file deletions wait for it")
@@ -275,3 +282,6 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
     )  # fmt: skip
     if total.storage_unavailable:
         raise StorageUnavailable(f"{total.storage_unavailable}; the jobs left keep their attempts")
+    if once and (total.given_up or total.retried_later):
+        raise FilesNotDeleted(f"{total.given_up + total.retried_later} delete jobs failed ({total.given_up} given up, "
+                              f"{total.retried_later} to retry): see ops jobs list --failed")  # fmt: skip

@@ -8,6 +8,8 @@ knows only files: what compares them with rows lives in ``ops.storage_check`` an
 from __future__ import annotations
 
 import importlib
+import re
+import time
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from ops.config import Settings, mask_url
-from ops.errors import ConfigError
+from ops.errors import ConfigError, StorageUnavailable
 from ops.storage.layout import KINDS, Area, DeleteResult, Target, derivates_folder, picture_key
 
 AreaFactory = Callable[[str, str, str, Settings, dict[object, object]], Area]
@@ -23,6 +25,7 @@ AreaFactory = Callable[[str, str, str, Settings, dict[object, object]], Area]
 __all__ = ["KINDS", "Area", "DeleteResult", "Storage", "derivates_folder", "from_settings", "picture_key"]
 
 SEPARATE_VARS = {"permanent": "FS_PERMANENT_URL", "derivates": "FS_DERIVATES_URL", "tmp": "FS_TMP_URL"}
+PROOF_VALID_S = 60.0  # a long-running worker proves the location again after this long
 
 
 @dataclass
@@ -30,10 +33,31 @@ class Storage:
     """The three areas of a Panoramax storage."""
 
     areas: dict[str, Area]
+    proven_at: float | None = None  # when the location was last proven (``prove``); None: never
 
     def check(self) -> None:
         for area in self.areas.values():
             area.check()
+
+    def needs_proof(self) -> bool:
+        return self.proven_at is None or time.monotonic() - self.proven_at > PROOF_VALID_S
+
+    def prove(self, sample: list[UUID]) -> None:
+        """Before the first delete of a run: the location is the one the database describes, where the
+        files of ``sample`` (a few pictures ready to be served) are, as the layout says. An area that holds
+        none of them is a volume that did not mount, an empty bucket or a wrong prefix (or, on S3, something
+        that is not S3 answering): deleting rows then would strand their files, so nothing is deleted.
+        Originals only: derivates may be made on demand (Panoramax's ``PICTURE_PROCESS_DERIVATES_STRATEGY``)
+        and tmp is empty between uploads, so neither can be proven by its files (what a derivates volume that
+        did not mount keeps is regenerable, and ``ops storage orphans`` finds it once it is back)."""
+        if sample:
+            permanent = self.areas["permanent"]
+            if not permanent.present(sorted(sample), sparse=True):
+                raise StorageUnavailable(
+                    f"{permanent.describe()} holds none of {len(sample)} ready pictures' originals: is the volume "
+                    "mounted, the location right? (ops health says the same; nothing was deleted)"
+                )
+        self.proven_at = time.monotonic()
 
     def delete_pictures(self, ids_by_kind: dict[str, list[UUID]]) -> DeleteResult:
         """Delete the files of pictures, kind by kind. Areas of one batch group (the S3 areas of one bucket)
@@ -59,8 +83,15 @@ class Storage:
         return dict(sum(counters.values(), Counter()))
 
 
+MALFORMED_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(?!//)")
+
+
 def _scheme(url: str) -> str:
-    return url.partition("://")[0] if "://" in url else ""
+    if "://" in url:
+        return url.partition("://")[0]
+    if MALFORMED_SCHEME.match(url):  # "s3:/bucket": a typo, never a local path named "s3:"
+        raise ConfigError(f"malformed storage URL {mask_url(url)}: write scheme://… (s3://bucket/prefix, file:///path)")
+    return ""
 
 
 def _join(url: str, sub: str) -> str:
@@ -116,6 +147,6 @@ def from_settings(settings: Settings) -> Storage:
             raise ConfigError(f"unsupported storage URL {mask_url(url)}: use a path, file://… or s3://…")
         module, _, function = target.partition(":")
         open_area: AreaFactory = getattr(importlib.import_module(module), function)
-        setting = f"FS_URL {settings.fs_url}" if settings.fs_url else f"{SEPARATE_VARS[kind]} {url}"
+        setting = f"FS_URL {mask_url(settings.fs_url)}" if settings.fs_url else f"{SEPARATE_VARS[kind]} {mask_url(url)}"
         areas[kind] = open_area(kind, url, setting, settings, shared)
     return Storage(areas)

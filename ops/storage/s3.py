@@ -283,15 +283,15 @@ class S3Area:
             raise self._error(e) from None
 
     def _exists(self, key: str) -> bool:
+        """Whether the object ``key`` exists: a listing of it, whose body must be S3's (a HEAD's 200 says
+        nothing about who answered: a proxy's HTML page answers 200 too)."""
         try:
-            self.client.boto.head_object(Bucket=self.loc.bucket, Key=key)
-            return True
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
+            page = self.client.boto.list_objects_v2(Bucket=self.loc.bucket, Prefix=key, MaxKeys=1)
+        except S3_FAILURES as e:
             raise self._error(e) from None
-        except BotoCoreError as e:
-            raise self._error(e) from None
+        if "KeyCount" not in page and "Name" not in page:
+            raise StorageUnavailable(f"the answer for s3://{self.loc.bucket}/{self.loc.prefix} is not S3's listing")
+        return any(o.get("Key") == key for o in page.get("Contents", []))
 
     def present(self, ids: list[UUID], *, sparse: bool = False) -> set[UUID]:
         """The pictures of ``ids`` (sorted) whose original or expected derivates are here: one listing of

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 
 class FaultProxy:
     """``mode``: ``pass`` (forward), ``500`` (answer 500 to every DeleteObjects), ``403`` (refuse every request:
-    a revoked key), ``drop`` (close the connection of every DeleteObjects without answering). ``seen`` counts
-    the requests per mode."""
+    a revoked key), ``drop`` (close the connection of every DeleteObjects without answering), ``html`` (answer
+    every request 200 with an HTML page: a captive portal or a misrouted load balancer). ``seen`` counts the
+    requests per mode."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
@@ -32,11 +33,20 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 deleting = self.command == "POST" and "delete" in (urlsplit(self.path).query or "")
-                mode = proxy.mode if deleting or proxy.mode == "403" else "pass"
+                mode = proxy.mode if deleting or proxy.mode in ("403", "html") else "pass"
                 proxy.seen[mode] = proxy.seen.get(mode, 0) + 1
                 if mode == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
+                    return
+                if mode == "html":
+                    payload = b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
                     return
                 if mode in ("500", "403"):
                     code = {"500": b"InternalError", "403": b"InvalidAccessKeyId"}[mode]

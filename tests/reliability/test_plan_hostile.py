@@ -94,8 +94,11 @@ def test_no_hostile_migration_reaches_production_or_its_server(scenario, ops, pr
         [migration] = plan.get("migrations") or [{}]
         not_traced = migration.get("not_traced") or ""
         unchanged = database_dump(production) == dump and cluster_state(production) == state
-        ok = result.exit_code == 1 and said in not_traced and unchanged and any(
-            "was not traced" in w["message"] for w in plan["warnings"]
+        ok = (
+            result.exit_code == 1
+            and said in not_traced
+            and unchanged
+            and any("was not traced" in w["message"] for w in plan["warnings"])
         )
         scenario.run(ok, f"{name}: exit {result.exit_code}, not traced: {not_traced!r}, unchanged: {unchanged}, "
                          f"{result.stderr.strip()[-200:]}")  # fmt: skip
@@ -180,7 +183,7 @@ def test_no_createdb_route_with_postgis_made_by_a_dba_and_a_killed_plans_scratch
             assert scenario.failures == 0, scenario.notes
             with psycopg.connect(scratch_as_role, autocommit=True) as c:  # what a plan killed midway leaves
                 c.execute("CREATE SCHEMA ops_plan_in_use")
-                c.execute("COMMENT ON SCHEMA ops_plan_in_use IS '{\"postgis\": \"public\", \"plpgsql\": \"pg_catalog\"}'")
+                c.execute('COMMENT ON SCHEMA ops_plan_in_use IS \'{"postgis": "public", "plpgsql": "pg_catalog"}\'')
                 c.execute("CREATE TABLE public.pictures (id int)")
                 c.execute("CREATE FUNCTION public.leftover() RETURNS int LANGUAGE sql AS 'SELECT 1'")
     finally:

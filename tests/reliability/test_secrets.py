@@ -16,6 +16,7 @@ pytestmark = pytest.mark.category("secrets")
 
 DB_PASSWORD = "Db#Pa/ss?w@rd%42"
 S3_SECRET = "S3#Se/cr?et@Key%77"
+S3_KEY_ID = "AKIAOPSKEYID0123"
 SIGNING_KEY = "Sig#ning/Key?that@is%long-enough-0123456789"
 
 
@@ -28,7 +29,8 @@ COMMANDS = [
     ["refresh"], ["sequences", "reorder"], ["set-sequences-heading"], ["cleanup", str(uuid4())],
     ["cleanup", "--database", "--dry-run"], ["storage", "orphans"], ["worker", "--once"],
     ["default-account-tokens", "get"], ["tokens", "verify", "x.y.z"], ["user", "alice"],
-    ["user", "nobody"], ["user", "alice", "--delete-data", "--dry-run"],
+    ["user", "nobody"], ["user", "alice", "--delete-data", "--dry-run"], ["health"], ["health", "--prometheus"],
+    ["jobs", "list"], ["doctor"], ["storage", "check"],
 ]  # fmt: skip
 
 
@@ -42,13 +44,18 @@ def test_no_secret_in_any_output(scenario, db_url, s3):
     good_db = db_url.replace("postgres@", f"postgres:{quote(DB_PASSWORD, safe='')}@")
     bad_db = good_db.rsplit("/", 1)[0] + "/no_such_database"
     raw_db = db_url.replace("postgres@", f"postgres:{DB_PASSWORD}@")  # unencoded: a malformed URL
+    parts = psycopg.conninfo.conninfo_to_dict(db_url)
+    keyword_db = (f"host={parts['host']} port={parts['port']} dbname={parts['dbname']} user=postgres "
+                  f"password='{DB_PASSWORD}'")  # fmt: skip
     storages = [
-        f"s3://KEYID:{S3_SECRET}@pics/g?endpoint_url={s3}",
-        f"s3://KEYID:{S3_SECRET}@nobucket/g?endpoint_url={s3}",
+        f"s3://{S3_KEY_ID}:{S3_SECRET}@pics/g?endpoint_url={s3}",
+        f"s3://{S3_KEY_ID}:{S3_SECRET}@nobucket/g?endpoint_url={s3}",
+        f"s3:/{S3_KEY_ID}:{S3_SECRET}@pics/g",  # one slash: malformed
+        f"file://{S3_KEY_ID}:{S3_SECRET}@host/tmp",
     ]
-    secrets = forms(DB_PASSWORD) + forms(S3_SECRET) + forms(SIGNING_KEY)
+    secrets = forms(DB_PASSWORD) + forms(S3_SECRET) + forms(SIGNING_KEY) + [S3_KEY_ID]
     for command in COMMANDS:
-        for url in (good_db, bad_db, raw_db):
+        for url in (good_db, bad_db, raw_db, keyword_db):
             for fs in storages:
                 env = {"DB_URL": url, "FS_URL": fs, "FLASK_SECRET_KEY": SIGNING_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET,
                        "AWS_MAX_ATTEMPTS": "1"}  # fmt: skip
