@@ -139,11 +139,21 @@ class HealthReport:
             for name in CHECKS:
                 self.checks.setdefault(name, Check(name, "unknown", "not checked", ran=False))
             self.checks = {name: self.checks[name] for name in CHECKS}
+            # whether each part answered is known even when it did not answer in time
+            self.values.setdefault(("ops_database_up", None), float(self.checks["database"].state == "ok"))
+            for kind in KINDS:
+                if self.checks[f"storage_{kind}"].state == "critical":
+                    self.values.setdefault(("ops_storage_up", kind), 0.0)
 
     @property
     def state(self) -> str:
-        worst = max((STATES.index(c.state) for c in self.checks.values() if c.state != "unknown"), default=0)
-        return STATES[worst]
+        """CRITICAL when any check is; else UNKNOWN when any check could not run (never OK unchecked); else
+        the worst of OK and WARNING."""
+        found = {c.state for c in self.checks.values()}
+        for state in ("critical", "unknown", "warning"):
+            if state in found:
+                return state
+        return "ok"
 
     @property
     def exit_code(self) -> int:
@@ -159,11 +169,12 @@ class HealthReport:
         }
 
     def series(self) -> dict[str, dict[str | None, float]]:
-        """Every series of every family, 0 where nothing was read."""
+        """Every series of every family; NaN where nothing was read (a database that did not answer has no
+        queue age, no refresh age, no schema state: never a reassuring 0 that no alert fires on)."""
         out: dict[str, dict[str | None, float]] = {}
         for name, (_help, label) in FAMILIES.items():
             keys: tuple[str | None, ...] = LABEL_VALUES[label] if label else (None,)
-            out[name] = {key: self.values.get((name, key), 0.0) for key in keys}
+            out[name] = {key: self.values.get((name, key), math.nan) for key in keys}
         for check in self.checks.values():
             out["ops_check_up"][check.name] = float(check.ran)
             out["ops_check_status"][check.name] = float(STATES.index(check.state))
@@ -231,6 +242,22 @@ def _message(conn: psycopg.Connection | None, error: Exception, what: str) -> st
 Connect = Callable[[dict[str, str | int], float], psycopg.Connection]
 
 
+def _guarded(checks: tuple[str, ...], run: Callable[..., None]) -> Callable[..., None]:
+    """A checking thread whose unexpected failure is its running check's CRITICAL, never silence."""
+
+    def guarded(report: HealthReport, *args: Any) -> None:
+        try:
+            run(report, *args)
+        except Exception as e:  # a check that fails for any reason says so
+            missing = [n for n in checks if n not in report.checks]
+            if missing:
+                report.add(Check(missing[0], "critical", f"the check failed: {type(e).__name__}: {e}", ran=False))
+                for name in missing[1:]:
+                    report.add(Check(name, "unknown", f"not checked: {missing[0]} failed", ran=False))
+
+    return guarded
+
+
 def _database_checks(report: HealthReport, connect: Connect, limits: Thresholds, deadline: float) -> None:
     report.doing("database", "connecting")
     started = time.monotonic()
@@ -278,7 +305,8 @@ def _queue_checks(report: HealthReport, conn: psycopg.Connection, limits: Thresh
         for name in ("oldest_job", "failures"):
             report.add(Check(name, "unknown", "not checked: the queue could not be read", ran=False))
         return
-    per_task: dict[str, float] = {}
+    per_task: dict[str, float] = {f"{family}__{task}": 0 for task in TASKS for family in (
+        "ops_jobs_queued", "ops_jobs_waiting_retry", "ops_jobs_processing", "ops_jobs_failed_24h")}  # fmt: skip
     for t in queue.tasks:
         per_task |= {f"ops_jobs_queued__{t.task}": t.queued, f"ops_jobs_waiting_retry__{t.task}": t.waiting_retry,
                      f"ops_jobs_processing__{t.task}": t.processing, f"ops_jobs_failed_24h__{t.task}": t.failed_24h}  # fmt: skip
@@ -375,10 +403,10 @@ def run(connect: Connect, open_storage: Callable[[], Storage] | None, limits: Th
     deadline = started + limits.timeout_s
     report = HealthReport(storage_configured=open_storage is not None)
     readings: list[AreaReading] = []
-    threads = {"database": threading.Thread(target=_database_checks, args=(report, connect, limits, deadline),
+    threads = {"database": threading.Thread(target=_guarded(DATABASE_CHECKS, _database_checks), args=(report, connect, limits, deadline),
                                             daemon=True)}  # fmt: skip
     if open_storage is not None:
-        threads["storage"] = threading.Thread(target=_storage_checks, args=(report, open_storage, readings),
+        threads["storage"] = threading.Thread(target=_guarded(STORAGE_CHECKS, _storage_checks), args=(report, open_storage, readings),
                                               daemon=True)  # fmt: skip
     else:
         for kind in KINDS:

@@ -23,6 +23,7 @@ import click
 
 from ops import __version__
 from ops.cli.common import settings as current_settings
+from ops.cli.options import Seconds
 from ops.commands import lazy_table
 from ops.config import Settings, load_dotenv_file, scrub
 from ops.errors import OpsError
@@ -129,7 +130,7 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option(
     "--connect-timeout",
     envvar="OPS_CONNECT_TIMEOUT",
-    type=click.FloatRange(2, 3600),
+    type=Seconds(2, 3600),
     default=10,
     show_default=True,
     metavar="SECONDS",
@@ -138,7 +139,7 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option(
     "--read-lock-timeout",
     envvar="OPS_READ_LOCK_TIMEOUT",
-    type=click.FloatRange(0, 3600),
+    type=Seconds(0, 3600),
     default=5,
     show_default=True,
     metavar="SECONDS",
@@ -147,7 +148,7 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option(
     "--read-statement-timeout",
     envvar="OPS_READ_STATEMENT_TIMEOUT",
-    type=click.FloatRange(0, 86400),
+    type=Seconds(0, 86400),
     default=60,
     show_default=True,
     metavar="SECONDS",
@@ -156,7 +157,7 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option(
     "--s3-connect-timeout",
     envvar="OPS_S3_CONNECT_TIMEOUT",
-    type=click.FloatRange(0.1, 600),
+    type=Seconds(0.1, 600),
     default=5,
     show_default=True,
     metavar="SECONDS",
@@ -165,7 +166,7 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option(
     "--s3-read-timeout",
     envvar="OPS_S3_READ_TIMEOUT",
-    type=click.FloatRange(0.1, 3600),
+    type=Seconds(0.1, 3600),
     default=20,
     show_default=True,
     metavar="SECONDS",
@@ -174,7 +175,7 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option(
     "--s3-deadline",
     envvar="OPS_S3_DEADLINE",
-    type=click.FloatRange(1, 86400),
+    type=Seconds(1, 86400),
     default=60,
     show_default=True,
     metavar="SECONDS",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ops.cli.common import emit, settings
-from ops.cli.options import DURATION, MAX_COUNT, json_option, refresh_cron_option
+from ops.cli.options import DURATION, MAX_COUNT, Seconds, json_option, refresh_cron_option
 
 if TYPE_CHECKING:
     import psycopg
@@ -33,7 +33,7 @@ COUNT = click.IntRange(1, MAX_COUNT)
 @click.option("--refresh-critical", type=DURATION, default="1d", show_default=True, help="Overdue refresh: critical.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(1, 3600),
+    type=Seconds(1, 3600),
     default=10,
     show_default=True,
     metavar="SECONDS",

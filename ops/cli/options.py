@@ -32,12 +32,39 @@ class DurationType(click.ParamType):
 
 DURATION = DurationType()
 
+
+class Seconds(click.FloatRange):
+    """A number of seconds within a range: ``30``, ``2.5``, or a duration (``30s``, ``2m``); never ``nan``
+    or ``inf``, which would compare as within any range (exit 2 naming the value)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                from ops.durations import parse_duration
+                from ops.errors import UsageError
+
+                try:
+                    number = parse_duration(value.strip()).total_seconds()
+                except UsageError:
+                    self.fail(f"{value[:40]!r} is not a number of seconds: write 30, 2.5 or 30s, 2m", param, ctx)
+            value = number
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(f"{value!r} is not a number of seconds: write 30, 2.5 or 30s, 2m", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would be done and change nothing.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 lock_timeout_option = click.option(
     "--lock-timeout",
-    type=click.FloatRange(0, 86400),
+    type=Seconds(0, 86400),
     default=300,
     show_default=True,
     metavar="SECONDS",
@@ -45,7 +72,7 @@ lock_timeout_option = click.option(
 )
 ddl_lock_timeout_option = click.option(
     "--ddl-lock-timeout",
-    type=click.FloatRange(0.001, 3600),
+    type=Seconds(0.001, 3600),
     default=10,
     show_default=True,
     metavar="SECONDS",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ops.cli.common import database, emit, settings
-from ops.cli.options import json_option
+from ops.cli.options import Seconds, json_option
 
 if TYPE_CHECKING:
     from ops.plan.planner import Plan as PlanResult
@@ -128,7 +128,7 @@ def _interrupt(signum: int, frame: object) -> None:
 )
 @click.option(
     "--max-lock",
-    type=click.FloatRange(0, 86400),
+    type=Seconds(0, 86400),
     default=5.0,
     show_default=True,
     metavar="SECONDS",
