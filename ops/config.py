@@ -186,6 +186,7 @@ class Settings:
     connect_timeout: float = 10.0  # seconds: OPS_CONNECT_TIMEOUT
     read_lock_timeout: float = 5.0  # seconds: OPS_READ_LOCK_TIMEOUT (read-only commands)
     read_statement_timeout: float = 60.0  # seconds: OPS_READ_STATEMENT_TIMEOUT (read-only commands)
+    write_lock_timeout: float = 60.0  # seconds: OPS_WRITE_LOCK_TIMEOUT (commands that write)
     s3_connect_timeout: float = 5.0  # seconds: OPS_S3_CONNECT_TIMEOUT
     s3_read_timeout: float = 20.0  # seconds: OPS_S3_READ_TIMEOUT
     s3_deadline: float = 60.0  # seconds: OPS_S3_DEADLINE, the longest an S3 call may take, retries included

@@ -85,6 +85,12 @@ def read_only_settings(lock_timeout_s: float, statement_timeout_s: float) -> dic
     }
 
 
+def write_settings(lock_timeout_s: float) -> dict[str, str | int]:
+    """Server settings of a session that writes: a bounded wait for locks (0: none), so that a command
+    behind another session's lock fails naming it instead of waiting forever."""
+    return {"lock_timeout": f"{round(lock_timeout_s * 1000)}ms"}
+
+
 def one(conn: psycopg.Connection, query: Query, params: Params = None) -> tuple[Any, ...]:
     """The one row of a query that always returns one (an aggregate, a ``RETURNING`` of a known row)."""
     row = conn.execute(query, params).fetchone()

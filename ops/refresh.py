@@ -26,6 +26,13 @@ from ops.errors import RefreshFailed, UsageError
 from ops.schema import kind, views
 
 GRID = "pictures_aggregate_grid"
+
+
+class RefreshRunning(Exception):
+    """Another session holds refresh_database's row: its refresh is running (or its caller died and the
+    server session ends at its lock or statement timeout, giving the row back)."""
+
+
 LEGACY_GRID = "pictures_grid"
 
 
@@ -98,7 +105,13 @@ def _panoramax_refresh(conn: psycopg.Connection, full: bool) -> RefreshOutcome:
     try:
         with conn.transaction():
             conn.execute("SET LOCAL statement_timeout = 0")
-            conn.execute(queries.statement("panoramax_refresh", "lock"))
+            try:
+                with conn.transaction():  # a savepoint: after a refusal, the holder can still be read
+                    conn.execute(queries.statement("panoramax_refresh", "lock"))
+            except psycopg.errors.LockNotAvailable:
+                holder = conn.execute(queries.statement("panoramax_refresh", "holder")).fetchone()
+                who = f" by pid {holder[0]}, since {holder[1]:%Y-%m-%d %H:%M:%S %Z}" if holder else ""
+                raise RefreshRunning(f"a refresh is already running (refresh_database is locked{who})") from None
             conn.execute(queries.statement("panoramax_refresh", "mark"))
             if not has_grid:
                 conn.execute(queries.identified("ddl", "refresh_view_concurrently", view=LEGACY_GRID))
@@ -111,8 +124,11 @@ def _panoramax_refresh(conn: psycopg.Connection, full: bool) -> RefreshOutcome:
                 dropped = conn.execute(queries.statement("panoramax_refresh", "drop_expired_cells")).rowcount
                 cells = int(db.scalar(conn, queries.statement("panoramax_refresh", "expired")))
                 emptied = max(0, dropped - cells)
-    except psycopg.errors.LockNotAvailable:
-        return RefreshOutcome(name, "skipped", message="a refresh is already running (refresh_database is locked)")
+    except RefreshRunning as e:
+        return RefreshOutcome(name, "skipped", message=str(e))
+    except psycopg.errors.LockNotAvailable as e:  # lock_timeout: another session holds the grid
+        explained = db.explain(conn, e, "refresh")
+        return RefreshOutcome(name, "failed", message=str(explained) if explained else str(e).strip())
     except psycopg.Error as e:
         message = e.diag.message_primary or str(e).strip()
         return RefreshOutcome(name, "failed", message=" ".join(message.split()))

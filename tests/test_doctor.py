@@ -263,3 +263,52 @@ def test_every_code_is_documented_once():
     page = (REPO / "docs" / "commands.md").read_text()
     for code in doctor.CODES:
         assert len(re.findall(rf"\| `{code}` \|", page)) == 1, code
+
+
+def test_fix_retries_broken_pictures_and_exits_0_once_everything_is_fixed(ops, conn, db_url, clean):
+    """PIC003's --fix retries every failed job of the broken pictures (it retried none: the ids were read
+    with no limit as [1:NULL]); --fix then exits 0, the state after its fixes being clean"""
+    s1 = str(clean[0])
+    conn.execute("UPDATE sequences SET nb_pictures = 99 WHERE id = %s", (s1,))
+    broken = conn.execute("SELECT pic_id FROM sequences_pictures WHERE seq_id = %s LIMIT 1", (clean[1],)).fetchone()[0]
+    conn.execute("DELETE FROM job_queue")
+    job = uuid4()
+    conn.execute("UPDATE pictures SET status = 'broken', preparing_status = 'broken' WHERE id = %s", (broken,))
+    conn.execute("INSERT INTO job_history (job_id, job_task, picture_id, started_at, finished_at, error) VALUES "
+                 "(%s, 'prepare', %s, now(), now(), 'blur API: 503')", (job, broken))  # fmt: skip
+    done = ops("doctor", "--fix", "--json", "--only", "SEQ002", "--only", "PIC003", env=env(db_url))
+    report = json.loads(done.stdout)
+    assert report["fix"]["retry_jobs"] == [str(job)] and report["fix"]["retried"], report["fix"]
+    assert conn.execute("SELECT count(*) FROM job_queue WHERE picture_id = %s", (broken,)).fetchone()[0] == 1
+    assert done.exit_code == 0, (report["findings"], done.stderr)
+
+
+def test_a_fix_that_fails_is_reported_and_the_others_still_run(ops, conn, db_url, clean, admin_url):
+    """a refresh behind a lock on what it refreshes fails within the write lock timeout, named, exit 1;
+    the reorder asked in the same --fix still ran"""
+    import threading
+
+    s1 = str(clean[0])
+    conn.execute("UPDATE sequences SET nb_pictures = 99 WHERE id = %s", (s1,))
+    target = "pictures_aggregate_grid" if is_panoramax(conn) else "accounts_stats"
+    conn.execute("UPDATE refresh_database SET refreshed_at = now() - interval '10 days'" if is_panoramax(conn)
+                 else "UPDATE ops_views SET refreshed_at = now() - interval '10 days'")  # fmt: skip
+    holder = psycopg.connect(db_url)
+    holder.execute(
+        f"LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE" if is_panoramax(conn) else f"REFRESH MATERIALIZED VIEW {target}"
+    )  # names of the tests; the transaction stays open
+    release = threading.Timer(20, holder.rollback)
+    release.start()
+    try:
+        started = time.monotonic()
+        done = ops("--write-lock-timeout", "2s", "doctor", "--fix", "--json", "--only", "SEQ002", "--only", "MAP",
+                   env=env(db_url))  # fmt: skip
+        elapsed = time.monotonic() - started
+    finally:
+        release.cancel()
+        holder.rollback()
+        holder.close()
+    report = json.loads(done.stdout)
+    assert done.exit_code == 1 and elapsed < 15, (done.exit_code, elapsed, done.stderr)
+    assert report["fix"]["reordered"] and "refreshed" in report["fix"]["failed"], report["fix"]
+    assert "lock" in report["fix"]["failed"]["refreshed"] and "doctor --fix: refreshed failed" in done.stderr

@@ -155,6 +155,16 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
     help="Read-only commands: longest statement (statement_timeout; 0: no limit) [env: OPS_READ_STATEMENT_TIMEOUT].",
 )
 @click.option(
+    "--write-lock-timeout",
+    envvar="OPS_WRITE_LOCK_TIMEOUT",
+    type=Seconds(0, 86400),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="Commands that write: longest wait for a lock held by another session, which is then named "
+    "(lock_timeout; 0: no limit) [env: OPS_WRITE_LOCK_TIMEOUT].",
+)
+@click.option(
     "--s3-connect-timeout",
     envvar="OPS_S3_CONNECT_TIMEOUT",
     type=Seconds(0.1, 600),

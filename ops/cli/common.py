@@ -48,7 +48,9 @@ def database(
     group = ctx.find_object(dict)  # `ops db --migrations-dir X …` (tests, development)
     directory = group.get("migrations_dir") if group else None
     server_settings = (
-        db.read_only_settings(current.read_lock_timeout, current.read_statement_timeout) if read_only else None
+        db.read_only_settings(current.read_lock_timeout, current.read_statement_timeout)
+        if read_only
+        else db.write_settings(current.write_lock_timeout)
     )
     with db.connect(
         url, autocommit=True, server_settings=server_settings, connect_timeout_s=current.connect_timeout,

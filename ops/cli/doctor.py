@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -75,9 +77,20 @@ def doctor(
         click.echo(report.prometheus(fail_level, time.monotonic() - started, time.time()), nl=False)
         ctx.exit(report.exit_code(fail_level))
     done = _fix(ctx, plan, dry_run) if plan is not None and not plan.empty else {}
+    code = report.exit_code(fail_level)
+    if done and not dry_run:  # the state after the fixes: their checks run again
+        fixed = frozenset(f.code for f in report.findings if f.state == "found" and f.fixable)
+        with database(ctx, "doctor", check_schema=False) as conn:
+            after = core.run(conn, dataclasses.replace(options, only=fixed, skip=frozenset()),
+                             jit_report=lambda: None)  # fmt: skip
+        remaining = {f.code: f for f in after.findings}
+        report.findings = [remaining.get(f.code, f) if f.code in fixed else f for f in report.findings]
+        code = max(report.exit_code(fail_level), 1 if done.get("failed") else 0)
     emit({**report.as_dict(), "fix": {"dry_run": dry_run, **plan.as_dict(), **done} if plan else None}, as_json,
-         _lines(report, plan, dry_run, done), always=report.exit_code(fail_level) != 0)  # fmt: skip
-    ctx.exit(report.exit_code(fail_level))
+         _lines(report, plan, dry_run, done), always=code != 0)  # fmt: skip
+    for step, why in done.get("failed", {}).items():
+        log.error(f"error: doctor --fix: {step} failed: {why}")
+    ctx.exit(code)
 
 
 def _codes(values: tuple[str, ...], option: str) -> frozenset[str]:
@@ -93,24 +106,37 @@ def _codes(values: tuple[str, ...], option: str) -> frozenset[str]:
 
 
 def _fix(ctx: click.Context, plan: FixPlan, dry_run: bool) -> dict[str, Any]:
-    """Run the fixes, each by the core function of its command, each in its own session."""
+    """Run the fixes, each by the core function of its command, each in its own session (its lock waits
+    bounded by OPS_WRITE_LOCK_TIMEOUT). A fix that fails is reported under ``failed``; the others still run."""
+    import psycopg
+
     from ops import job_admin, refresh, sequences
+    from ops.errors import OpsError
 
     done: dict[str, Any] = {}
     if dry_run:
         return done
-    if plan.reorder:
-        with database(ctx, "sequences reorder") as conn:
-            done["reordered"] = sequences.reorder(conn, plan.reorder).as_dict()
-    if plan.headings:
-        with database(ctx, "set-sequences-heading") as conn:
-            done["headings"] = sequences.set_headings(conn, plan.headings).as_dict()
-    if plan.retry_jobs:
-        with database(ctx, "jobs retry") as conn:
-            done["retried"] = job_admin.retry(conn, plan.retry_jobs).as_dict()
-    if plan.refresh:
-        with database(ctx, "refresh") as conn:
-            done["refreshed"] = [o.as_dict() for o in refresh.refresh(conn)]
+    steps: list[tuple[str, bool, str, Callable[[Any], Any]]] = [
+        ("reordered", bool(plan.reorder), "sequences reorder", lambda c: sequences.reorder(c, plan.reorder).as_dict()),
+        ("headings", bool(plan.headings), "set-sequences-heading",
+         lambda c: sequences.set_headings(c, plan.headings).as_dict()),
+        ("retried", bool(plan.retry_jobs), "jobs retry", lambda c: job_admin.retry(c, plan.retry_jobs).as_dict()),
+        ("refreshed", plan.refresh, "refresh", lambda c: [o.as_dict() for o in refresh.refresh(c)]),
+    ]  # fmt: skip
+    failed: dict[str, str] = {}
+    for key, wanted, command, run in steps:
+        if not wanted:
+            continue
+        try:
+            with database(ctx, command) as conn:
+                done[key] = run(conn)
+        except (OpsError, psycopg.Error) as e:
+            failed[key] = " ".join(str(e).split())
+    for outcome in done.get("refreshed", []):
+        if outcome["state"] == "failed":
+            failed["refreshed"] = f"{outcome['view']}: {outcome['message']}"
+    if failed:
+        done["failed"] = failed
     return done
 
 

@@ -256,7 +256,8 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def connect() -> Any:
-        conn = db.connect(url, autocommit=True, connect_timeout_s=current.connect_timeout, jit=current.jit)
+        conn = db.connect(url, autocommit=True, connect_timeout_s=current.connect_timeout, jit=current.jit,
+                          server_settings=db.write_settings(current.write_lock_timeout))  # fmt: skip
         status.ensure_schema_current(conn, command="worker")
         return conn
 

@@ -126,7 +126,8 @@ WITH broken AS (
     LEFT JOIN LATERAL (SELECT job_id, error FROM job_history h WHERE h.picture_id = b.id AND h.error IS NOT NULL
                        ORDER BY h.started_at DESC LIMIT 1) h ON true
 )
-SELECT reason, count(*), (array_agg(job_id ORDER BY job_id) FILTER (WHERE job_id IS NOT NULL))[1:%(shown)s]
+SELECT reason, count(*),
+       (array_agg(job_id ORDER BY job_id) FILTER (WHERE job_id IS NOT NULL))[1:coalesce(%(shown)s::int, 2147483647)]
 FROM last GROUP BY reason ORDER BY count(*) DESC, reason
 
 -- name: pic_unsequenced

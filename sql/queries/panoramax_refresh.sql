@@ -5,6 +5,14 @@
 -- name: lock
 SELECT refreshed_at FROM refresh_database FOR UPDATE NOWAIT;
 
+-- name: holder
+-- The session holding refresh_database's row (FOR UPDATE takes ROW SHARE on the table): a refresh running,
+-- or one whose caller was killed and that ends at its lock or statement timeout.
+SELECT a.pid, a.xact_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.relation = 'refresh_database'::regclass AND l.mode = 'RowShareLock' AND l.granted
+  AND l.pid <> pg_backend_pid()
+ORDER BY a.xact_start LIMIT 1;
+
 -- name: mark
 UPDATE refresh_database SET refreshed_at = now();
 
