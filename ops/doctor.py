@@ -24,6 +24,9 @@ from ops.errors import OpsError
 from ops.schema import capabilities, kind, status
 from ops.schema.needs import Needs
 
+RANKS = "reorder_ranks"  # the intended order of a sequence (ops.sequences)
+ORDER_BATCH = 1000
+
 SEVERITIES = ("info", "warning", "error")
 SHOWN = 10
 FILE = "doctor"
@@ -59,13 +62,17 @@ CHECKS: tuple[CheckDef, ...] = (
              "search and statistics read these fields", "ops sequences reorder {ids}", True,
              _SEQ | Needs({"sequences": ("min_picture_ts", "max_picture_ts", "nb_pictures")})),
     CheckDef("SEQ003", "info", "sequences whose ranks have gaps or do not start at 1",
-             "left by deleted pictures; harmless for Panoramax, renumbered by a reorder", "ops sequences reorder {ids}",
-             True, _SEQ),
+             "left by deleted pictures; harmless for Panoramax. --fix renumbers them in their current order",
+             "ops sequences reorder {ids}", True, _SEQ),
     CheckDef("SEQ004", "warning", "ready sequences without any picture", "an empty sequence listed as ready",
              "ops cleanup {ids} --database  (deletes the sequences: run it yourself)", False, _SEQ),
     CheckDef("SEQ005", "info", "sequences that move holding pictures without heading",
              "a heading is computed from the movement", "ops set-sequences-heading {ids}", True,
              _SEQ | Needs({"pictures": ("heading",)})),
+    CheckDef("SEQ006", "info", "sequences whose order is not the one their owner chose",
+             "their owner sorted them through Panoramax (a collection sort, an upload set's sort method) and the "
+             "pictures are in another order: the operator decides; doctor never re-sorts them",
+             "ops sequences reorder {ids}  (applies the owner's choice)", False, _SEQ),
     CheckDef("PIC001", "error", "pictures stuck in a processing status with no job queued",
              "nothing will ever finish them (a worker that died, a queue emptied by hand)",
              _sql("pic001"), False, _PIC),
@@ -210,6 +217,19 @@ def _counted(statement: str) -> Callable[[psycopg.Connection, Options, CheckDef]
     return run
 
 
+def _owner_order(conn: psycopg.Connection, options: Options, check: CheckDef) -> list[Finding]:
+    """SEQ006: the sequences with an order chosen by their owner, compared with that order (a batch at a time)."""
+    chosen = [r[0] for r in conn.execute(queries.statement(RANKS, "owner_chosen"), _params(options)).fetchall()]
+    count, ids = 0, list[UUID]()
+    statement = queries.composed(RANKS, "contradicting", ordered="ordered")
+    for start in range(0, len(chosen), ORDER_BATCH):
+        params = {"seq_ids": chosen[start : start + ORDER_BATCH], "by_capture_time": False, "keep_order": False,
+                  "shown": SHOWN}  # fmt: skip
+        n, first = db.one(conn, statement, params)
+        count, ids = count + int(n), ids + list(first or [])
+    return [_finding(check, count, sorted(ids)[:SHOWN])]
+
+
 def _params(options: Options) -> dict[str, Any]:
     return {"seq_ids": options.seq_ids, "stuck_after": options.stuck_after, "shown": SHOWN}
 
@@ -262,7 +282,8 @@ def _default_account(conn: psycopg.Connection, options: Options, check: CheckDef
 
 RUNNERS: dict[str, Callable[[psycopg.Connection, Options, CheckDef], list[Finding]]] = {
     "SEQ001": _counted("seq_geometry"), "SEQ002": _counted("seq_fields"), "SEQ003": _counted("seq_ranks"),
-    "SEQ004": _counted("seq_empty"), "SEQ005": _counted("seq_headings"), "PIC001": _counted("pic_stuck"),
+    "SEQ004": _counted("seq_empty"), "SEQ005": _counted("seq_headings"), "SEQ006": _owner_order,
+    "PIC001": _counted("pic_stuck"),
     "PIC002": _counted("pic_waiting_delete"), "PIC003": _broken, "PIC004": _counted("pic_unsequenced"),
     "JOB001": _counted("job_orphan"), "UPL001": _counted("upload_undispatched"),
     "UPL002": _counted("upload_files_lost"), "MAP001": _map,

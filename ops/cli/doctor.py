@@ -117,7 +117,8 @@ def _fix(ctx: click.Context, plan: FixPlan, dry_run: bool) -> dict[str, Any]:
     if dry_run:
         return done
     steps: list[tuple[str, bool, str, Callable[[Any], Any]]] = [
-        ("reordered", bool(plan.reorder), "sequences reorder", lambda c: sequences.reorder(c, plan.reorder).as_dict()),
+        ("reordered", bool(plan.reorder), "sequences reorder",  # renumbered in place: no order a user chose changes
+         lambda c: sequences.reorder(c, plan.reorder, keep_order=True).as_dict()),
         ("headings", bool(plan.headings), "set-sequences-heading",
          lambda c: sequences.set_headings(c, plan.headings).as_dict()),
         ("retried", bool(plan.retry_jobs), "jobs retry", lambda c: job_admin.retry(c, plan.retry_jobs).as_dict()),

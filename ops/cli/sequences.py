@@ -28,16 +28,24 @@ def _ids_line(what: str, ids: list[UUID], shown: int = 10) -> str:
 
 @sequences.command()
 @click.argument("sequence_ids", nargs=-1, type=SEQUENCE_ID)
+@click.option(
+    "--by-capture-time",
+    is_flag=True,
+    help="Sort the named sequences by capture time even where their owner chose another order (needs ids).",
+)
 @batch_option
 @dry_run_option
 @json_option
 @click.pass_context
 def reorder(
-    ctx: click.Context, sequence_ids: tuple[UUID | str, ...], batch_size: int, dry_run: bool, as_json: bool
-) -> None:
-    """Sort the pictures of sequences by capture time, and recompute what sequences derive from them.
+    ctx: click.Context, sequence_ids: tuple[UUID | str, ...], by_capture_time: bool, batch_size: int, dry_run: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Sort the pictures of sequences in their intended order, and recompute what sequences derive from them.
 
-    Ranks become 1..n by (capture time, original file name, picture id). Then every sequence examined
+    The intended order is the one the owner chose through Panoramax (the collection's sort, else its upload
+    set's sort method, with Panoramax's own rules), else (capture time, original file name, picture id);
+    --by-capture-time overrides the owner's choice for the named sequences. Then every sequence examined
     (the named ones, or with no id every sequence not deleted) gets its geometry, bbox, first/last capture
     time and picture count rewritten where they are missing or stale, reordered or not. Nothing already
     right is written; deleted sequences are left as they are. - reads ids from stdin.
@@ -47,17 +55,23 @@ def reorder(
     ops sequences reorder 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --json
     ops sequences reorder --dry-run
     ops sequences reorder - < sequence-ids.txt
+    ops sequences reorder 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e --by-capture-time
     """
     from ops import sequences as core
 
     ids = expand_ids(sequence_ids) or None
+    if by_capture_time and not ids:
+        raise click.UsageError("--by-capture-time overrides owners' choices for named sequences only: give their ids")
     with database(ctx, "sequences reorder", read_only=dry_run) as conn:
         with progress(core.targets(conn, ids).count(conn), "reordering sequences") as step:
-            result = core.reorder(conn, ids, batch_size=batch_size, dry_run=dry_run, progress=step)
+            result = core.reorder(conn, ids, batch_size=batch_size, dry_run=dry_run, by_capture_time=by_capture_time,
+                                  progress=step)  # fmt: skip
     would = "would be " if dry_run else ""
     lines = [f"{result.sequences_examined} sequences examined",
              _ids_line(f"sequences {would}reordered", result.reordered),
              f"{result.pictures_moved} pictures {'would move' if dry_run else 'moved'}",
+             _ids_line("sequences kept in the order their owner chose (not re-sorted by capture time)",
+                       sorted(result.users_order)),
              _ids_line(f"sequences whose geometry, bbox, times or count {would}rewritten (missing or stale)",
                        result.recomputed)]  # fmt: skip
     if result.skipped_deleted:

@@ -1,21 +1,76 @@
--- The order of a sequence's pictures: ranks 1..n by (ts, originalFileName, id), ties broken by the id (no
--- primary-key clash, one answer). A dry run reads `preview`; a real run writes with `ranks` then `flip`.
--- Both return, per sequence of the batch that has pictures, its facts (first/last capture time, number of
--- pictures: read in the same pass, for sequence_derived) and how many pictures move.
+-- The order of a sequence's pictures: ranks 1..n in the order its owner chose through Panoramax, else by
+-- (ts, originalFileName, id). A dry run reads `preview`; a real run writes with `ranks` then `flip`. Both
+-- return, per sequence of the batch that has pictures, its facts (first/last capture time, number of
+-- pictures: read in the same pass, for sequence_derived), how many pictures move, and the choice followed.
+--
+-- The choice, with Panoramax's own rules (geovisio/utils/sequences.py sort_collection, geopic-tag-reader's
+-- sort_pictures): the sequence's `current_sort` (PATCH sortby: +/-gpsdate, +/-filedate, +/-filename), else
+-- its upload set's `sort_method` (filename-asc/desc, time-asc/desc, applied at dispatch). By file name: the
+-- stems compared as integers when every stem of the sequence is one, else as text in code-point order; by
+-- GPS or camera date: metadata's ts_gps / ts_camera (the capture time where missing); time-asc/desc: GPS
+-- time when every picture has one, else camera time when every picture has one, else the capture time.
+-- Ties keep the current order. Both columns are read through to_jsonb, so the text fits a database
+-- without them (built by ops, or by a Panoramax release before them). %(by_capture_time)s: ignore choices;
+-- %(keep_order)s: keep the current order, only renumbering 1..n (doctor's fixes: a gap closed in place).
 
 -- name: ordered
-SELECT sp.seq_id, sp.rank AS old_rank, p.ts,
+WITH choice AS (
+    SELECT s.id AS seq_id,
+           CASE WHEN NOT %(by_capture_time)s THEN coalesce(
+               'current_sort ' || (to_jsonb(s) ->> 'current_sort'),
+               'upload set ' || (to_jsonb(u) ->> 'sort_method')) END AS choice
+    FROM sequences s LEFT JOIN upload_sets u ON u.id = s.upload_set_id
+    WHERE s.id = ANY(%(seq_ids)s::uuid[])
+), keyed AS (
+    SELECT sp.seq_id, sp.rank AS old_rank, p.id, p.ts, p.metadata ->> 'originalFileName' AS file_name, c.choice,
+           CASE WHEN c.choice LIKE '%%filename%%'
+                THEN regexp_replace(regexp_replace(coalesce(p.metadata ->> 'originalFileName', ''), '^.*/', ''),
+                                    '(?<=.)\.[^.]*$', '') END AS stem,
+           CASE WHEN (c.choice LIKE '%%gpsdate' OR c.choice LIKE '%%time-%%')
+                     AND p.metadata ->> 'ts_gps' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}'
+                THEN (p.metadata ->> 'ts_gps')::timestamptz END AS ts_gps,
+           CASE WHEN (c.choice LIKE '%%filedate' OR c.choice LIKE '%%time-%%')
+                     AND p.metadata ->> 'ts_camera' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}'
+                THEN (p.metadata ->> 'ts_camera')::timestamptz END AS ts_camera,
+           coalesce(c.choice LIKE '%%-filename' OR c.choice LIKE '%%-filedate' OR c.choice LIKE '%%-gpsdate'
+                    OR c.choice LIKE '%%-desc', false) AS descending
+    FROM sequences_pictures sp
+    JOIN pictures p ON p.id = sp.pic_id
+    JOIN choice c ON c.seq_id = sp.seq_id
+    WHERE sp.seq_id = ANY(%(seq_ids)s::uuid[])
+), sorted AS (
+    SELECT k.*,
+           CASE WHEN k.choice LIKE '%%filename%%' AND bool_and(k.stem ~ '^\s*[+-]?[0-9]+\s*$') OVER seq
+                THEN trim(k.stem)::numeric END AS stem_number,
+           CASE WHEN k.choice IS NULL THEN k.ts
+                WHEN k.choice LIKE '%%gpsdate' THEN coalesce(k.ts_gps, k.ts)
+                WHEN k.choice LIKE '%%filedate' THEN coalesce(k.ts_camera, k.ts)
+                WHEN k.choice LIKE '%%time-%%' THEN CASE
+                    WHEN bool_and(k.ts_gps IS NOT NULL) OVER seq THEN k.ts_gps
+                    WHEN bool_and(k.ts_camera IS NOT NULL) OVER seq THEN k.ts_camera
+                    ELSE k.ts END END AS sort_time,
+           CASE WHEN k.choice LIKE '%%time-%%' THEN CASE
+                    WHEN bool_and(k.ts_gps IS NOT NULL) OVER seq THEN k.ts_camera
+                    WHEN bool_and(k.ts_camera IS NOT NULL) OVER seq THEN k.ts_gps END END AS sort_time_2
+    FROM keyed k
+    WINDOW seq AS (PARTITION BY k.seq_id)
+)
+SELECT seq_id, old_rank, ts, choice,
        row_number() OVER (
-           PARTITION BY sp.seq_id
-           ORDER BY p.ts, p.metadata ->> 'originalFileName', p.id
-       ) AS new_rank
-FROM sequences_pictures sp
-JOIN pictures p ON p.id = sp.pic_id
-WHERE sp.seq_id = ANY(%(seq_ids)s::uuid[])
+           PARTITION BY seq_id
+           ORDER BY CASE WHEN %(keep_order)s THEN old_rank END,
+                    CASE WHEN NOT descending THEN stem_number END, CASE WHEN descending THEN stem_number END DESC,
+                    CASE WHEN NOT descending THEN stem COLLATE "C" END,
+                    CASE WHEN descending THEN stem COLLATE "C" END DESC,
+                    CASE WHEN NOT descending THEN sort_time END, CASE WHEN descending THEN sort_time END DESC,
+                    CASE WHEN NOT descending THEN sort_time_2 END, CASE WHEN descending THEN sort_time_2 END DESC,
+                    CASE WHEN choice IS NULL THEN file_name END, CASE WHEN choice IS NULL THEN id END,
+                    old_rank) AS new_rank
+FROM sorted
 
 -- name: preview
 WITH ordered AS ({ordered})
-SELECT seq_id, min(ts), max(ts), count(*), count(*) FILTER (WHERE old_rank <> new_rank)
+SELECT seq_id, min(ts), max(ts), count(*), count(*) FILTER (WHERE old_rank <> new_rank), max(choice)
 FROM ordered GROUP BY seq_id ORDER BY seq_id
 
 -- name: ranks
@@ -30,10 +85,30 @@ WITH ordered AS ({ordered}), moved AS (
 ), moved_per_sequence AS (
     SELECT seq_id, count(*) AS n FROM moved GROUP BY seq_id
 )
-SELECT o.seq_id, min(o.ts), max(o.ts), count(*), coalesce(max(m.n), 0)
+SELECT o.seq_id, min(o.ts), max(o.ts), count(*), coalesce(max(m.n), 0), max(o.choice)
 FROM ordered o LEFT JOIN moved_per_sequence m ON m.seq_id = o.seq_id
 GROUP BY o.seq_id ORDER BY o.seq_id
 
 -- name: flip
 -- Step 2: the moved ranks become positive.
 UPDATE sequences_pictures SET rank = -rank WHERE seq_id = ANY(%(changed)s::uuid[]) AND rank < 0
+
+-- name: owner_chosen
+-- The sequences (not deleted; %(seq_ids)s NULL: all) whose owner chose an order other than capture time:
+-- a collection sort, or an upload set sorted by file name or newest first. Doctor's SEQ006 checks their order.
+SELECT s.id FROM sequences s LEFT JOIN upload_sets u ON u.id = s.upload_set_id
+WHERE s.status <> 'deleted' AND (%(seq_ids)s::uuid[] IS NULL OR s.id = ANY(%(seq_ids)s::uuid[]))
+  AND (to_jsonb(s) ->> 'current_sort' IS NOT NULL
+       OR to_jsonb(u) ->> 'sort_method' IN ('filename-asc', 'filename-desc', 'time-desc'))
+ORDER BY s.id
+
+-- name: contradicting
+-- Of those, the ones whose pictures are not in the chosen order (gaps in ranks aside): (count, first ids).
+WITH ordered AS ({ordered}), compared AS (
+    SELECT seq_id, new_rank, row_number() OVER (PARTITION BY seq_id ORDER BY old_rank) AS current_rank
+    FROM ordered
+), differing AS (
+    SELECT seq_id FROM compared GROUP BY seq_id HAVING bool_or(new_rank <> current_rank)
+)
+SELECT count(*), (SELECT array_agg(seq_id) FROM (SELECT seq_id FROM differing ORDER BY seq_id LIMIT %(shown)s) f)
+FROM differing

@@ -37,7 +37,7 @@ def rows_point_at_files(url: str, files: set[str]) -> bool:
 @pytest.mark.parametrize("mode", ["500", "drop"])
 def test_s3_faults_leave_rows_consistent_and_a_later_run_finishes(scenario, db_url, s3, mode, monkeypatch):
     """ops cleanup while S3 answers 500 / drops connections to every DeleteObjects (a storage-wide failure:
-    the jobs stay queued with their attempts), then ops worker once it heals"""
+    the jobs stay queued with their attempts, the cleanup exits 1), then ops worker once it heals"""
     proxy = FaultProxy(s3)
     client = boto3.client("s3", endpoint_url=s3, region_name="us-east-1")
     client.create_bucket(Bucket="pics")
@@ -54,11 +54,11 @@ def test_s3_faults_leave_rows_consistent_and_a_later_run_finishes(scenario, db_u
                     client.put_object(Bucket="pics", Key=f"g/{key}", Body=b"x")
             proxy.mode = mode
             failed = run_ops("cleanup", str(seq), "--json", env=env)
-            summary = json.loads(failed.stdout) if failed.returncode == 0 else {}
+            summary = json.loads(failed.stdout) if failed.stdout.startswith("{") else {}
             listed = {o["Key"][2:] for o in client.list_objects_v2(Bucket="pics").get("Contents", [])}
             with psycopg.connect(db_url) as c:
                 waiting = c.execute("SELECT count(*), max(nb_errors) FROM job_queue").fetchone()
-            ok = (failed.returncode == 0 and summary["storage_unavailable"] and waiting == (6, 0)
+            ok = (failed.returncode == 1 and summary["storage_unavailable"] and waiting == (6, 0)
                   and summary["delete_jobs"]["jobs"] == 0 and rows_point_at_files(db_url, listed)
                   and "storage unavailable" in failed.stderr)  # fmt: skip
             proxy.mode = "pass"
