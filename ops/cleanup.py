@@ -67,6 +67,7 @@ class CleanupResult:
     finished_earlier_delete_jobs: int = 0
     pictures_with_files_not_deleted: int = 0
     files_queued_for_worker: int = 0  # --enqueue-only: pictures whose files the queued jobs will delete
+    other_delete_jobs_waiting: int = 0  # a cleanup of named sequences leaves the others' jobs to the worker
     storage_unavailable: str | None = None  # the storage stopped answering: the jobs left wait for ops worker
     delete_jobs: jobs.BatchResult | None = None
     storage_requests: dict[str, int] = field(default_factory=dict)
@@ -130,6 +131,8 @@ def cleanup(
         _whole_instance(conn, storage, plan, result, dry_run, enqueue_only, batch_size, log)
     else:
         _per_sequence(conn, storage, plan, result, dry_run, enqueue_only, batch_size, log)
+        if plan.kinds:  # the queue's other delete jobs stay for the worker
+            result.other_delete_jobs_waiting = int(db.scalar(conn, queries.statement(SELECTION, "delete_jobs_waiting")))
     if storage is not None:
         result.storage_requests = storage.requests()
     return result
@@ -182,11 +185,11 @@ def _per_sequence(
         return
     if plan.database and plan.kinds and not enqueue_only:
         assert storage is not None
-        earlier = jobs.drain(conn, storage, batch_size=batch_size, log=log)
+        earlier = jobs.drain(conn, storage, batch_size=batch_size, log=log, sequences=ids)
         result.finished_earlier_delete_jobs = earlier.jobs
         result.add_files(earlier.deletion)
         if earlier.jobs:
-            log(f"finished {earlier.jobs} delete jobs left by an earlier run")
+            log(f"finished {earlier.jobs} delete jobs of an interrupted earlier cleanup of these sequences")
     by_jobs = _by_jobs(conn, plan)
     with conn.transaction():
         _serialise(conn)
@@ -201,12 +204,13 @@ def _per_sequence(
             for batch in _picture_batches(conn, queries.statement(SELECTION, "held_ids")):
                 result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
     if plan.database and plan.kinds:
-        _after_commit(conn, storage, plan, result, by_jobs, enqueue_only, batch_size, log)
+        _after_commit(conn, storage, plan, result, by_jobs, enqueue_only, batch_size, log, sequences=ids)
 
 
 def _after_commit(
     conn: psycopg.Connection, storage: Storage | None, plan: CleanupPlan, result: CleanupResult, by_jobs: bool,
     enqueue_only: bool, batch_size: int, log: Log, held: list[UUID] | None = None,
+    sequences: list[UUID] | None = None,
 ) -> None:  # fmt: skip
     """The files of rows deleted and committed: by the queued jobs (now, or left to the worker), or
     directly (``held``: these ids; None: the cursor held past the commit)."""
@@ -217,12 +221,16 @@ def _after_commit(
     elif enqueue_only:
         result.files_queued_for_worker += result.rows["pictures"] if held is None else len(held)
     elif held is None:
-        _drain(conn, storage, result, batch_size, log)
+        _drain(conn, storage, result, batch_size, log, sequences)
 
 
-def _drain(conn: psycopg.Connection, storage: Storage, result: CleanupResult, batch_size: int, log: Log) -> None:
-    """Process the queued delete jobs now (those of this cleanup, and any left earlier)."""
-    result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log)
+def _drain(
+    conn: psycopg.Connection, storage: Storage, result: CleanupResult, batch_size: int, log: Log,
+    sequences: list[UUID] | None = None,
+) -> None:  # fmt: skip
+    """Process the queued delete jobs now: those of this cleanup of ``sequences`` (None: a whole-instance
+    cleanup, every job). Other jobs (Panoramax's, another cleanup's) are the worker's."""
+    result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log, sequences=sequences)
     result.add_files(result.delete_jobs.deletion)
     result.storage_unavailable = result.delete_jobs.storage_unavailable
 

@@ -85,10 +85,15 @@ class BatchResult:
         return data
 
 
-def claim(conn: psycopg.Connection, batch_size: int, exclude: list[UUID] | None = None) -> list[Job]:
-    """Claim due delete jobs (but those of ``exclude``); call inside the transaction that will finish them."""
+def claim(
+    conn: psycopg.Connection, batch_size: int, exclude: list[UUID] | None = None, sequences: list[UUID] | None = None
+) -> list[Job]:
+    """Claim due delete jobs (but those of ``exclude``; only those a cleanup of ``sequences`` queued when
+    given); call inside the transaction that will finish them."""
     exclude = exclude or []
-    rows = conn.execute(queries.load("jobs_claim"), {"batch_size": batch_size, "exclude": exclude}).fetchall()
+    named = [str(s) for s in sequences] if sequences is not None else None
+    params = {"batch_size": batch_size, "exclude": exclude, "sequences": named}
+    rows = conn.execute(queries.load("jobs_claim"), params).fetchall()
     return [Job(r[0], r[1], r[2] if isinstance(r[2], dict) else {}, r[3], r[4]) for r in rows]
 
 
@@ -139,6 +144,7 @@ def process_batch(
     batch_size: int,
     nb_retries: int,
     exclude: list[UUID] | None = None,
+    sequences: list[UUID] | None = None,
 ) -> BatchResult:
     """Claim one batch, delete its files and record the outcome, in one transaction (conn: autocommit).
     Jobs of ``exclude`` (already attempted by the caller) are not claimed. A file that cannot be deleted
@@ -148,7 +154,7 @@ def process_batch(
     try:
         with conn.transaction():
             started_at = datetime.now(UTC)
-            jobs = claim(conn, batch_size, exclude)
+            jobs = claim(conn, batch_size, exclude, sequences)
             if not jobs:
                 return result
             prove_location(conn, storage)  # else the claim is rolled back: the jobs keep their attempts
@@ -175,6 +181,7 @@ def drain(
     should_stop: Callable[[], bool] = lambda: False,
     log: Log = silent,
     total: BatchResult | None = None,
+    sequences: list[UUID] | None = None,
 ) -> BatchResult:
     """Process batches until no job is due (or ``should_stop``); one log line per batch. A job that fails
     is attempted once per drain (its retry waits for a later one), so the counts are of distinct jobs.
@@ -184,7 +191,7 @@ def drain(
     failed: list[UUID] = []
     while not should_stop():
         started = time.monotonic()
-        batch = process_batch(conn, storage, batch_size, nb_retries, failed)
+        batch = process_batch(conn, storage, batch_size, nb_retries, failed, sequences)
         if batch.storage_unavailable:
             total.storage_unavailable = batch.storage_unavailable
             log(f"storage unavailable: {batch.storage_unavailable}; the jobs keep their attempts")

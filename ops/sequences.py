@@ -180,17 +180,18 @@ def set_headings(
     conn: psycopg.Connection,
     ids: list[UUID] | None = None,
     *,
-    value: int = 0,
+    value: int | None = None,
     overwrite: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
     progress: Progress = report.silent,
 ) -> HeadingResult:
-    """Set picture headings to the geodesic azimuth of movement plus ``value`` degrees (90 = looking right).
-
-    Without ``overwrite`` only NULL or previously computed headings change. A dry run reads only."""
+    """Set picture headings to the geodesic azimuth of movement plus a relative heading (90 = looking
+    right): ``value``, or when None the one the owner set through Panoramax (the sequence's, else its upload
+    set's, else 0), with Panoramax's rule for which pictures change (headings.sql). Without ``overwrite``
+    a heading set by hand is kept. A dry run reads only."""
     low, high = HEADING_RANGE
-    if not low <= value <= high:
+    if value is not None and not low <= value <= high:
         raise UsageError(f"heading value must be an integer from {low} to {high}, got {value}")
     chosen = targets(conn, ids)
     result = HeadingResult(dry_run, skipped_deleted=chosen.deleted)

@@ -93,6 +93,9 @@ def cleanup(
         lines.append(f"queued the file deletions of {result.files_queued_for_worker} pictures for ops worker")
     else:
         lines.append(_counts(f"{prefix} files", result.files) if plan.kinds else "files: untouched")
+    if result.other_delete_jobs_waiting and plan.seq_ids is not None:
+        lines.append(f"{result.other_delete_jobs_waiting} other delete jobs wait in the queue for ops worker "
+                     "(a cleanup of named sequences deletes only their files)")  # fmt: skip
     if result.other_files_kept:
         lines.append(_counts(f"{'would keep' if dry_run else 'kept'} files of no deleted picture (see ops storage "
                              "orphans)", result.other_files_kept))  # fmt: skip

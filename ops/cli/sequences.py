@@ -84,10 +84,10 @@ def reorder(
 @click.option(
     "--value",
     type=click.IntRange(-359, 359),
-    default=0,
-    show_default=True,
+    default=None,
     metavar="DEGREES",
-    help="Camera direction relative to movement, from -359 to 359 (90 = looking right).",
+    help="Camera direction relative to movement, from -359 to 359 (90 = looking right). Default: the relative "
+    "heading the owner set through Panoramax (the sequence's, else its upload set's), else 0.",
 )
 @click.option("--overwrite", is_flag=True, help="Also replace headings that came from the pictures' own metadata.")
 @batch_option
@@ -97,15 +97,18 @@ def reorder(
 def set_sequences_heading(
     ctx: click.Context,
     sequence_ids: tuple[UUID | str, ...],
-    value: int,
+    value: int | None,
     overwrite: bool,
     batch_size: int,
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Set picture headings from the movement path (geodesic azimuth to the next position) plus --value.
+    """Set picture headings from the movement path (geodesic azimuth to the next position) plus a relative heading.
 
-    Without --overwrite only missing or previously computed headings change. No id: every sequence not
+    The relative heading is --value, else the one the owner set through Panoramax (the sequence's, else its
+    upload set's), else 0. Which pictures change, as Panoramax decides: with --overwrite, or when the owner set
+    a relative heading and no --value is given, every one; otherwise only missing headings (none, previously
+    computed, or 0 when no --value is given): a heading set by hand is kept. No id: every sequence not
     deleted; deleted sequences are left as they are.
 
     \b

@@ -45,6 +45,15 @@ READ_CHUNK = 1 << 20
 DELETE_THREADS = 8
 
 
+def _removable(path: str) -> bool:
+    """A regular file or a symbolic link (removed itself): what a deletion removes where a file is expected."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
+
+
 def not_regular(mode: int) -> str:
     """What a non-regular file is, for people."""
     if stat.S_ISDIR(mode):
@@ -150,19 +159,25 @@ class LocalArea:
         return [self._delete_one(t.location, t.kind, checked) for t in targets]
 
     def _delete_one(self, path: str, kind: str, checked: set[str]) -> tuple[int, str | None]:
-        """Delete a file (a link: the link itself), or a folder and all it holds, then prune its emptied
-        parents: (entries removed, failure). A file already gone counts as done. Nothing is deleted through
-        a link to a folder. Plain strings: Path objects cost a third of the time."""
+        """Delete a picture's file (a link: the link itself), or its derivates folder and all it holds, then
+        prune its emptied parents: (entries removed, failure). A file already gone counts as done. Nothing
+        is deleted through a link to a folder, and nothing that is not a regular file where a file is expected
+        (a folder, a FIFO, a socket, a device: the failure says what). Plain strings: Path objects cost a
+        third of the time."""
         link = self._linked_parent(path, checked)
         if link is not None:
             return 0, self._kept_below_link(link)
         try:
-            os.unlink(path)
-            outcome: tuple[int, str | None] = (1, None)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISDIR(mode) and kind == "derivates":
+                outcome = self._remove_tree(path, kind)
+            elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+                os.unlink(path)
+                outcome = (1, None)
+            else:
+                return 0, f"{kind}: kept {path}: {not_regular(mode)} where a picture's file should be, never deleted"
         except FileNotFoundError:
             outcome = (0, None)
-        except IsADirectoryError:
-            outcome = self._remove_tree(path, kind)
         except OSError as e:
             return 0, f"{kind}: {e.strerror}: {path}"
         self._prune(path)
@@ -176,6 +191,10 @@ class LocalArea:
             for name in filenames:
                 path = os.path.join(dirpath, name)
                 try:
+                    mode = os.lstat(path).st_mode
+                    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                        failure = failure or f"{kind}: kept {path}: {not_regular(mode)}, never deleted"
+                        continue
                     os.unlink(path)
                     removed += 1
                 except FileNotFoundError:
@@ -218,9 +237,10 @@ class LocalArea:
             if self._linked_parent(path, checked) is not None:
                 continue
             if self.kind == "derivates" and os.path.isdir(path) and not os.path.islink(path):
-                for _dirpath, dirnames, files in os.walk(path):
-                    count += len(files) + sum(1 for d in dirnames if os.path.islink(os.path.join(_dirpath, d)))
-            elif os.path.lexists(path):
+                for dirpath, dirnames, files in os.walk(path):
+                    count += sum(1 for f in files if _removable(os.path.join(dirpath, f)))
+                    count += sum(1 for d in dirnames if os.path.islink(os.path.join(dirpath, d)))
+            elif _removable(path):  # what the deletion removes: a file or a link, never a folder or a FIFO
                 count += 1
         return count
 

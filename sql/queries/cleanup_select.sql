@@ -52,3 +52,7 @@ SELECT id FROM cleanup_pictures ORDER BY id
 -- name: pictures_page
 -- Every picture, a page at a time (keyset): the whole instance's files, counted or deleted by picture.
 SELECT id FROM pictures WHERE id > %(after)s ORDER BY id LIMIT %(batch_size)s
+
+-- name: delete_jobs_waiting
+-- Delete jobs left in the queue after a cleanup of named sequences (Panoramax's, other cleanups'): the worker's.
+SELECT count(*) FROM job_queue WHERE task = 'delete'
