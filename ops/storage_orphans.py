@@ -54,18 +54,25 @@ def _settle_page(
     conn: psycopg.Connection,
     storage: Storage,
     kind: str,
-    page: dict[UUID, list[tuple[str, int]]],
+    page: dict[UUID, list[tuple[str, int, bool]]],
     report: OrphanReport,
     delete: bool,
 ) -> None:
-    """Count (and with ``delete`` remove) the files of the orphan pictures among one page of pictures."""
+    """Count (and with ``delete`` remove) the files of the orphan pictures among one page of pictures; an
+    orphan's file younger than the minimum age is left alone (counted as too recent), a picture's is not
+    counted at all."""
     if not page:
         return
     orphan_ids = [r[0] for r in conn.execute(queries.load("orphans_check"), {"ids": list(page)}).fetchall()]
     keys = []
     for pic_id in orphan_ids:
+        old = [(key, size) for key, size, recent in page[pic_id] if not recent]
+        report.skipped_too_recent += len(page[pic_id]) - len(old)
+        page[pic_id] = [(key, size, False) for key, size in old]
+        if not old:
+            continue
         report.orphan_pictures[kind] += 1
-        for key, size in page[pic_id]:
+        for key, size in old:
             report.orphan_files[kind] += 1
             report.orphan_bytes[kind] += size
             keys.append(key)
@@ -75,7 +82,7 @@ def _settle_page(
         deletion = storage.delete_keys(kind, keys)
         report.removed_files[kind] += deletion.files[kind]
         report.removed_bytes[kind] += sum(size for pic_id in orphan_ids if pic_id not in deletion.failed
-                                          for _key, size in page[pic_id])  # fmt: skip
+                                          for _key, size, _recent in page[pic_id])  # fmt: skip
         for pic_id, why in deletion.failed.items():
             report.not_deleted[kind] += len(page[pic_id])
             if len(report.not_deleted_examples) < SHOWN:
@@ -101,7 +108,7 @@ def find_orphans(
         prove_location(conn, storage)
     cutoff = datetime.now(UTC) - timedelta(seconds=min_age_s)
     for kind in KINDS:
-        page: dict[UUID, list[tuple[str, int]]] = {}
+        page: dict[UUID, list[tuple[str, int, bool]]] = {}
         for stored in storage.areas[kind].list_files():
             if stored.kind in KEPT:
                 report.kept[KEPT[stored.kind]] = report.kept.get(KEPT[stored.kind], 0) + 1
@@ -112,13 +119,10 @@ def find_orphans(
             if pic_id is None:
                 report.unrecognized_files += 1
                 continue
-            if stored.modified > cutoff:
-                report.skipped_too_recent += 1
-                continue
             if pic_id not in page and len(page) >= PAGE:
                 _settle_page(conn, storage, kind, page, report, delete)
                 page = {}
-            page.setdefault(pic_id, []).append((stored.key, stored.size))
+            page.setdefault(pic_id, []).append((stored.key, stored.size, stored.modified > cutoff))
         _settle_page(conn, storage, kind, page, report, delete)
         log(f"listed {kind}")
     return report

@@ -49,10 +49,13 @@ def test_health_on_an_empty_queue_and_contradictory_thresholds(ops, conn, db_url
               for s in f.samples}  # fmt: skip
     assert queued == dict.fromkeys(("prepare", "delete", "dispatch", "finalize", "read_metadata", "transfer"), 0.0)
     for warning, critical in (("--queue-warning", "--queue-critical"), ("--failures-warning", "--failures-critical")):
-        refused = ops("health", warning, "100", critical, "1", env=env)
-        assert refused.exit_code == 2 and f"{warning} (100) is above {critical} (1)" in refused.stderr
+        refused = ops("health", warning, "100", critical, "1", env=env)  # UNKNOWN to a monitoring system
+        assert refused.exit_code == 3 and f"{warning} (100) is above {critical} (1)" in refused.stderr
+        assert refused.stdout.startswith("OPS HEALTH UNKNOWN - usage: ")
     refused = ops("health", "--age-warning", "2h", "--age-critical", "1h", env=env)
-    assert refused.exit_code == 2 and "--age-warning (7200) is above --age-critical (3600)" in refused.stderr
+    assert refused.exit_code == 3 and "--age-warning (7200) is above --age-critical (3600)" in refused.stderr
+    typo = ops("health", "--timeout", "ten", env=env)
+    assert typo.exit_code == 3 and typo.stdout.startswith("OPS HEALTH UNKNOWN - usage: ")
 
 
 def test_the_nagios_first_line_is_the_overall_state_with_perfdata(ops, conn, db_url, tmp_path):

@@ -78,3 +78,25 @@ def test_db_status_says_what_jit_costs_panoramax_s_function(ops, pnx_url, admin_
         c.execute(sql.SQL("ALTER DATABASE {} SET jit = off").format(sql.Identifier(name)))
     off = json.loads(ops("db", "status", "--json", env={"DB_URL": pnx_url}).stdout)["jit"]
     assert off["server_jit"] is False and off["costly"] is False
+
+
+def test_the_jit_verdict_is_the_same_run_after_run_on_unchanged_data(ops, pnx_url, admin_url):
+    """doctor's DB005 flipped on unchanged data (2 runs of 6 warned: 7.5 ms against 0.85): six measurements
+    give one verdict, and a compiled call counts as costly only when it is clearly slower"""
+    from ops.jit import MIN_GAP_MS, WORTH_SAYING
+
+    with psycopg.connect(pnx_url, autocommit=True) as c:
+        for i in range(7):
+            make_sequence(c, make_account(c, f"u{i}"), walk(1.0 + i, 1.0, 30))
+    name = pnx_url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_url, autocommit=True) as c:
+        c.execute(sql.SQL("ALTER DATABASE {} SET jit = on").format(sql.Identifier(name)))
+        c.execute(sql.SQL("ALTER DATABASE {} SET jit_above_cost = 100000").format(sql.Identifier(name)))
+    reports = [json.loads(ops("db", "status", "--json", env={"DB_URL": pnx_url}).stdout)["jit"] for _ in range(6)]
+    assert len({r["costly"] for r in reports}) == 1, [(r["ms_per_call_with_jit"], r["ms_per_call_without_jit"])
+                                                       for r in reports]  # fmt: skip
+    for r in reports:
+        gap = r["ms_per_call_with_jit"] - r["ms_per_call_without_jit"]
+        assert r["costly"] == (
+            gap >= MIN_GAP_MS and r["ms_per_call_with_jit"] > WORTH_SAYING * r["ms_per_call_without_jit"]
+        )

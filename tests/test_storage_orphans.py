@@ -19,6 +19,7 @@ def test_orphans_are_found_and_removed(ops, conn, db_url, store, instance):
     assert report["unrecognized_files"] == 1
     recent = json.loads(ops("storage", "orphans", "--json", env=env(db_url, store)).stdout)
     assert recent["orphan_files"] == {"permanent": 0, "derivates": 0, "tmp": 0}  # all younger than an hour
+    assert recent["skipped_too_recent"] == 12  # the orphans' files only: the pictures' own are no orphans
     deleted = ops("storage", "orphans", "--delete", "--min-age", "0", "--json", env=env(db_url, store))
     assert json.loads(deleted.stdout)["removed_files"] == {"permanent": 2, "derivates": 8, "tmp": 2}
     assert store.files() == i["files"][i["shared"]] | i["files"][i["c"]] | {"permanent/README.txt"}

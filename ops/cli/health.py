@@ -16,9 +16,29 @@ if TYPE_CHECKING:
     from ops.storage import Storage
 
 COUNT = click.IntRange(1, MAX_COUNT)
+UNKNOWN = 3  # Nagios' "could not check": what a monitoring system must see for a check it cannot run
 
 
-@click.command()
+class NagiosCommand(click.Command):
+    """A usage error of a monitoring check is UNKNOWN (exit 3, a status line on stdout, where the monitoring
+    system reads it), never CRITICAL (2, Click's usage exit): a typo in a check's definition is not an outage."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: object) -> click.Context:  # fmt: skip
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as e:
+            _unknown(e)
+            raise  # not reached
+
+
+def _unknown(error: click.UsageError) -> None:
+    click.echo(f"OPS HEALTH UNKNOWN - usage: {error.format_message()}")
+    error.show()
+    raise click.exceptions.Exit(UNKNOWN)
+
+
+@click.command(cls=NagiosCommand)
 @json_option
 @click.option("--prometheus", is_flag=True, help="Print gauges in node_exporter's textfile format.")
 @click.option("--queue-warning", type=COUNT, default=1_000, show_default=True, metavar="JOBS")
@@ -71,7 +91,7 @@ def health(
     from ops import health as core
 
     if as_json and prometheus:
-        raise click.UsageError("--json and --prometheus go apart")
+        _unknown(click.UsageError("--json and --prometheus go apart", ctx))
     jobs.validate_cron(refresh_cron)
     current = settings(ctx)
     limits = core.Thresholds(
@@ -80,7 +100,7 @@ def health(
         refresh_cron, timeout, current.read_lock_timeout,
     )  # fmt: skip
     if limits.contradictions():
-        raise click.UsageError("; ".join(limits.contradictions()))
+        _unknown(click.UsageError("; ".join(limits.contradictions()), ctx))
 
     def connect(server_settings: dict[str, str | int], timeout_s: float) -> psycopg.Connection:
         return db.connect(current.require_db_url(), autocommit=True, server_settings=server_settings,
