@@ -38,11 +38,12 @@ def test_status_recognises_panoramax_and_every_command_is_ready(ops, pnx_url):
     assert result.exit_code == 0, result.stderr
     first = result.stdout.splitlines()[0]
     assert first.startswith("Panoramax-managed database: 102 Panoramax migrations applied, latest 20260708_01_")
+    assert "built by Panoramax 2.15.1" in first  # which release, from the history
     assert "ops sequences reorder: ready" in result.stdout and "ops cleanup: ready" in result.stdout
     assert "missing" not in result.stdout  # Panoramax's migrations are not ops's
     data = json.loads(ops("db", "status", "--check", "--json", env={"DB_URL": pnx_url}).stdout)
     assert data["kind"] == "panoramax-managed" and data["up_to_date"] is True
-    assert data["panoramax"]["migrations"] == 102
+    assert data["panoramax"]["migrations"] == 102 and data["panoramax"]["release"] == "2.15.1"
     assert all(c["ready"] for c in data["commands"].values())
 
 

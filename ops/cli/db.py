@@ -151,7 +151,7 @@ def rollback(
 
 def _panoramax_status_lines(state: SchemaStatus) -> list[str]:
     d = state.detected
-    lines = [d.describe() + (f" ({d.panoramax_latest_at:%Y-%m-%d %H:%M:%S})" if d.panoramax_latest_at else "")]
+    lines = [d.describe()]
     lines.append("its schema is upgraded by Panoramax (flask db upgrade); ops db upgrade and rollback leave it alone")
     if d.foreign_ids:
         lines.append(

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from ops import db, queries
-from ops.schema import bookkeeping
+from ops.schema import bookkeeping, releases
 
 # Panoramax's migration ids: YYYYMMDD_NN_<5 random characters>-<slug>.
 PANORAMAX_ID = re.compile(r"^\d{8}_\d{2}_[A-Za-z0-9]{5}-")
@@ -38,6 +38,7 @@ class Detected:
     panoramax_latest: str | None = None
     panoramax_latest_at: datetime | None = None
     foreign_ids: list[str] = field(default_factory=list)  # non-Panoramax ids in Panoramax's history
+    panoramax_release: str | None = None  # the release whose migrations its history holds, when ops knows it
 
     @property
     def legacy_history(self) -> bool:
@@ -53,9 +54,15 @@ class Detected:
             return f"{self.kind.value} database"
         if not self.panoramax_migrations:
             return "Panoramax-managed database (no yoyo history: built before Panoramax used yoyo)"
+        at = f" ({self.panoramax_latest_at:%Y-%m-%d %H:%M:%S})" if self.panoramax_latest_at else ""
+        built = (
+            f"built by Panoramax {self.panoramax_release}"
+            if self.panoramax_release
+            else "no release ops knows ends there (newer than it knows, or partly upgraded)"
+        )
         return (
             f"Panoramax-managed database: {self.panoramax_migrations} Panoramax migrations applied, "
-            f"latest {self.panoramax_latest}"
+            f"latest {self.panoramax_latest}{at}: {built}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,6 +73,7 @@ class Detected:
                 "latest": self.panoramax_latest,
                 "latest_applied_at": self.panoramax_latest_at.isoformat() if self.panoramax_latest_at else None,
                 "foreign_ids": self.foreign_ids,
+                "release": self.panoramax_release,
             }
         return data
 
@@ -83,7 +91,8 @@ def detect(conn: psycopg.Connection) -> Detected:
         if panoramax or (has_pictures and not built_by_ops):
             latest = panoramax[-1] if panoramax else (None, None)
             foreign = [mid for mid, _ in rows if not PANORAMAX_ID.match(mid)]
-            return Detected(Kind.PANORAMAX, None, len(panoramax), latest[0], latest[1], foreign)
+            release = releases.built_by(max(mid for mid, _ in panoramax), len(panoramax)) if panoramax else None
+            return Detected(Kind.PANORAMAX, None, len(panoramax), latest[0], latest[1], foreign, release)
         return Detected(Kind.OPS, bookkeeping.YOYO_HISTORY_TABLE)
     if has_pictures:
         return Detected(Kind.PANORAMAX)
