@@ -33,6 +33,7 @@ from ops.report import silent
 from ops.schema import capabilities
 from ops.schema.kind import detect
 from ops.storage import KINDS, DeleteResult, Storage
+from ops.storage.layout import picture_of
 from ops.storage_check import prove_location
 
 TABLES = ("sequences", "sequences_pictures", "pictures", "job_queue", "upload_sets")
@@ -68,6 +69,7 @@ class CleanupResult:
     pictures_with_files_not_deleted: int = 0
     files_queued_for_worker: int = 0  # --enqueue-only: pictures whose files the queued jobs will delete
     other_delete_jobs_waiting: int = 0  # a cleanup of named sequences leaves the others' jobs to the worker
+    files_already_gone: dict[str, int] = field(default_factory=dict)  # not there when their deletion came
     storage_unavailable: str | None = None  # the storage stopped answering: the jobs left wait for ops worker
     delete_jobs: jobs.BatchResult | None = None
     storage_requests: dict[str, int] = field(default_factory=dict)
@@ -78,6 +80,8 @@ class CleanupResult:
     def add_files(self, deletion: DeleteResult) -> None:
         for kind, n in deletion.files.items():
             self.files[kind] += n
+        for kind, n in deletion.already_gone.items():
+            self.files_already_gone[kind] = self.files_already_gone.get(kind, 0) + n
         self.failed_pictures |= set(deletion.failed)
         self.pictures_with_files_not_deleted = len(self.failed_pictures)
         for why in deletion.failed.values():
@@ -305,19 +309,17 @@ def _whole_instance(
 ) -> None:  # fmt: skip
     if plan.database:
         result.rows = _rows(conn, queries.load("cleanup_all_counts"))
-    listed = _listed(storage, plan.kinds) if dry_run else {}
-    if dry_run or not plan.database:
+    if dry_run:  # each area listed once, as the run lists it: never a listing per picture
+        if storage is not None and plan.kinds:
+            ours, listed = _count_listed(conn, storage, plan.kinds)
+            result.files.update(ours)
+            result.other_files_kept = {k: listed[k] - ours[k] for k in plan.kinds}
+        return
+    if not plan.database:
         assert storage is not None or not plan.kinds
         for batch in _all_pictures(conn, batch_size) if plan.kinds else []:
             assert storage is not None
-            if dry_run:
-                for kind in plan.kinds:
-                    result.files[kind] += storage.areas[kind].count_pictures(batch)
-            else:
-                result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
-        if dry_run:
-            result.other_files_kept = {k: max(0, listed[k] - result.files[k]) for k in plan.kinds}
-            return
+            result.add_files(storage.delete_pictures(dict.fromkeys(plan.kinds, batch)))
     else:
         _delete_all_rows(conn, storage, plan, result, enqueue_only, batch_size, log)
         log("database entries removed")
@@ -326,6 +328,37 @@ def _whole_instance(
             _drain(conn, storage, result, batch_size, log)
     if plan.kinds and not enqueue_only and not result.storage_unavailable:
         result.other_files_kept = _listed(storage, plan.kinds)
+
+
+REMOVED_KINDS = ("file", "symlink", "folder-link")  # what a deletion removes (a link: itself); never "special"
+
+
+def _count_listed(
+    conn: psycopg.Connection, storage: Storage, kinds: tuple[str, ...]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """A whole-instance dry run: (files of pictures that have a row, every entry listed), per kind, each area
+    listed once and its picture ids looked up a page at a time."""
+    ours, listed = dict.fromkeys(kinds, 0), dict.fromkeys(kinds, 0)
+    for kind in kinds:
+        page: dict[UUID, int] = {}
+        for stored in storage.areas[kind].list_files():
+            listed[kind] += 1
+            pic_id = picture_of(kind, stored.key) if stored.kind in REMOVED_KINDS else None
+            if pic_id is None:
+                continue
+            page[pic_id] = page.get(pic_id, 0) + 1
+            if len(page) >= FILE_BATCH:
+                ours[kind] += _files_of_rows(conn, page)
+                page = {}
+        ours[kind] += _files_of_rows(conn, page)
+    return ours, listed
+
+
+def _files_of_rows(conn: psycopg.Connection, page: dict[UUID, int]) -> int:
+    if not page:
+        return 0
+    rows = conn.execute(queries.statement(SELECTION, "existing"), {"ids": list(page)}).fetchall()
+    return sum(page[r[0]] for r in rows)
 
 
 def _listed(storage: Storage | None, kinds: tuple[str, ...]) -> dict[str, int]:

@@ -11,6 +11,7 @@ first ids, never all rows. The codes are documented in docs/commands.md and neve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -166,14 +167,16 @@ class DoctorReport:
     def prometheus(self, fail_level: str, duration_s: float, finished_at: float) -> str:
         """node_exporter's textfile format: every series of every check, whether it ran or not (0 where
         nothing was found or it did not run), so that an alert sees a value, never an absence."""
-        found = {c.code: 0 for c in CHECKS}
+        found: dict[str, float] = {c.code: 0 for c in CHECKS}
         up = {c.code: 0 for c in CHECKS}
         for f in self.findings:
             found[f.code] += f.count if f.state == "found" else 0
             up[f.code] = int(f.state != "failed")
+            if f.state == "failed":
+                found[f.code] = math.nan  # not known: never a reassuring 0
         families: dict[str, tuple[str, list[tuple[str, float]]]] = {
             "ops_doctor_findings": ("What each check found (rows, sequences, jobs...); 0 when clean, not "
-                                    "applicable or not run.",
+                                    "applicable or skipped; NaN when it could not run.",
                                     [(f'code="{c.code}",severity="{c.severity}"', found[c.code]) for c in CHECKS]),
             "ops_doctor_check_up": ("1 when the check ran (found, clean or not applicable), 0 when it failed "
                                     "or was not run.", [(f'code="{c.code}"', up[c.code]) for c in CHECKS]),
@@ -187,8 +190,20 @@ class DoctorReport:
         lines = []
         for name, (help_text, samples) in families.items():
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-            lines += [f"{name}{{{labels}}} {float(v)!r}" if labels else f"{name} {float(v)!r}" for labels, v in samples]
+            lines += [f"{name}{{{labels}}} {_number(v)}" if labels else f"{name} {_number(v)}" for labels, v in samples]
         return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    return "NaN" if math.isnan(value) else repr(float(value))
+
+
+def not_run(options: Options, why: str) -> DoctorReport:
+    """The report of a doctor that could not reach the database: every check wanted "could not run"."""
+    report = DoctorReport("unknown")
+    report.findings = [Finding(c.code, c.severity, c.title, "failed", detail=f"could not run: {why}", hint=c.hint)
+                       for c in CHECKS if options.wanted(c.code)]  # fmt: skip
+    return report
 
 
 def _ids_sql(ids: list[str]) -> str:

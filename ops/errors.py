@@ -32,6 +32,13 @@ class DatabaseUnavailable(OpsError):
     """The database cannot be reached or lacks something ops needs."""
 
 
+class CheckUnavailable(OpsError):
+    """A checking command (doctor, db plan) could not check at all: exit 2, "could not check", never 1,
+    which means "found something"."""
+
+    exit_code = 2
+
+
 class SchemaPending(OpsError):
     """The schema is not in the state the command needs (migrations pending, modified or missing)."""
 

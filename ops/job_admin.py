@@ -96,14 +96,29 @@ class JobLine:
         return (self.last_error or "").strip().splitlines()[0] if self.last_error and self.last_error.strip() else ""
 
 
+@dataclass
+class JobList:
+    jobs: list[JobLine]
+    total: int  # how many match, the limit aside
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.jobs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"jobs": [j.as_dict() for j in self.jobs], "total": self.total, "more": self.more}
+
+
 def list_jobs(
-    conn: psycopg.Connection, *, task: str | None, failed: bool, since: timedelta | None, limit: int
-) -> list[JobLine]:
-    """Queued jobs (oldest first), or with ``failed`` the jobs that failed and left the queue (newest first)."""
+    conn: psycopg.Connection, *, task: str | None, failed: bool, since: timedelta | None, limit: int | None
+) -> JobList:
+    """Queued jobs (oldest first), or with ``failed`` the jobs that failed and left the queue (newest first);
+    at most ``limit`` (None: all), and how many there are in all."""
     start = _start(conn, since)
     name = "list_failed" if failed else "list_queued"
     rows = conn.execute(queries.statement("jobs_view", name), {"task": task, "since": start, "limit": limit})
-    return [JobLine(*row) for row in rows.fetchall()]
+    found = rows.fetchall()
+    return JobList([JobLine(*row[:-1]) for row in found], int(found[0][-1]) if found else 0)
 
 
 @dataclass

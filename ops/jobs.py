@@ -82,6 +82,7 @@ class BatchResult:
             f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("deletion", "failed_job_ids")
         }
         data["files_deleted"] = dict(self.deletion.files)
+        data["files_already_gone"] = dict(self.deletion.already_gone)
         return data
 
 
@@ -212,8 +213,13 @@ def drain(
 
 
 def validate_cron(expression: str) -> str:
+    """A cron expression that is valid and fires (``0 0 30 2 *``, February 30th, never does)."""
     if not croniter.is_valid(expression):
         raise UsageError(f"PICTURE_PROCESS_REFRESH_CRON should be a valid cron syntax, got '{expression}'")
+    try:
+        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except Exception:  # croniter's search gives up on dates that never come (its own error classes vary)
+        raise UsageError(f"PICTURE_PROCESS_REFRESH_CRON {expression!r} never fires: no such date") from None
     return expression
 
 

@@ -164,6 +164,12 @@ def test_database_and_account_checks_find_and_fix(ops, conn, db_url, clean, admi
     with psycopg.connect(admin_url.rsplit("/", 1)[0] + "/" + db_url.rsplit("/", 1)[1], autocommit=True) as su:
         su.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'doctor_probe'::regclass")
     seed_and_fix(ops, conn, db_url, "DB001", lambda: None, ["doctor_probe"])
+    hostile = "Mixed; DROP TABLE pictures CASCADE; --"  # a name the printed fix must quote, never run as SQL
+    conn.execute(f'CREATE INDEX "{hostile}" ON pictures (ts)')
+    with psycopg.connect(admin_url.rsplit("/", 1)[0] + "/" + db_url.rsplit("/", 1)[1], autocommit=True) as su:
+        su.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", (f'"{hostile}"',))
+    seed_and_fix(ops, conn, db_url, "DB001", lambda: None, [f'"{hostile}"'])
+    assert conn.execute("SELECT to_regclass('pictures') IS NOT NULL").fetchone()[0]
     defaults = [r[0] for r in conn.execute("SELECT id FROM accounts WHERE is_default")]
     seed_and_fix(ops, conn, db_url, "ACC001", lambda: conn.execute("UPDATE accounts SET is_default = false"),
                  fix=lambda _printed: conn.execute("UPDATE accounts SET is_default = true WHERE id = %s",
@@ -179,7 +185,7 @@ def test_database_and_account_checks_find_and_fix(ops, conn, db_url, clean, admi
     holder.close()
     monkeypatch.setattr(doctor, "XID_WARNING", 0)
     _r, report = run(ops, db_url, "--only", "DB003")
-    assert found(report, "DB003")[0]["fix"].startswith("VACUUM (FREEZE) ")
+    assert found(report, "DB003")[0]["fix"] == "VACUUM (FREEZE);"  # the whole database, runnable as printed
 
 
 def test_db002_says_what_the_schema_lacks(ops, conn, db_url):

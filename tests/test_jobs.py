@@ -21,7 +21,7 @@ def failed_jobs(ops, conn, db_url, s3):
     assert ops("cleanup", str(seq), "--enqueue-only", env=env).exit_code == 0
     deny_deletion(store)
     worker = ops("worker", "--once", "--nb-retries", "1", "--json", env=env)
-    assert worker.exit_code == 0, worker.stderr
+    assert worker.exit_code == 1 and "3 delete jobs failed (3 given up" in worker.stderr, worker.stderr
     assert json.loads(worker.stdout)["given_up"] == 3
     return store, env, pics
 
@@ -34,6 +34,11 @@ def test_jobs_shows_failures_lists_them_and_retries_them_once(ops, conn, failed_
     listed = ops("jobs", "list", "--failed", "--task", "delete", "--since", "1h", env=env)
     assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == 3
     assert "picture to delete" in listed.stdout and "AccessDenied" in listed.stdout
+    cut = ops("jobs", "list", "--failed", "--limit", "2", env=env)  # never a silent cut
+    assert cut.stdout.splitlines()[-1] == "… and 1 more (3 in all): --limit N or --all to see them"
+    data = json.loads(ops("jobs", "list", "--failed", "--limit", "2", "--json", env=env).stdout)
+    assert (len(data["jobs"]), data["total"], data["more"]) == (2, 3, 1)
+    assert len(json.loads(ops("jobs", "list", "--failed", "--all", "--json", env=env).stdout)["jobs"]) == 3
     dry = json.loads(ops("jobs", "retry", "--failed", "--dry-run", "--json", env=env).stdout)
     assert len(dry["requeued"]) == 3 and conn.execute("SELECT count(*) FROM job_queue").fetchone()[0] == 0
     # one picture is back in the database: its delete job is not queued again

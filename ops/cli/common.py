@@ -67,6 +67,17 @@ def database(
             raise explained from None
 
 
+@contextmanager
+def could_not_check() -> Iterator[None]:
+    """For a command whose exit 1 means "found something": a database it cannot reach is exit 2."""
+    from ops.errors import CheckUnavailable, DatabaseUnavailable
+
+    try:
+        yield
+    except DatabaseUnavailable as e:
+        raise CheckUnavailable(str(e)) from None
+
+
 def jit_report(ctx: click.Context) -> JitReport | None:
     """What JIT costs the geometry function on this server, timed in a session with the server's own JIT
     setting (as Panoramax's API has it), read-only and bounded like the rest of db status."""

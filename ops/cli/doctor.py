@@ -12,7 +12,7 @@ from uuid import UUID
 
 import click
 
-from ops.cli.common import SEQUENCE_ID, database, emit, expand_ids, jit_report, settings
+from ops.cli.common import SEQUENCE_ID, could_not_check, database, emit, expand_ids, jit_report, settings
 from ops.cli.options import DURATION, dry_run_option, json_option, refresh_cron_option
 
 if TYPE_CHECKING:
@@ -70,9 +70,22 @@ def doctor(
     current = settings(ctx)
     options = core.Options(only_codes, skip_codes, ids, stuck_after, refresh_cron, current.read_statement_timeout)
     started = time.monotonic()
-    with database(ctx, "doctor", check_schema=False) as conn:
-        report = core.run(conn, options, jit_report=lambda: jit_report(ctx), progress=lambda c: log.debug(f"{c}…"))
-        plan = core.fix_plan(conn, report, options) if fix else None
+    from ops.errors import CheckUnavailable
+
+    try:
+        with could_not_check(), database(ctx, "doctor", check_schema=False) as conn:
+            if ids:
+                from ops.sequences import check_sequences_exist
+
+                check_sequences_exist(conn, ids)
+            report = core.run(conn, options, jit_report=lambda: jit_report(ctx),
+                              progress=lambda c: log.debug(f"{c}…"))  # fmt: skip
+            plan = core.fix_plan(conn, report, options) if fix else None
+    except CheckUnavailable as e:
+        if not prometheus:
+            raise
+        log.error(f"error: {e}")  # every series all the same: the alerts see checks that could not run
+        report = core.not_run(options, str(e))
     if prometheus:  # data asked for: printed even with -q
         click.echo(report.prometheus(fail_level, time.monotonic() - started, time.time()), nl=False)
         ctx.exit(report.exit_code(fail_level))

@@ -93,6 +93,8 @@ def cleanup(
         lines.append(f"queued the file deletions of {result.files_queued_for_worker} pictures for ops worker")
     else:
         lines.append(_counts(f"{prefix} files", result.files) if plan.kinds else "files: untouched")
+    if any(result.files_already_gone.values()):
+        lines.append(_counts("files already gone (not counted as deleted)", result.files_already_gone))
     if result.other_delete_jobs_waiting and plan.seq_ids is not None:
         lines.append(f"{result.other_delete_jobs_waiting} other delete jobs wait in the queue for ops worker "
                      "(a cleanup of named sequences deletes only their files)")  # fmt: skip
@@ -282,7 +284,9 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
         total.as_dict(),
         as_json,
         [f"{total.jobs} delete jobs: {total.done} done, {total.retried_later} to retry, {total.given_up} given up",
-         _counts("files deleted", total.deletion.files)],
+         _counts("files deleted", total.deletion.files)]
+        + ([_counts("files already gone", total.deletion.already_gone)] if any(total.deletion.already_gone.values())
+           else []),
     )  # fmt: skip
     if total.storage_unavailable:
         raise StorageUnavailable(f"{total.storage_unavailable}; the jobs left keep their attempts")

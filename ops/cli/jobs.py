@@ -59,31 +59,37 @@ def jobs(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--limit", type=click.IntRange(1, MAX_BATCH), default=50, show_default=True, help="At most this many jobs."
 )
+@click.option("--all", "show_all", is_flag=True, help="Every job, however many (no --limit).")
 @json_option
 @click.pass_context
 def list_command(
-    ctx: click.Context, task: str | None, failed: bool, since: timedelta | None, limit: int, as_json: bool
-) -> None:
-    """One line per job: id, task, target, failed attempts, first line of its last error, when.
+    ctx: click.Context, task: str | None, failed: bool, since: timedelta | None, limit: int, show_all: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """One line per job: id, task, target, failed attempts, first line of its last error, when; then how many
+    there are in all when more than shown. --json: {"jobs": […], "total": N, "more": M}.
 
     \b
     ops jobs list
     ops jobs list --failed --task delete --since 7d --json
+    ops jobs list --all
     """
     from ops import job_admin
 
     with database(ctx, "jobs list") as conn:
-        found = job_admin.list_jobs(conn, task=task, failed=failed, since=since, limit=limit)
+        found = job_admin.list_jobs(conn, task=task, failed=failed, since=since, limit=None if show_all else limit)
     lines = [
         f"{j.id}  {j.task:<13} {j.target_kind} {j.target}  attempts failed: {j.attempts_failed}  "
         f"{j.at:%Y-%m-%d %H:%M:%S}  {j.error_line}".rstrip()
-        for j in found
+        for j in found.jobs
     ]
     if not lines:
         what = f"{task} job" if task else "job"
         period = f" in the last {_age(since.total_seconds())}" if since else ""
         lines = [f"no failed {what} left the queue{period}" if failed else f"no {what} queued{period}"]
-    emit([j.as_dict() for j in found], as_json, lines)
+    elif found.more:
+        lines.append(f"… and {found.more:,} more ({found.total:,} in all): --limit N or --all to see them")
+    emit(found.as_dict(), as_json, lines)
 
 
 @jobs.command()

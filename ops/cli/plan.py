@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ops.cli.common import database, emit, settings
+from ops.cli.common import could_not_check, database, emit, settings
 from ops.cli.options import Seconds, json_option
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def make_plan(ctx: click.Context, panoramax: str | None, scratch_url: str | None
     )  # fmt: skip
     previous = signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the scratch database is dropped
     try:
-        with database(ctx, "db plan", check_schema=False) as conn:
+        with could_not_check(), database(ctx, "db plan", check_schema=False) as conn:
             return planner.make_plan(conn, current.require_db_url(), options, progress=log.info)
     finally:
         signal.signal(signal.SIGTERM, previous)

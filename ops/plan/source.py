@@ -65,7 +65,11 @@ def read_folder(folder: Path) -> list[Migration]:
         if ext == "py":
             found[mid] = Migration(mid, path, True, depends_on=_python_depends(path))
             continue
-        directives, _, statements = read_sql_migration(str(path))
+        try:
+            directives, _, statements = read_sql_migration(str(path))
+        except UnicodeDecodeError as exc:
+            raise PlanError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+                            "yoyo could not read it either") from None  # fmt: skip
         depends = set((directives.get("depends") or "").split())
         transactional = (directives.get("transactional") or "true").strip().lower() not in ("false", "no", "0")
         found[mid] = Migration(mid, path, False, transactional, list(statements), depends)
@@ -136,16 +140,27 @@ def from_archive(path: Path, cache: Path) -> Path:
                     if rel and extracted and PurePosixPath(member.name).parts[1:2] == ("migrations",):
                         members.append((rel, extracted.read()))
     except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
-        raise PlanError(f"cannot read {path}: {exc}") from None
+        raise PlanError(f"{path} is neither a geovisio wheel (.whl) nor an sdist (.tar.gz) that can be read "
+                        f"({type(exc).__name__})") from None  # fmt: skip
     if not any(name.endswith(".sql") for name, _ in members):
         raise PlanError(f"{path.name} carries no Panoramax migrations (geovisio wheels do from 2.13, sdists always)")
-    cache.mkdir(parents=True, exist_ok=True)
-    return _extract(members, into)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        return _extract(members, into)
+    except OSError as exc:
+        raise _cache_error(cache, exc) from None
+
+
+def _cache_error(cache: Path, exc: OSError) -> PlanError:
+    return PlanError(f"cannot write the cache directory {cache}: {exc.strerror or exc} (--cache-dir, OPS_CACHE_DIR)")
 
 
 def _pip_download(version: str, cache: Path, binary: bool) -> Path | None:
     downloads = cache / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
+    try:
+        downloads.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cache_error(cache, exc) from None
     kind = ["--only-binary", ":all:"] if binary else ["--no-binary", ":all:"]
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "-q", *kind, f"geovisio=={version}", "-d",

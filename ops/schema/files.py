@@ -39,7 +39,17 @@ class MigrationFile:
         return self.path.with_name(f"{self.id}.rollback.sql")
 
     def checksum(self) -> str:
-        return normalized_checksum(self.path.read_text(encoding="utf-8"))
+        return normalized_checksum(utf8_text(self.path))
+
+
+def utf8_text(path: Path) -> str:
+    """A migration or view file's text; MigrationError naming the file when it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MigrationError(
+            f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): save it as UTF-8"
+        ) from None
 
 
 def migration_files(directory: Path) -> list[MigrationFile]:
@@ -62,7 +72,7 @@ class ViewFile:
     path: Path
 
     def sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+        return utf8_text(self.path)
 
     def checksum(self) -> str:
         return normalized_checksum(self.sql())

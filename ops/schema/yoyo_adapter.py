@@ -26,7 +26,7 @@ from yoyo.migrations import read_sql_migration, topological_sort
 from ops import db
 from ops.errors import MigrationError
 from ops.schema import bookkeeping
-from ops.schema.files import MigrationFile, migration_files
+from ops.schema.files import MigrationFile, migration_files, utf8_text
 
 CLIENT_CHECK_INTERVAL_MS = 2000
 
@@ -67,6 +67,7 @@ def planned(m: Any, direction: str) -> PlannedMigration:
         source = path.with_name(f"{m.id}.rollback.sql")
         if not source.is_file():
             raise MigrationError(f"cannot roll back {m.id}: {source.name} does not exist")
+    utf8_text(source)  # a file yoyo cannot decode is named, not an unexpected UnicodeDecodeError
     _, _, statements = read_sql_migration(str(source))
     return PlannedMigration(
         m.id, direction, bool(m.use_transactions), list(statements), MigrationFile(m.id, path).checksum(), m

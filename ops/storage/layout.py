@@ -53,14 +53,18 @@ def picture_of(kind: str, key: str) -> UUID | None:
 
 @dataclass
 class DeleteResult:
-    """What a deletion did: files removed per kind, and the pictures that failed (with the reason)."""
+    """What a deletion did: files removed per kind (that existed: a key sent for a file already gone is not
+    a file removed), files already gone per kind, and the pictures that failed (with the reason)."""
 
     files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     failed: dict[UUID, str] = field(default_factory=dict)
+    already_gone: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
 
     def add(self, other: DeleteResult) -> None:
         for kind, n in other.files.items():
             self.files[kind] = self.files.get(kind, 0) + n
+        for kind, n in other.already_gone.items():
+            self.already_gone[kind] = self.already_gone.get(kind, 0) + n
         self.failed.update(other.failed)
 
 
@@ -84,7 +88,8 @@ class Unreadable(Exception):
 
 class Target(NamedTuple):
     """A file (or, locally, a picture's derivates folder) to delete: its location as the area's batch
-    understands it (an absolute path, or a full S3 key), the picture it is of, and the area's kind."""
+    understands it (an absolute path, or a full S3 key; "" when the area knows it is already gone), the
+    picture it is of, and the area's kind."""
 
     location: str
     owner: UUID | None

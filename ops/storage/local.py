@@ -43,6 +43,7 @@ READ_CHUNK = 1 << 20
 # unlink and rmdir wait on the filesystem (its journal, its discards), not on the CPU: 8 threads delete
 # 2.8x faster than one on the 2-core bench machine (ext4 with discard); see docs/configuration.md, Storage layout.
 DELETE_THREADS = 8
+GONE = -1  # a target already gone (counted apart from the files removed)
 
 
 def _removable(path: str) -> bool:
@@ -149,6 +150,9 @@ class LocalArea:
         with ThreadPoolExecutor(max_workers=max(1, min(DELETE_THREADS, len(groups)))) as pool:
             for group, outcomes in zip(groups.values(), pool.map(self._delete_group, groups.values()), strict=True):
                 for target, (removed, failure) in zip(group, outcomes, strict=True):
+                    if removed == GONE:
+                        result.already_gone[target.kind] += 1
+                        continue
                     result.files[target.kind] += removed
                     if failure is not None and target.owner is not None:
                         result.failed.setdefault(target.owner, failure)
@@ -177,7 +181,8 @@ class LocalArea:
             else:
                 return 0, f"{kind}: kept {path}: {not_regular(mode)} where a picture's file should be, never deleted"
         except FileNotFoundError:
-            outcome = (0, None)
+            self._prune(path)  # (an interrupted run may have left its emptied parents)
+            return GONE, None
         except OSError as e:
             return 0, f"{kind}: {e.strerror}: {path}"
         self._prune(path)

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 S3_BATCH = 1000
 LISTING_THREADS = 8
+SPARSE_KEYS = 64  # up to this many keys, one small listing each beats a listing of the range they span
 S3_FAILURES = (BotoCoreError, ClientError)
 
 
@@ -84,6 +85,9 @@ class S3Location:
     region: str | None
 
 
+S3_URL_PARAMETERS = {"endpoint_url", "region"}
+
+
 def parse_s3_url(url: str) -> S3Location:
     """``s3://[KEY:SECRET@]bucket[/prefix][?endpoint_url=…&region=…]`` (Panoramax's form included).
 
@@ -95,7 +99,13 @@ def parse_s3_url(url: str) -> S3Location:
     bucket, _, prefix = location.partition("/")
     if not bucket:
         raise ConfigError(f"malformed S3 URL {mask_url(url)}: no bucket name")
-    query = {k: v[-1] for k, v in parse_qs(query_text).items()}
+    query = {k: v[-1] for k, v in parse_qs(query_text, keep_blank_values=True).items()}
+    unknown = sorted(set(query) - S3_URL_PARAMETERS)
+    if unknown:
+        raise ConfigError(
+            f"S3 URL {mask_url(url)}: unknown parameter {', '.join(unknown)} (accepted: "
+            f"{', '.join(sorted(S3_URL_PARAMETERS))}); ops would otherwise go to AWS's own endpoint"
+        )
     prefix = prefix.strip("/")
     return S3Location(
         bucket=bucket,
@@ -210,7 +220,10 @@ class S3Area:
 
     def _folder_targets(self, ids: list[UUID]) -> list[Target]:
         def one(pic_id: UUID) -> list[Target]:
-            return [Target(o["Key"], pic_id, self.kind) for o in self._list(self._full(derivates_folder(pic_id)) + "/")]
+            listed = [
+                Target(o["Key"], pic_id, self.kind) for o in self._list(self._full(derivates_folder(pic_id)) + "/")
+            ]
+            return listed or [Target("", pic_id, self.kind)]  # no derivates: already gone
 
         with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
             return [t for targets in pool.map(one, ids) for t in targets]
@@ -223,6 +236,7 @@ class S3Area:
         if self.kind == "derivates":
             return self._folder_targets(ids)
         targets = [Target(self._full(picture_key(i)), i, self.kind) for i in ids]
+        present = None
         if self.kind == "tmp":
             try:
                 page = self.client.boto.list_objects_v2(Bucket=self.loc.bucket, Prefix=self.loc.prefix, MaxKeys=1000)
@@ -230,8 +244,31 @@ class S3Area:
                 raise self._error(e) from None
             if not page.get("IsTruncated"):
                 present = {o["Key"] for o in page.get("Contents", [])}
-                targets = [t for t in targets if t.location in present]
-        return targets
+        if present is None:
+            present = self._existing(sorted(t.location for t in targets))
+        # a key known absent is not sent: DeleteObjects says "deleted" for a key that never was
+        return [t if t.location in present else Target("", t.owner, t.kind) for t in targets]
+
+    def _existing(self, keys: list[str]) -> set[str]:
+        """Which of these full keys (sorted) exist: one listing of the range they span (a batch of a
+        whole-instance cleanup: about as many objects as keys), given up for one small listing per key
+        (in parallel) when the range holds far more objects than keys (pictures scattered over the bucket)."""
+        if not keys:
+            return set()
+        wanted, found = set(keys), set[str]()
+        budget = 3 * len(keys) + S3_BATCH
+        rest = keys if len(keys) <= SPARSE_KEYS else []
+        if not rest:
+            for seen, obj in enumerate(self._range(keys[0][:-1], keys[-1]), start=1):
+                if obj["Key"] in wanted:
+                    found.add(obj["Key"])
+                if seen > budget:
+                    rest = [k for k in keys if k > obj["Key"]]
+                    break
+        if rest:
+            with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
+                found |= {k for k, ok in zip(rest, pool.map(self._exists, rest), strict=True) if ok}
+        return found
 
     def key_targets(self, keys: list[str]) -> list[Target]:
         return [Target(self._full(k), picture_id_from_key(k), self.kind) for k in keys]
@@ -252,6 +289,9 @@ class S3Area:
     def delete_targets(self, targets: list[Target]) -> DeleteResult:
         """Delete full keys of this bucket (any area of it), ``S3_BATCH`` keys per request."""
         result = DeleteResult()
+        for gone in (t for t in targets if not t.location):
+            result.already_gone[gone.kind] += 1
+        targets = [t for t in targets if t.location]
         for start in range(0, len(targets), S3_BATCH):
             chunk = targets[start : start + S3_BATCH]
             failed = self._delete_objects([t.location for t in chunk])
@@ -263,11 +303,9 @@ class S3Area:
         return result
 
     def count_pictures(self, ids: list[UUID]) -> int:
-        if self.kind == "derivates":
-            return len(self._folder_targets(ids))
-        wanted = {self._full(picture_key(i)) for i in ids}
-        prefixes = {k.rsplit("/", 1)[0] + "/" for k in wanted}
-        return sum(1 for p in prefixes for o in self._list(p) if o["Key"] in wanted)
+        """How many objects a deletion of these pictures' files removes here: what it would find (the same
+        listings as the deletion)."""
+        return sum(1 for t in self.targets(ids) if t.location)
 
     def _range(self, first: str, last: str) -> Iterator[ObjectTypeDef]:
         """Objects whose key is from ``first`` to ``last`` (inclusive prefix), a listing page at a time."""

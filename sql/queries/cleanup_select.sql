@@ -56,3 +56,7 @@ SELECT id FROM pictures WHERE id > %(after)s ORDER BY id LIMIT %(batch_size)s
 -- name: delete_jobs_waiting
 -- Delete jobs left in the queue after a cleanup of named sequences (Panoramax's, other cleanups'): the worker's.
 SELECT count(*) FROM job_queue WHERE task = 'delete'
+
+-- name: existing
+-- Which of these pictures (named by stored files) have a row: a whole-instance cleanup deletes their files.
+SELECT id FROM pictures WHERE id = ANY(%(ids)s::uuid[])

@@ -175,17 +175,19 @@ SELECT count(*), (SELECT array_agg(id) FROM (SELECT DISTINCT id FROM lost ORDER 
 SELECT count(*), min(inserted_at) FROM pictures_aggregate_grid_expired
 
 -- name: db_invalid_indexes
--- Indexes left invalid by a failed CREATE INDEX CONCURRENTLY (catalogs only).
-SELECT c.relname, t.relname FROM pg_index i
+-- Indexes left invalid by a failed CREATE INDEX CONCURRENTLY (catalogs only), named as SQL writes them
+-- (quote_ident: the printed fix runs as printed, whatever the name holds).
+SELECT quote_ident(c.relname), t.relname FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
 WHERE NOT i.indisvalid AND c.relnamespace = current_schema()::regnamespace
 ORDER BY c.relname
 
 -- name: db_xid_age
 -- Transaction-ID age of the database and of its oldest tables (catalogs only).
-SELECT 'database ' || current_database(), age(datfrozenxid)::bigint FROM pg_database WHERE datname = current_database()
+SELECT 'database ' || quote_ident(current_database()), age(datfrozenxid)::bigint FROM pg_database
+WHERE datname = current_database()
 UNION ALL
-(SELECT 'table ' || c.relname, age(c.relfrozenxid)::bigint FROM pg_class c
+(SELECT 'table ' || quote_ident(c.relname), age(c.relfrozenxid)::bigint FROM pg_class c
  WHERE c.relkind IN ('r', 'm') AND c.relnamespace = current_schema()::regnamespace
  ORDER BY age(c.relfrozenxid) DESC LIMIT 5)
 

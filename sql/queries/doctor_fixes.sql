@@ -24,7 +24,7 @@ UPDATE files SET picture_id = NULL WHERE picture_id = ANY('{{{ids_sql}}}'::uuid[
 REINDEX INDEX CONCURRENTLY {id};
 
 -- name: db003
-VACUUM (FREEZE) {id};
+VACUUM (FREEZE);
 
 -- name: db004
 SELECT pg_terminate_backend({id});

@@ -36,6 +36,7 @@ GROUP BY job_task
 ORDER BY job_task;
 
 -- name: list_queued
+-- Queued jobs, oldest first; `total`: how many match before the limit (NULL: no limit).
 SELECT q.id, q.task::text,
        CASE WHEN q.picture_id IS NOT NULL THEN 'picture' WHEN q.sequence_id IS NOT NULL THEN 'sequence'
             WHEN q.upload_set_id IS NOT NULL THEN 'upload set' ELSE 'picture to delete' END AS target_kind,
@@ -43,7 +44,8 @@ SELECT q.id, q.task::text,
        q.nb_errors AS attempts_failed,
        (SELECT h.error FROM job_history h WHERE h.job_id = q.id AND h.error IS NOT NULL
         ORDER BY h.started_at DESC LIMIT 1) AS last_error,
-       coalesce(q.to_do_after_ts, q.ts) AS at
+       coalesce(q.to_do_after_ts, q.ts) AS at,
+       count(*) OVER () AS total
 FROM job_queue q
 WHERE (%(task)s::text IS NULL OR q.task::text = %(task)s) AND q.ts >= %(since)s
 ORDER BY q.ts, q.id
@@ -61,7 +63,8 @@ SELECT l.job_id, l.job_task::text,
             WHEN l.upload_set_id IS NOT NULL THEN 'upload set' ELSE 'picture to delete' END,
        coalesce(l.picture_id, l.sequence_id, l.upload_set_id, l.picture_to_delete_id),
        (SELECT count(*) FROM job_history h WHERE h.job_id = l.job_id AND h.error IS NOT NULL)::int,
-       l.error, coalesce(l.finished_at, l.started_at)
+       l.error, coalesce(l.finished_at, l.started_at),
+       count(*) OVER () AS total
 FROM last l
 WHERE l.error IS NOT NULL AND coalesce(l.finished_at, l.started_at) >= %(since)s
   AND NOT EXISTS (SELECT 1 FROM job_queue q WHERE q.id = l.job_id)

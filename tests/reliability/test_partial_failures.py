@@ -59,3 +59,27 @@ def test_cleanup_and_worker_whose_deletions_are_refused_exit_1(scenario, ops, co
     scenario.run(worker.exit_code == 1 and summary.get("jobs") == 3 and "delete jobs failed" in worker.stderr,
                  f"worker: exit {worker.exit_code} {worker.stdout[:300]} {worker.stderr[-300:]}")  # fmt: skip
     assert scenario.failures == 0, scenario.notes
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_count_is_what_was_removed(scenario, ops, conn, db_url, s3, tmp_path, kind):
+    """2 of 7 originals already gone: the dry run says 5, the run says 5 deleted and 2 already gone (it said
+    7: keys sent, not objects removed), and a re-run after the deletion reports none deleted"""
+    from tests.storage_helpers import local_store
+
+    store = local_store(tmp_path) if kind == "local" else s3_store(s3)
+    prepared_sequence(conn, store, 2, lon=2.0, name="bob")  # stays: the proof's ready pictures
+    seq, pics = prepared_sequence(conn, store, 7)
+    for pic in pics[:2]:
+        gone = f"permanent/{picture_key(pic.id)}"
+        if store.root is not None:
+            (store.root / gone).unlink()
+        else:
+            store.client.delete_object(Bucket=store.bucket, Key=store.prefix + gone)
+    dry = json.loads(ops("cleanup", str(seq), "--dry-run", "--json", env=env(db_url, store)).stdout)
+    done = ops("cleanup", str(seq), "--json", env=env(db_url, store))
+    result = json.loads(done.stdout)
+    scenario.run(dry["files"]["permanent"] == 5 and result["files"]["permanent"] == 5
+                 and result["files_already_gone"].get("permanent") == 2,
+                 f"{kind}: dry {dry['files']}, run {result['files']} gone {result.get('files_already_gone')}")  # fmt: skip
+    assert scenario.failures == 0, scenario.notes
