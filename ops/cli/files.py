@@ -237,7 +237,8 @@ def check_command(ctx: click.Context, sequence_ids: tuple[UUID | str, ...], veri
 def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, refresh_cron: str, as_json: bool) -> None:
     """The background worker: deletes the files of queued delete jobs and refreshes the views on schedule.
 
-    Run one or more (any machine); SIGTERM or SIGINT finishes the current batch and exits 0.
+    Run one or more (any machine); SIGTERM or SIGINT ends the current batch (one waiting on S3 is left for
+    the next run, its jobs untouched) and exits 0.
 
     \b
     ops worker
@@ -255,8 +256,9 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
 
     def stop(signum: int, _frame: Any) -> None:
         if not stopping:
-            log.info("stopping: finishing the current batch")
+            log.info("stopping: the current batch ends now (a batch waiting on the storage is left for the next run)")
         stopping.append(signum)
+        store.abandon()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
 
@@ -288,7 +290,7 @@ def worker(ctx: click.Context, once: bool, batch_size: int, nb_retries: int, ref
         + ([_counts("files already gone", total.deletion.already_gone)] if any(total.deletion.already_gone.values())
            else []),
     )  # fmt: skip
-    if total.storage_unavailable:
+    if total.storage_unavailable and not stopping:  # stopped: the batch left for the next run lost nothing
         raise StorageUnavailable(f"{total.storage_unavailable}; the jobs left keep their attempts")
     if once and (total.given_up or total.retried_later):
         raise FilesNotDeleted(f"{total.given_up + total.retried_later} delete jobs failed ({total.given_up} given up, "

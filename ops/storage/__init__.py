@@ -77,6 +77,12 @@ class Storage:
         area = self.areas[kind]
         return area.delete_targets(area.key_targets(keys))
 
+    def abandon(self) -> None:
+        """A stopping command: no further request to the storage (S3 calls in flight end at their read
+        timeout); what is left waits for the next run."""
+        for area in self.areas.values():
+            area.abandon()
+
     def requests(self) -> dict[str, int]:
         """Requests sent to S3 by operation (areas sharing a client are counted once)."""
         counters = {id(c): c for c in (a.request_counter() for a in self.areas.values()) if c is not None}

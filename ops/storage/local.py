@@ -105,6 +105,9 @@ class LocalArea:
     def request_counter(self) -> Counter[str] | None:
         return None
 
+    def abandon(self) -> None:
+        """Nothing to abandon: a local deletion is never waiting on a peer."""
+
     def batch_group(self) -> Hashable:
         return ("local", self._root)
 
@@ -156,6 +159,8 @@ class LocalArea:
                     result.files[target.kind] += removed
                     if failure is not None and target.owner is not None:
                         result.failed.setdefault(target.owner, failure)
+        if any(result.already_gone.values()):
+            self._still_there()  # files missing because the area itself went (unmounted mid-batch): no job is done
         return result
 
     def _delete_group(self, targets: list[Target]) -> list[tuple[int, str | None]]:

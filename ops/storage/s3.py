@@ -59,6 +59,12 @@ SPARSE_KEYS = 64  # up to this many keys, one small listing each beats a listing
 S3_FAILURES = (BotoCoreError, ClientError)
 
 
+class Abandoned(BotoCoreError):
+    """The command is stopping (SIGTERM): no further S3 request is sent."""
+
+    fmt = "stopping: no further S3 request is sent"
+
+
 class DeadlineExceeded(BotoCoreError):
     """An S3 call (its retries included) went past its deadline: no further attempt is made."""
 
@@ -142,19 +148,55 @@ class S3Client:
         self.boto = boto3.client("s3", **kwargs)
         self.requests: Counter[str] = Counter()
         self._call_started = threading.local()  # a call and its retries run in one thread
-        self.boto.meta.events.register("before-call.s3", self._start_call)
-        self.boto.meta.events.register("before-send.s3", self._before_attempt)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._waiting_since = time.monotonic()  # the start of the current wave of calls, or its last answer
+        self._abandoned_at: float | None = None
+        events = self.boto.meta.events
+        events.register("before-call.s3", self._start_call)
+        events.register("before-send.s3", self._before_attempt)
+        events.register("after-call.s3", self._answered)
+        events.register("after-call-error.s3", self._failed)
 
     def _start_call(self, **_: Any) -> None:
-        self._call_started.at = time.monotonic()
+        now = time.monotonic()
+        self._call_started.at = now
+        with self._lock:
+            if self._in_flight == 0:  # a new wave: nothing was waiting for S3
+                self._waiting_since = now
+            self._in_flight += 1
+
+    def _answered(self, http_response: Any = None, **_: Any) -> None:
+        """S3 answered (not a 5xx): the calls in flight, parallel ones too, wait from now."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            if http_response is None or http_response.status_code < 500:
+                self._waiting_since = time.monotonic()
+
+    def _failed(self, **_: Any) -> None:
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    def abandon(self) -> None:
+        """Refuse every attempt from now on (a command stopping: SIGTERM); calls in flight end at their read
+        timeout."""
+        self._abandoned_at = time.monotonic()
 
     def _before_attempt(self, event_name: str = "", **_: Any) -> None:
         """One per HTTP request sent, botocore's retries included (``before-send.s3.<Operation>``): counted,
-        and refused once the call is past its deadline."""
+        and refused once past the deadline: of its call, and of the wave of calls it belongs to (calls in
+        flight together, as a thread pool sends them, share one deadline from the start of the wave or S3's
+        last answer: a second wave never starts a fresh one while S3 says nothing)."""
         self.requests[event_name.rsplit(".", 1)[-1]] += 1
+        now = time.monotonic()
+        if self._abandoned_at is not None:
+            raise Abandoned()
         started = getattr(self._call_started, "at", None)
-        if started is not None and time.monotonic() - started > self.limits.deadline_s:
-            raise DeadlineExceeded(deadline=self.limits.deadline_s)
+        with self._lock:
+            waiting_since = self._waiting_since
+        deadline = self.limits.deadline_s
+        if (started is not None and now - started > deadline) or now - waiting_since > deadline:
+            raise DeadlineExceeded(deadline=deadline)
 
 
 class S3Area:
@@ -168,6 +210,9 @@ class S3Area:
 
     def request_counter(self) -> Counter[str] | None:
         return self.client.requests
+
+    def abandon(self) -> None:
+        self.client.abandon()
 
     def describe(self) -> str:
         return mask_url(self.url)

@@ -14,13 +14,16 @@ from urllib.parse import urlsplit
 class FaultProxy:
     """``mode``: ``pass`` (forward), ``500`` (answer 500 to every DeleteObjects), ``403`` (refuse every request:
     a revoked key), ``drop`` (close the connection of every DeleteObjects without answering), ``html`` (answer
-    every request 200 with an HTML page: a captive portal or a misrouted load balancer). ``seen`` counts the
-    requests per mode."""
+    every request 200 with an HTML page: a captive portal or a misrouted load balancer), ``freeze`` (forward the
+    first ``freeze_after`` requests, then never answer: S3 freezing mid-run). ``seen`` counts the requests per
+    mode."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, freeze_after: int = 0) -> None:
         self.upstream = urlsplit(upstream)
         self.mode = "pass"
+        self.freeze_after = freeze_after
         self.seen: dict[str, int] = {}
+        self.released = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,7 +37,13 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else None
                 deleting = self.command == "POST" and "delete" in (urlsplit(self.path).query or "")
                 mode = proxy.mode if deleting or proxy.mode in ("403", "html") else "pass"
+                if proxy.mode == "freeze":
+                    mode = "freeze" if sum(proxy.seen.values()) >= proxy.freeze_after else "pass"
                 proxy.seen[mode] = proxy.seen.get(mode, 0) + 1
+                if mode == "freeze":
+                    proxy.released.wait(300)  # never answers (until the proxy closes)
+                    self.close_connection = True
+                    return
                 if mode == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -78,6 +87,7 @@ class FaultProxy:
         self.thread.start()
 
     def close(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

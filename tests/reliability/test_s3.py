@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -156,4 +157,68 @@ def test_storage_check_and_health_on_a_wrong_prefix(scenario, ops, conn, db_url,
     health = ops("health", env=env)
     scenario.run(health.exit_code == 2 and "holds no file while the database has ready pictures" in health.stdout,
                  f"health: {health.stdout[:400]}")  # fmt: skip
+    assert scenario.failures == 0, scenario.notes
+
+
+WAVES = {"OPS_S3_CONNECT_TIMEOUT": "1", "OPS_S3_READ_TIMEOUT": "2", "OPS_S3_DEADLINE": "6", "AWS_MAX_ATTEMPTS": "5"}
+WAVES_BOUND = 6 + 1 + 2 + 1.5  # the deadline, one attempt (connect + read), process start and margin
+
+
+def _frozen_mid_run(conn, db_url, s3, pictures: int) -> tuple[FaultProxy, dict[str, str], UUID]:
+    """An instance whose S3 answers the proof of the location, then freezes (a proxy on 127.0.0.1)."""
+    store = s3_store(s3)
+    prepared_sequence(conn, store, 2, lon=2.0, name="bob")  # stays: the proof's ready pictures
+    seq, _pics = prepared_sequence(conn, store, pictures)
+    proxy = FaultProxy(s3, freeze_after=25)  # the proof lists one key per sampled picture: it passes
+    return proxy, {"DB_URL": db_url, "FS_URL": f"s3://{store.bucket}/geovisio?endpoint_url={proxy.url}", **FAST}, seq
+
+
+def test_parallel_calls_share_one_deadline(scenario, conn, db_url, s3):
+    """S3 freezing after the proof, 40 pictures (more listings than threads): a worker batch and a cleanup give
+    up within the deadline plus one attempt, not one deadline per wave of parallel calls"""
+    proxy, env, seq = _frozen_mid_run(conn, db_url, s3, 60)
+    env |= WAVES  # a deadline several read timeouts long: a second wave would double it
+    conn.execute("UPDATE pictures SET original_content_md5 = md5('x')::uuid")  # --verify reads each original
+    try:
+        for args in (["storage", "check", "--verify"], ["cleanup", str(seq), "--enqueue-only"], ["worker", "--once"]):
+            if args[0] == "cleanup":
+                assert run_ops(*args, env=env).returncode == 0
+                continue
+            proxy.seen.clear()
+            proxy.mode = "freeze"
+            proxy.freeze_after = 25 if args[0] == "worker" else 4  # past the proof / the check's listings
+            started = time.monotonic()
+            result = run_ops(*args, env=env, timeout=120)
+            elapsed = time.monotonic() - started
+            scenario.run(result.returncode == 1 and elapsed < WAVES_BOUND, f"{args}: exit {result.returncode} in "
+                         f"{elapsed:.1f} s (bound {WAVES_BOUND} s): {result.stderr[-300:]}")  # fmt: skip
+            proxy.mode = "pass"
+        with psycopg.connect(db_url) as c:  # nothing lost: every job queued, no attempt counted
+            jobs = c.execute("SELECT count(*), max(nb_errors) FROM job_queue WHERE task = 'delete'").fetchone()
+        scenario.run(jobs == (60, 0), f"jobs {jobs}")
+    finally:
+        proxy.close()
+    assert scenario.failures == 0, scenario.notes
+
+
+def test_sigterm_ends_a_frozen_batch_within_the_deadline_with_exit_0(scenario, conn, db_url, s3):
+    """a worker whose batch waits on a frozen S3: SIGTERM ends it within one read timeout, exit 0, the batch's
+    jobs queued for the next run with their attempts untouched"""
+    proxy, env, seq = _frozen_mid_run(conn, db_url, s3, 40)
+    slow = {**env, "OPS_S3_READ_TIMEOUT": "3", "OPS_S3_DEADLINE": "30"}
+    try:
+        assert run_ops("cleanup", str(seq), "--enqueue-only", env=env).returncode == 0
+        proxy.mode = "freeze"
+        worker = start_ops("worker", env=slow)
+        time.sleep(4)  # the batch is waiting on S3
+        stopped_at = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        _out, err = worker.communicate(timeout=60)
+        elapsed = time.monotonic() - stopped_at
+        with psycopg.connect(db_url) as c:
+            jobs = c.execute("SELECT count(*), max(nb_errors) FROM job_queue WHERE task = 'delete'").fetchone()
+        scenario.run(worker.returncode == 0 and elapsed < 3 + 1 + 4 and jobs == (40, 0),
+                     f"exit {worker.returncode} {elapsed:.1f} s after SIGTERM, jobs {jobs}: {err[-300:]}")  # fmt: skip
+    finally:
+        proxy.close()
     assert scenario.failures == 0, scenario.notes
