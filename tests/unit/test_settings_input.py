@@ -33,5 +33,5 @@ def test_sources_and_caches_ops_cannot_use_are_one_line(tmp_path, call, message)
 
 def test_a_migration_that_is_not_utf8_is_named(tmp_path):
     (tmp_path / "0001_x.sql").write_bytes("-- café\nSELECT 1;".encode("latin-1"))
-    with pytest.raises(OpsError, match="0001_x.sql is not UTF-8 text"):
+    with pytest.raises(OpsError, match=r"0001_x\.sql is not UTF-8 text"):
         source.read_folder(tmp_path)
