@@ -209,6 +209,17 @@ def picture_ids(url: str, limit: int | None = None) -> Iterator[UUID]:
 DERIVATIVES = ("thumb.jpg", "sd.jpg", "tiles/0_0.jpg")
 
 
+def proof_sample(url: str) -> list[UUID]:
+    """The ready pictures whose originals a deleting command looks for before it deletes anything (ops's proof
+    that the storage is the instance's): a bench that writes only the files it deletes writes these too."""
+    from ops import queries
+    from ops.storage_check import PROOF_SAMPLE
+
+    with psycopg.connect(url) as c:
+        rows = c.execute(queries.statement("storage_check", "ready_sample"), {"n": PROOF_SAMPLE}).fetchall()
+    return [r[0] for r in rows]
+
+
 def write_local_files(root: str, ids: Iterable[UUID]) -> int:
     """A small original, thumb, sd and one tile per picture, in the exact layout."""
     from ops.storage import derivates_folder, picture_key

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from bench.common import OPS, BenchDb, Measured, Result, ceil_div, measure, side_by_side
-from bench.generate import picture_ids, write_local_files, write_s3_files
+from bench.generate import picture_ids, proof_sample, write_local_files, write_s3_files
 
 SQL = Path(__file__).parent / "sql"
 RSS_TARGET_MB = 150.0
@@ -312,7 +312,7 @@ def bench_cleanup_s3(bdb: BenchDb, template: str, size: int, rss: RssLog, pictur
                     "SELECT DISTINCT pic_id FROM sequences_pictures WHERE seq_id = ANY(%s::uuid[])", (seq_ids,)
                 )
             ]
-        write_s3_files(client, "bench", "geovisio/", pic_ids)
+        write_s3_files(client, "bench", "geovisio/", pic_ids + [i for i in proof_sample(url) if i not in pic_ids])
         m = rss.add("cleanup", size, _ops(bdb, db, "cleanup", *seq_ids, "--full", "--json", env=env))
         summary = json.loads(m.stdout)
     finally:
@@ -337,7 +337,7 @@ def bench_worker(bdb: BenchDb, template: str, jobs_count: int, rss: RssLog) -> l
         try:
             ids = [uuid.uuid4() for _ in range(jobs_count)]
             root = work / "storage"
-            write_local_files(str(root), ids)
+            write_local_files(str(root), ids + proof_sample(url))
             with (
                 psycopg.connect(url, autocommit=True) as c,
                 c.cursor().copy("COPY job_queue (task, picture_to_delete_id, args) FROM STDIN") as copy,

@@ -64,8 +64,8 @@ class RawUserinfo:
 
     @property
     def user_is_secret(self) -> bool:
-        """Whether the user part is a credential (an S3 access key id; any storage URL), not a role name."""
-        return not self.head.lower().startswith("postgres")
+        """Whether the user part is a credential (a storage URL's: an S3 access key id), not a role name."""
+        return self.head.lower().startswith(("s3", "file"))
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*")

@@ -218,7 +218,7 @@ def validate_cron(expression: str) -> str:
         raise UsageError(f"PICTURE_PROCESS_REFRESH_CRON should be a valid cron syntax, got '{expression}'")
     try:
         croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
-    except Exception:  # croniter's search gives up on dates that never come (its own error classes vary)
+    except ValueError:  # CroniterBadDateError (a ValueError): its search gives up on dates that never come
         raise UsageError(f"PICTURE_PROCESS_REFRESH_CRON {expression!r} never fires: no such date") from None
     return expression
 

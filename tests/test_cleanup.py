@@ -195,7 +195,7 @@ def test_s3_deletes_at_most_one_request_per_thousand_keys(ops, conn, db_url, s3)
 def test_local_deletion_in_threads_prunes_every_folder_and_reports_the_one_that_fails(tmp_path):
     """1,500 pictures: every first-level folder is shared by several pictures, deleted by the threads at once.
     One picture's derivates folder is immutable (chattr +i refuses even root): only that picture fails, with
-    its reason, and only its folders stay."""
+    its reason, and only what the flag protects stays (its tiles/ subfolder is not immutable: it goes)."""
     store = local_store(tmp_path)
     ids = [uuid4() for _ in range(1500)]
     for pic_id in ids:
@@ -212,8 +212,9 @@ def test_local_deletion_in_threads_prunes_every_folder_and_reports_the_one_that_
         subprocess.run(["chattr", "-i", str(stuck_folder)], check=True)
     assert list(result.failed) == [stuck]
     assert "derivates" in result.failed[stuck] and "Operation not permitted" in result.failed[stuck]
-    assert result.files == {"permanent": 1500, "derivates": 1499 * 4, "tmp": 1500}
-    assert store.files() == {f"derivates/{storage.derivates_folder(stuck)}/{d}" for d in DERIVATIVES}
+    assert result.files == {"permanent": 1500, "derivates": 1499 * 4 + 2, "tmp": 1500}
+    kept = {d for d in DERIVATIVES if "/" not in d}
+    assert store.files() == {f"derivates/{storage.derivates_folder(stuck)}/{d}" for d in kept}
     stuck_parents = {"/".join(f"derivates/{storage.derivates_folder(stuck)}".split("/")[:n]) for n in range(1, 7)}
     assert store.dirs() == {"permanent", "tmp"} | stuck_parents | {f"derivates/{storage.derivates_folder(stuck)}/tiles"}
 

@@ -111,4 +111,4 @@ def test_worker_refreshes_views_when_due_and_rejects_bad_cron(ops, conn, db_url,
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"refresh {refreshed}: refreshed" in err
-    assert "stopping: finishing the current batch" in err
+    assert "stopping: the current batch ends now" in err

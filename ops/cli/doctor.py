@@ -129,23 +129,34 @@ def _fix(ctx: click.Context, plan: FixPlan, dry_run: bool) -> dict[str, Any]:
     done: dict[str, Any] = {}
     if dry_run:
         return done
-    steps: list[tuple[str, bool, str, Callable[[Any], Any]]] = [
-        ("reordered", bool(plan.reorder), "sequences reorder",  # renumbered in place: no order a user chose changes
-         lambda c: sequences.reorder(c, plan.reorder, keep_order=True).as_dict()),
-        ("headings", bool(plan.headings), "set-sequences-heading",
-         lambda c: sequences.set_headings(c, plan.headings).as_dict()),
-        ("retried", bool(plan.retry_jobs), "jobs retry", lambda c: job_admin.retry(c, plan.retry_jobs).as_dict()),
-        ("refreshed", plan.refresh, "refresh", lambda c: [o.as_dict() for o in refresh.refresh(c)]),
-    ]  # fmt: skip
     failed: dict[str, str] = {}
-    for key, wanted, command, run in steps:
-        if not wanted:
-            continue
+
+    def attempt(key: str, run: Callable[[], Any]) -> None:
         try:
-            with database(ctx, command) as conn:
-                done[key] = run(conn)
+            done[key] = run()
         except (OpsError, psycopg.Error) as e:
             failed[key] = " ".join(str(e).split())
+
+    def reorder() -> Any:
+        with database(ctx, "sequences reorder") as conn:  # renumbered in place: no order a user chose changes
+            return sequences.reorder(conn, plan.reorder, keep_order=True).as_dict()
+
+    def headings() -> Any:
+        with database(ctx, "set-sequences-heading") as conn:
+            return sequences.set_headings(conn, plan.headings).as_dict()
+
+    def retry() -> Any:
+        with database(ctx, "jobs retry") as conn:
+            return job_admin.retry(conn, plan.retry_jobs).as_dict()
+
+    def refreshed() -> Any:
+        with database(ctx, "refresh") as conn:
+            return [o.as_dict() for o in refresh.refresh(conn)]
+
+    for key, wanted, run in (("reordered", plan.reorder, reorder), ("headings", plan.headings, headings),
+                             ("retried", plan.retry_jobs, retry), ("refreshed", plan.refresh, refreshed)):  # fmt: skip
+        if wanted:
+            attempt(key, run)
     for outcome in done.get("refreshed", []):
         if outcome["state"] == "failed":
             failed["refreshed"] = f"{outcome['view']}: {outcome['message']}"

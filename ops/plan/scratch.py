@@ -153,6 +153,11 @@ def _check_identity(scratch_conn: psycopg.Connection, admin: psycopg.Connection,
         raise PlanError(f"--scratch-url {mask_url(url)} is the database being planned: give an empty one")
 
 
+def _drop(statement: str, **parts: sql.Composable) -> sql.Composed:
+    """A DROP of plan.sql whose kind and names come from the catalogs (never from input)."""
+    return sql.SQL(queries.statement("plan", statement)).format(**parts)
+
+
 def _extensions(conn: psycopg.Connection) -> dict[str, str]:
     return dict(conn.execute(queries.statement("plan", "extensions")).fetchall())
 
@@ -173,12 +178,13 @@ def _drop_loose(conn: psycopg.Connection, schemas: list[str]) -> None:
         qualified = sql.Identifier(schema, name).as_string(conn)
         row = conn.execute(queries.statement("plan", "drop_relation"), {"qualified": qualified}).fetchone()
         if row:  # else gone already, with a table it belonged to
-            conn.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(row[0]), sql.Identifier(schema, name)))
+            conn.execute(_drop("drop_kind", kind=sql.SQL(row[0]), name=sql.Identifier(schema, name)))
     for (routine,) in conn.execute(queries.statement("plan", "loose_routines"), params).fetchall():
-        conn.execute(sql.SQL("DROP ROUTINE IF EXISTS {} CASCADE").format(sql.SQL(routine)))  # quoted by PostgreSQL
+        conn.execute(_drop("drop_routine", routine=sql.SQL(routine)))  # quoted by PostgreSQL
     for schema, name, domain in conn.execute(queries.statement("plan", "loose_types"), params).fetchall():
-        what = sql.SQL("DOMAIN" if domain else "TYPE")
-        conn.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(what, sql.Identifier(schema, name)))
+        conn.execute(
+            _drop("drop_type", kind=sql.SQL("DOMAIN" if domain else "TYPE"), name=sql.Identifier(schema, name))
+        )
 
 
 def _empty(conn: psycopg.Connection, kept: dict[str, str]) -> None:
@@ -223,7 +229,8 @@ def _operator_scratch(
             kept = _extensions(conn)
             _require_empty(conn, scratch_url)
             conn.execute(queries.identified("plan", "create_schema", schema=MARKER))
-            conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(sql.Identifier(MARKER), json.dumps(kept)))
+            conn.execute(sql.SQL(queries.statement("plan", "mark_scratch")).format(
+                schema=sql.Identifier(MARKER), extensions=json.dumps(kept)))  # fmt: skip
             try:
                 copy_schema(url, scratch_url, major, lock_wait_s)
                 yield Scratch(scratch_url, name, False)

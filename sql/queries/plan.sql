@@ -66,6 +66,21 @@ SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHE
                       WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END
 FROM pg_class c WHERE c.oid = to_regclass(%(qualified)s)
 
+-- name: mark_scratch
+-- An operator's --scratch-url being filled: its marker schema records the extensions a DBA put there.
+COMMENT ON SCHEMA {schema} IS {extensions}
+
+-- name: drop_kind
+-- A relation of the kind drop_relation read (TABLE, VIEW…: one of five words of this file), then its name.
+DROP {kind} IF EXISTS {name} CASCADE
+
+-- name: drop_routine
+-- A function or procedure, as regprocedure wrote it (quoted by PostgreSQL itself).
+DROP ROUTINE IF EXISTS {routine} CASCADE
+
+-- name: drop_type
+DROP {kind} IF EXISTS {name} CASCADE
+
 -- name: loose_routines
 -- The functions and procedures of the schemas kept that no extension owns, as regprocedure (quoted by
 -- PostgreSQL itself).
