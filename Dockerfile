@@ -12,6 +12,10 @@ RUN pip install --no-cache-dir build && python -m build --wheel --outdir /dist .
 
 FROM python:3.11-slim
 ARG VERSION=0.1.0
+# ops runs with the identity of the picture files it deletes: Panoramax's image runs as uid 1000 (its
+# `useradd --uid 1000 geovisio`); another deployment passes its own (docker build --build-arg OPS_UID=…).
+ARG OPS_UID=1000
+ARG OPS_GID=1000
 LABEL org.opencontainers.image.title="panoramax-ops" \
       org.opencontainers.image.description="Migrations and operations toolkit for a Panoramax instance's database and picture storage" \
       org.opencontainers.image.version="${VERSION}" \
@@ -20,7 +24,8 @@ LABEL org.opencontainers.image.title="panoramax-ops" \
 COPY --from=build /dist/*.whl /tmp/
 RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
     && rm -rf /var/lib/apt/lists/* \
-    && pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl && useradd --system --no-create-home ops
+    && pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl \
+    && groupadd --gid "${OPS_GID}" ops && useradd --uid "${OPS_UID}" --gid "${OPS_GID}" --no-create-home ops
 USER ops
 WORKDIR /tmp
 HEALTHCHECK --interval=5m --timeout=60s --start-period=30s \

@@ -25,8 +25,13 @@ SECRET_QUERY_KEYS = {"password", "sslpassword", "secret", "key"}
 
 def load_dotenv_file(path: Path | None = None) -> None:
     """Read ``.env`` of the current directory into the environment; real variables win."""
-    env_file = path or Path.cwd() / ".env"
-    if not env_file.is_file():
+    try:
+        env_file = path or Path.cwd() / ".env"
+        if not env_file.is_file():
+            return
+    except OSError:  # a working directory this user may not read (ops run as another user): no .env there
+        if path is not None:
+            raise ConfigError(f"cannot read {path}") from None
         return
     from dotenv import load_dotenv
 

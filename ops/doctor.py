@@ -20,10 +20,11 @@ from uuid import UUID
 
 import psycopg
 
-from ops import db, jobs, queries, refresh
+from ops import db, jobs, queries, refresh, storage_check
 from ops.errors import OpsError
 from ops.schema import capabilities, kind, status
 from ops.schema.needs import Needs
+from ops.storage import Storage
 
 RANKS = "reorder_ranks"  # the intended order of a sequence (ops.sequences)
 ORDER_BATCH = 1000
@@ -107,6 +108,15 @@ CHECKS: tuple[CheckDef, ...] = (
              "they block every migration and cleanup", _sql("db004")),
     CheckDef("DB005", "warning", "the server JIT-compiles the per-sequence geometry function",
              "every call from Panoramax's API pays the compilation", "{ids}"),
+    CheckDef("STO001", "error", "the storage holds none of a sample of ready pictures' originals",
+             "a volume that did not mount, an empty bucket or a wrong prefix: deleting commands refuse to run "
+             "(checked with --storage)", "check FS_URL (or FS_*_URL) and the mounts", False,
+             Needs({"pictures": ("id", "status")})),
+    CheckDef("STO002", "error", "folders of pictures' files this user may not delete from (ids: the folders)",
+             "every deletion there fails: run ops as the files' owner, as Panoramax's image does (uid 1000; "
+             "checked with --storage, on a local disk)", "chown the storage to the user ops runs as, or run ops "
+             "as the files' owner (the image's OPS_UID/OPS_GID build arguments)", False,
+             Needs({"pictures": ("id", "status")})),
     CheckDef("ACC001", "error", "not exactly one default account",
              "anonymous uploads and default-account-tokens need one", _sql("acc001", "(or create one: ops user 'Default account' --create, then set is_default)")),
     CheckDef("ACC002", "error", "the default account has no token", "ops default-account-tokens get fails",
@@ -141,6 +151,7 @@ class Options:
     stuck_after: timedelta = timedelta(hours=24)
     refresh_cron: str = jobs.DEFAULT_REFRESH_CRON
     statement_timeout_s: float = 60.0
+    storage: Storage | None = None  # --storage: the storage checks run (bounded by its S3 deadline)
 
     def wanted(self, code: str) -> bool:
         return (not self.only or code in self.only) and code not in self.skip
@@ -246,6 +257,21 @@ def _owner_order(conn: psycopg.Connection, options: Options, check: CheckDef) ->
     return [_finding(check, count, sorted(ids)[:SHOWN])]
 
 
+def _location(conn: psycopg.Connection, options: Options, check: CheckDef) -> list[Finding]:
+    """STO001: the storage is the instance's (what every deleting command proves before it deletes)."""
+    assert options.storage is not None
+    problem = storage_check.location_problem(conn, options.storage)
+    return [_finding(check, 1 if problem else 0, [], problem or "")]
+
+
+def _writable(conn: psycopg.Connection, options: Options, check: CheckDef) -> list[Finding]:
+    assert options.storage is not None
+    found = storage_check.unwritable(conn, options.storage)
+    if found is None:
+        return _not_applicable(check, "on S3 only a deletion can tell: a refused one fails its job and exits 1")
+    return [_finding(check, len(found), found)]
+
+
 def _params(options: Options) -> dict[str, Any]:
     return {"seq_ids": options.seq_ids, "stuck_after": options.stuck_after, "shown": SHOWN}
 
@@ -307,7 +333,7 @@ RUNNERS: dict[str, Callable[[psycopg.Connection, Options, CheckDef], list[Findin
     "DB002": _schema,
     "DB003": _rows("db_xid_age", lambda r: int(r[1]) > XID_WARNING, lambda r: str(r[0])),  # XID_WARNING: at run time
     "DB004": _rows("db_idle_in_transaction", lambda r: True, lambda r: str(r[0])),
-    "ACC001": _default_account, "ACC002": _default_account,
+    "ACC001": _default_account, "ACC002": _default_account, "STO001": _location, "STO002": _writable,
 }  # fmt: skip
 SEQUENCE_SCOPED = ("SEQ", "PIC001", "PIC002", "PIC003")  # what --sequence narrows; the other checks do not apply
 
@@ -346,6 +372,8 @@ def _one(conn: psycopg.Connection, options: Options, check: CheckDef, panoramax:
         return [Finding(check.code, check.severity, check.title, "failed", detail=_reason(conn, e))]
     if lacking:
         return _not_applicable(check, f"this database has no {', '.join(lacking)}")
+    if check.code.startswith("STO") and options.storage is None:
+        return _not_applicable(check, "the storage is checked with --storage")
     if check.code == "DB005":
         if not panoramax or jit_report is None:
             return _not_applicable(check, "Panoramax's API sessions only (ops's run without JIT)")

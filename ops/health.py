@@ -52,8 +52,12 @@ FAMILIES: dict[str, tuple[str, str | None]] = {  # name: (help, label)
     "ops_storage_up": ("1 when the storage area exists and answers", "area"),
     "ops_check_up": ("1 when the check got its reading (0: failed, timed out or not run)", "check"),
     "ops_check_status": ("0 ok, 1 warning, 2 critical, 3 unknown (not checked)", "check"),
-    "ops_health_status": ("0 ok, 1 warning, 2 critical", None),
+    "ops_health_status": ("0 ok, 1 warning, 2 critical, 3 unknown", None),
     "ops_health_duration_seconds": ("how long the health check took", None),
+    "ops_health_last_run_timestamp_seconds": (
+        "when ops health ran (Unix time): a stale file is a stopped monitor",
+        None,
+    ),
 }
 LABEL_VALUES = {"task": TASKS, "area": KINDS, "check": CHECKS}
 
@@ -100,6 +104,7 @@ class HealthReport:
     storage_configured: bool = False
     has_ready_pictures: bool | None = None
     duration_s: float = 0.0
+    finished_at: float = field(default_factory=time.time)  # Unix time, set when the report closes
     running: dict[str, str] = field(default_factory=dict)  # thread -> what it is doing now
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -125,6 +130,7 @@ class HealthReport:
         in each unfinished thread) or UNKNOWN (the checks it kept from running)."""
         with self.lock:
             self.closed = True
+            self.finished_at = time.time()
             for thread in unfinished:
                 doing = self.running.get(thread, "")
                 names = DATABASE_CHECKS if thread == "database" else STORAGE_CHECKS
@@ -181,6 +187,7 @@ class HealthReport:
         out["ops_storage_configured"][None] = float(self.storage_configured)
         out["ops_health_status"][None] = float(self.exit_code)
         out["ops_health_duration_seconds"][None] = round(self.duration_s, 3)
+        out["ops_health_last_run_timestamp_seconds"][None] = round(self.finished_at, 3)
         return out
 
     def prometheus(self) -> str:

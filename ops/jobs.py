@@ -25,6 +25,7 @@ from ops.errors import DatabaseUnavailable, StorageUnavailable, UsageError
 from ops.report import Report as Log
 from ops.report import silent
 from ops.storage import KINDS, DeleteResult, Storage
+from ops.storage.layout import lasting
 from ops.storage_check import prove_location
 
 HAS_WARNING = (
@@ -111,7 +112,7 @@ def _finish(
     for job in jobs:
         if job.error is None:
             remove.append(job.id)
-        elif job.nb_errors + 1 >= nb_retries:
+        elif job.nb_errors + 1 >= nb_retries or lasting(job.error):  # a permission: no retry fixes it
             remove.append(job.id)
             result.given_up += 1
         else:

@@ -28,13 +28,42 @@ PREPARED = ("ready", "hidden")  # statuses whose derivates are expected
 PROOF_SAMPLE = 20
 
 
+def _sample(conn: psycopg.Connection) -> list[UUID]:
+    return [r[0] for r in conn.execute(queries.statement("storage_check", "ready_sample"), {"n": PROOF_SAMPLE})]
+
+
+def location_problem(conn: psycopg.Connection, storage: Storage) -> str | None:
+    """doctor --storage: what a deleting command would say of the location (not mounted, empty, foreign), or
+    None when the originals of a sample of ready pictures are where the layout says."""
+    from ops.errors import StorageError
+
+    storage.proven_at = None
+    try:
+        storage.prove(_sample(conn))
+    except StorageError as e:
+        return str(e)
+    return None
+
+
+def unwritable(conn: psycopg.Connection, storage: Storage) -> list[str] | None:
+    """doctor --storage: the folders holding a sample of ready pictures' files that this process may not
+    delete from (None: not knowable here, on S3)."""
+    ids = _sample(conn)
+    found: list[str] = []
+    for area in storage.areas.values():
+        problems = area.unwritable(ids)
+        if problems is None:
+            return None
+        found += problems
+    return found
+
+
 def prove_location(conn: psycopg.Connection, storage: Storage) -> None:
     """Before a deleting command deletes anything: the storage holds the files of a few ready pictures
     where the layout says (``Storage.prove``), else ``StorageUnavailable``. Once per run (again after a
     minute in a long-running worker)."""
     if storage.needs_proof():
-        rows = conn.execute(queries.statement("storage_check", "ready_sample"), {"n": PROOF_SAMPLE}).fetchall()
-        storage.prove([r[0] for r in rows])
+        storage.prove(_sample(conn))
 
 
 @dataclass

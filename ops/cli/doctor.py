@@ -36,11 +36,14 @@ CODES_HELP = "A code (SEQ001…) or a prefix (SEQ); repeatable."
 @dry_run_option
 @json_option
 @click.option("--prometheus", is_flag=True, help="Print every check's count in node_exporter's textfile format.")
+@click.option("--storage", "with_storage", is_flag=True,
+              help="Also check the storage (STO): a sample of pictures' originals where the layout says, and the "
+              "folders this user may delete from. Bounded by the S3 timeouts.")  # fmt: skip
 @click.pass_context
 def doctor(
     ctx: click.Context, only: tuple[str, ...], skip: tuple[str, ...], sequence_ids: tuple[UUID | str, ...],
     fail_level: str, stuck_after: timedelta, refresh_cron: str, fix: bool, dry_run: bool, as_json: bool,
-    prometheus: bool,
+    prometheus: bool, with_storage: bool,
 ) -> None:  # fmt: skip
     """Find what is wrong with the instance in one read-only pass: stale sequences, stuck pictures, lost jobs,
     a map not refreshed, invalid indexes, old transaction IDs, sessions holding locks, the default account.
@@ -55,6 +58,7 @@ def doctor(
     ops doctor --json --fail-level error
     ops doctor --only SEQ --sequence 0d5ac4a4-6d4c-4a0b-8a57-6ddc5a5e8c3e
     ops doctor --fix --dry-run
+    ops doctor --storage --only STO
     ops doctor --prometheus > /var/lib/node_exporter/ops_doctor.prom
     """
     from ops import doctor as core
@@ -68,7 +72,13 @@ def doctor(
     only_codes, skip_codes = _codes(only, "--only"), _codes(skip, "--skip")
     ids = expand_ids(sequence_ids) or None
     current = settings(ctx)
-    options = core.Options(only_codes, skip_codes, ids, stuck_after, refresh_cron, current.read_statement_timeout)
+    store = None
+    if with_storage:
+        from ops import storage
+
+        store = storage.from_settings(current)
+    options = core.Options(only_codes, skip_codes, ids, stuck_after, refresh_cron, current.read_statement_timeout,
+                           store)  # fmt: skip
     started = time.monotonic()
     from ops.errors import CheckUnavailable
 

@@ -51,6 +51,16 @@ def picture_of(kind: str, key: str) -> UUID | None:
     return picture_id_from_key(key) if key.endswith(".jpg") and key.count("/") == 4 else None
 
 
+LASTING = ("Permission denied", "Operation not permitted", "AccessDenied", "never deleted", "never followed",
+           "Read-only file system")  # fmt: skip
+
+
+def lasting(reason: str) -> bool:
+    """Whether a deletion failed for a reason no retry fixes (a permission, a folder where a file should be,
+    a link to a folder): its job fails at once instead of being retried until it gives up."""
+    return any(mark in reason for mark in LASTING)
+
+
 @dataclass
 class DeleteResult:
     """What a deletion did: files removed per kind (that existed: a key sent for a file already gone is not
@@ -113,6 +123,7 @@ class Area(Protocol):
     def list_files(self) -> Iterator[StoredFile]: ...
     def request_counter(self) -> Counter[str] | None: ...
     def abandon(self) -> None: ...
+    def unwritable(self, ids: list[UUID]) -> list[str] | None: ...
     def present(self, ids: list[UUID], *, sparse: bool = False) -> set[UUID]: ...
     def absent_reasons(self, ids: list[UUID]) -> dict[UUID, str]: ...
     def md5(self, pic_id: UUID) -> str | None: ...

@@ -108,6 +108,20 @@ class LocalArea:
     def abandon(self) -> None:
         """Nothing to abandon: a local deletion is never waiting on a peer."""
 
+    def unwritable(self, ids: list[UUID]) -> list[str]:
+        """The folders this process may not delete from (removing a file takes write and search permission
+        on its folder): the area's root, and the folders of these pictures' files."""
+        folders = [self._root] + [os.path.dirname(self._path(i)) for i in ids]
+        if self.kind == "derivates":
+            folders += [self._path(i) for i in ids]
+        found = []
+        for folder in dict.fromkeys(folders):
+            if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+                st = os.stat(folder)
+                found.append(f"{self.kind}/{folder[len(self._prefix):]}: owned by {st.st_uid}:{st.st_gid}, mode "
+                             f"{stat.filemode(st.st_mode)}, not writable by uid {os.geteuid()}")  # fmt: skip
+        return found
+
     def batch_group(self) -> Hashable:
         return ("local", self._root)
 

@@ -214,6 +214,10 @@ class S3Area:
     def abandon(self) -> None:
         self.client.abandon()
 
+    def unwritable(self, ids: list[UUID]) -> list[str] | None:
+        """Unknown on S3 without deleting something: a refused deletion shows at its first run."""
+        return None
+
     def describe(self) -> str:
         return mask_url(self.url)
 
