@@ -192,6 +192,7 @@ class Settings:
     read_lock_timeout: float = 5.0  # seconds: OPS_READ_LOCK_TIMEOUT (read-only commands)
     read_statement_timeout: float = 60.0  # seconds: OPS_READ_STATEMENT_TIMEOUT (read-only commands)
     write_lock_timeout: float = 60.0  # seconds: OPS_WRITE_LOCK_TIMEOUT (commands that write)
+    read_deadline: float = 900.0  # seconds: OPS_READ_DEADLINE, a read-only command's whole database work
     s3_connect_timeout: float = 5.0  # seconds: OPS_S3_CONNECT_TIMEOUT
     s3_read_timeout: float = 20.0  # seconds: OPS_S3_READ_TIMEOUT
     s3_deadline: float = 60.0  # seconds: OPS_S3_DEADLINE, the longest an S3 call may take, retries included

@@ -85,6 +85,32 @@ def read_only_settings(lock_timeout_s: float, statement_timeout_s: float) -> dic
     }
 
 
+class DeadlineCursor(psycopg.Cursor[Any]):
+    """A cursor refusing to start a statement once its connection's deadline (``ops_deadline``, monotonic
+    seconds) has passed: a command's whole database work is bounded, not only each statement."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if deadline_passed(self.connection):
+            raise psycopg.errors.QueryCanceled("the command's deadline passed")
+        return super().execute(query, params, **kwargs)
+
+
+def bound_by_deadline(conn: psycopg.Connection, seconds: float) -> threading.Timer:
+    """From ``seconds`` on: the statement in flight is cancelled and no further one starts. The timer
+    returned is running; cancel it when the work is done."""
+    conn.ops_deadline = time.monotonic() + seconds  # type: ignore[attr-defined]
+    conn.cursor_factory = DeadlineCursor
+    timer = threading.Timer(seconds, conn.cancel_safe)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def deadline_passed(conn: psycopg.Connection) -> bool:
+    deadline = getattr(conn, "ops_deadline", None)
+    return deadline is not None and time.monotonic() >= deadline - 0.05
+
+
 def write_settings(lock_timeout_s: float) -> dict[str, str | int]:
     """Server settings of a session that writes: a bounded wait for locks (0: none), so that a command
     behind another session's lock fails naming it instead of waiting forever."""

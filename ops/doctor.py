@@ -12,6 +12,7 @@ first ids, never all rows. The codes are documented in docs/commands.md and neve
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -152,6 +153,7 @@ class Options:
     refresh_cron: str = jobs.DEFAULT_REFRESH_CRON
     statement_timeout_s: float = 60.0
     storage: Storage | None = None  # --storage: the storage checks run (bounded by its S3 deadline)
+    deadline_at: float | None = None  # time.monotonic() past which no further check starts (OPS_READ_DEADLINE)
 
     def wanted(self, code: str) -> bool:
         return (not self.only or code in self.only) and code not in self.skip
@@ -352,6 +354,10 @@ def run(
         if not options.wanted(check.code):
             continue
         progress(check.code)
+        if options.deadline_at is not None and time.monotonic() > options.deadline_at:
+            report.findings.append(Finding(check.code, check.severity, check.title, "failed",
+                                           detail="not run: the read deadline passed (OPS_READ_DEADLINE)"))  # fmt: skip
+            continue
         report.findings += _one(conn, options, check, detected.panoramax, jit_report)
     return report
 

@@ -13,7 +13,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 RECORD = REPO / ".ops" / "reliability" / "results.json"
 PAGE = REPO / "docs" / "reliability.md"
-ORDER = ["crash", "concurrency", "fault", "monitoring", "read-only", "files", "hostile input", "secrets"]
+ORDER = [
+    "crash",
+    "concurrency",
+    "fault",
+    "monitoring",
+    "read-only",
+    "files",
+    "hostile input",
+    "hostile migrations",
+    "secrets",
+]
 
 
 def render(data: dict[str, Any]) -> str:

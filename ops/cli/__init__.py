@@ -155,6 +155,16 @@ def _load_env_file(ctx: click.Context, _param: click.Parameter, value: str | Non
     help="Read-only commands: longest statement (statement_timeout; 0: no limit) [env: OPS_READ_STATEMENT_TIMEOUT].",
 )
 @click.option(
+    "--read-deadline",
+    envvar="OPS_READ_DEADLINE",
+    type=Seconds(0, 86400),
+    default=900,
+    show_default=True,
+    metavar="SECONDS",
+    help="Read-only commands: longest time for their whole database work, whatever the link (its query is "
+    "cancelled then; 0: no limit) [env: OPS_READ_DEADLINE].",
+)
+@click.option(
     "--write-lock-timeout",
     envvar="OPS_WRITE_LOCK_TIMEOUT",
     type=Seconds(0, 86400),

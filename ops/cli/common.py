@@ -37,9 +37,12 @@ def database(
     (OPS_READ_LOCK_TIMEOUT, OPS_READ_STATEMENT_TIMEOUT): a command that only looks never hangs behind a lock.
     A lock wait or statement past those limits, and a missing privilege, become one error line naming the
     cause (and who holds the locks)."""
+    import time
+
     import psycopg
 
     from ops import commands, db
+    from ops.errors import WaitTimeout
     from ops.schema import status
 
     current = settings(ctx)
@@ -52,19 +55,31 @@ def database(
         if read_only
         else db.write_settings(current.write_lock_timeout)
     )
+    started = time.monotonic()
     with db.connect(
         url, autocommit=True, server_settings=server_settings, connect_timeout_s=current.connect_timeout,
         jit=current.jit,
     ) as conn:  # fmt: skip
+        # a command that only looks ends within OPS_READ_DEADLINE as a whole (its connection included),
+        # whatever the link: its query in flight is cancelled then and no other starts (statement_timeout
+        # bounds a statement on the server, not a slow link)
+        left = max(0.001, current.read_deadline - (time.monotonic() - started))
+        watchdog = db.bound_by_deadline(conn, left) if read_only and current.read_deadline else None
         try:
             if check_schema:
                 status.ensure_schema_current(conn, directory, command=command)
             yield conn
         except psycopg.Error as e:
+            if watchdog is not None and db.deadline_passed(conn):
+                raise WaitTimeout(f"ops {command} did not finish within {current.read_deadline:g} s "
+                                  "(OPS_READ_DEADLINE): its query was cancelled") from None  # fmt: skip
             explained = db.explain(conn, e, f"ops {command}")
             if explained is None:
                 raise
             raise explained from None
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
 
 
 @contextmanager

@@ -77,8 +77,9 @@ def doctor(
         from ops import storage
 
         store = storage.from_settings(current)
+    deadline_at = time.monotonic() + current.read_deadline if current.read_deadline else None
     options = core.Options(only_codes, skip_codes, ids, stuck_after, refresh_cron, current.read_statement_timeout,
-                           store)  # fmt: skip
+                           store, deadline_at)  # fmt: skip
     started = time.monotonic()
     from ops.errors import CheckUnavailable
 

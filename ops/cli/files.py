@@ -108,7 +108,12 @@ def cleanup(
     if result.pictures_with_files_not_deleted:
         for why in result.not_deleted_examples:
             log.warning(f"  not deleted: {why}")
-        where = "ops worker retries them (see ops jobs list)" if result.delete_jobs else "see ops storage orphans"
+        if result.delete_jobs and result.delete_jobs.given_up:
+            where = "their jobs failed for good (see ops jobs list --failed; ops jobs retry once the cause is fixed)"
+        elif result.delete_jobs:
+            where = "ops worker retries them (see ops jobs list)"
+        else:
+            where = "see ops storage orphans"
         raise FilesNotDeleted(f"the files of {result.pictures_with_files_not_deleted} pictures could not be deleted "
                               f"(first ones above): {where}")  # fmt: skip
     if result.storage_unavailable and not dry_run:

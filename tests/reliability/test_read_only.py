@@ -4,6 +4,8 @@ storage and with an empty folder where the storage should be mounted (which they
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ops.storage import picture_key
@@ -74,4 +76,32 @@ def test_health_reports_an_unmounted_storage_critical(scenario, conn, db_url, tm
                 result.output
             )
         scenario.run(ok and result.exit_code == 2, f"{args}: exit {result.exit_code}: {result.output[:300]}")
+    assert scenario.failures == 0, scenario.notes
+
+
+def test_read_only_commands_end_within_their_deadline_on_a_slow_link(scenario, ops_db_url):
+    """the database behind a link delivering a chunk every 2 s: db status, jobs, storage-free doctor end within
+    OPS_READ_DEADLINE plus the cancellation's round trip over the same link, one line, never a hang"""
+    from tests.reliability.conftest import run_ops
+    from tests.reliability.faults import TcpServer
+
+    port = int(ops_db_url.rsplit(":", 1)[1].split("/")[0])
+    link = TcpServer("slow", ("127.0.0.1", port), delay_s=2.0)
+    slow_url = ops_db_url.replace(f":{port}/", f":{link.port}/")
+    deadline = 6
+    try:
+        for args in (["db", "status"], ["jobs", "list"], ["doctor", "--skip", "DB005"]):
+            started = time.monotonic()
+            result = run_ops("--read-deadline", str(deadline), "--connect-timeout", "30", *args,
+                             env={"DB_URL": slow_url}, timeout=120)  # fmt: skip
+            elapsed = time.monotonic() - started
+            said = (
+                "did not finish within 6 s (OPS_READ_DEADLINE)" in result.stderr
+                or "read deadline passed (OPS_READ_DEADLINE)" in result.stdout
+            )  # doctor: the checks not run
+            # the deadline, the cancellation's round trip over the link (two chunks), process start
+            scenario.run(result.returncode in (1, 2) and said and elapsed < deadline + 2 * 2.0 + 3,
+                         f"{args}: exit {result.returncode} in {elapsed:.1f} s: {result.stderr[-300:]}")  # fmt: skip
+    finally:
+        link.close()
     assert scenario.failures == 0, scenario.notes
