@@ -232,6 +232,10 @@ def cli(ctx: click.Context, **values: Any) -> None:
     Settings come from options, environment variables (same names as Panoramax) or a .env file (in the
     current directory, or --env-file).
 
+    Exit codes: 0 success; 1 failure or a finding (a file not deleted, a job given up: never 0); 2 bad
+    usage, or for doctor and db plan "could not check"; health follows Nagios (0 OK, 1 WARNING, 2 CRITICAL,
+    3 UNKNOWN).
+
     \b
     DB_URL=postgresql://geovisio@localhost/geovisio ops db status
     ops --help
