@@ -43,20 +43,25 @@ def test_orphans_delete_with_one_key_refused_exits_1(scenario, ops, conn, db_url
 
 
 def test_cleanup_and_worker_whose_deletions_are_refused_exit_1(scenario, ops, conn, db_url, s3):
-    """S3 refusing every DeleteObject: cleanup of a sequence deletes its rows, queues the files' jobs for a
-    retry and exits 1; worker --once then fails the jobs and exits 1"""
+    """S3 refusing every DeleteObject: a cleanup of a sequence deletes its rows, its jobs fail at once (a
+    refusal is no transient error) and it exits 1; a worker --once on jobs queued by another cleanup fails
+    them the same way and exits 1"""
     store = s3_store(s3)
     prepared_sequence(conn, store, 2, lon=2.0, name="bob")  # stays: the proof's ready pictures
     seq, _pics = prepared_sequence(conn, store, 3)
+    queued, _more = prepared_sequence(conn, store, 3, lon=3.0, name="carol")
+    assert ops("cleanup", str(queued), "--enqueue-only", env=env(db_url, store)).exit_code == 0
     before = store.files()
     deny_deletion(store)
     result = ops("cleanup", str(seq), "--json", env=env(db_url, store))
-    scenario.run(result.exit_code == 1 and "could not be deleted" in result.stderr and store.files() == before,
-                 f"cleanup: exit {result.exit_code} {result.stderr[-300:]}")  # fmt: skip
-    conn.execute("UPDATE job_queue SET to_do_after_ts = NULL")  # their backoff over
+    summary = json.loads(result.stdout) if result.stdout.startswith("{") else {}
+    scenario.run(result.exit_code == 1 and "could not be deleted" in result.stderr and store.files() == before
+                 and summary.get("delete_jobs", {}).get("given_up") == 3,
+                 f"cleanup: exit {result.exit_code} {summary.get('delete_jobs')} {result.stderr[-300:]}")  # fmt: skip
     worker = ops("worker", "--once", "--json", env=env(db_url, store))
     summary = json.loads(worker.stdout) if worker.stdout.startswith("{") else {}
-    scenario.run(worker.exit_code == 1 and summary.get("jobs") == 3 and "delete jobs failed" in worker.stderr,
+    scenario.run(worker.exit_code == 1 and summary.get("jobs") == 3 and summary.get("given_up") == 3
+                 and "delete jobs failed" in worker.stderr and store.files() == before,
                  f"worker: exit {worker.exit_code} {worker.stdout[:300]} {worker.stderr[-300:]}")  # fmt: skip
     assert scenario.failures == 0, scenario.notes
 
