@@ -49,24 +49,44 @@ def test_two_workers_do_each_job_once(db_url, conn, tmp_path):
 
 
 def test_failing_jobs_are_retried_with_backoff_then_given_up(conn, db_url, s3):
-    """A file S3 refuses to delete fails its own job: retried later with backoff, then given up."""
+    """A file S3 fails to delete for a transient reason (InternalError per key) fails its own job: retried
+    later with backoff, then given up."""
+    from tests.reliability.faults import FaultProxy
+
+    store = s3_store(s3)
+    pic = uuid4()
+    store.add_picture(pic)
+    proxy = FaultProxy(s3)
+    proxy.mode = "keyerror"
+    try:
+        bucket = storage.from_settings(Settings(fs_url=f"s3://{store.bucket}/geovisio?endpoint_url={proxy.url}"))
+        conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pic,))
+        first = jobs.process_batch(conn, bucket, 10, nb_retries=2)
+        assert (first.jobs, first.retried_later, first.given_up) == (1, 1, 0)
+        nb_errors, later = conn.execute("SELECT nb_errors, to_do_after_ts > now() FROM job_queue").fetchone()
+        assert nb_errors == 1 and later
+        assert jobs.process_batch(conn, bucket, 10, nb_retries=2).jobs == 0  # not due yet
+        conn.execute("UPDATE job_queue SET to_do_after_ts = now() - interval '1 second'")
+        second = jobs.process_batch(conn, bucket, 10, nb_retries=2)
+        assert (second.jobs, second.given_up) == (1, 1)
+    finally:
+        proxy.close()
+    assert rows(conn, "job_queue") == 0
+    errors = [r[0] for r in conn.execute("SELECT error FROM job_history ORDER BY started_at")]
+    assert len(errors) == 2 and all("InternalError" in e for e in errors)
+
+
+def test_a_refused_deletion_fails_its_job_at_once(conn, db_url, s3):
+    """S3 refusing a deletion (AccessDenied) is no transient error: the job fails at once, no retry."""
     store = s3_store(s3)
     pic = uuid4()
     store.add_picture(pic)
     deny_deletion(store)
     bucket = storage.from_settings(Settings(fs_url=store.env["FS_URL"]))
     conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pic,))
-    first = jobs.process_batch(conn, bucket, 10, nb_retries=2)
-    assert (first.jobs, first.retried_later, first.given_up) == (1, 1, 0)
-    nb_errors, later = conn.execute("SELECT nb_errors, to_do_after_ts > now() FROM job_queue").fetchone()
-    assert nb_errors == 1 and later
-    assert jobs.process_batch(conn, bucket, 10, nb_retries=2).jobs == 0  # not due yet
-    conn.execute("UPDATE job_queue SET to_do_after_ts = now() - interval '1 second'")
-    second = jobs.process_batch(conn, bucket, 10, nb_retries=2)
-    assert (second.jobs, second.given_up) == (1, 1)
-    assert rows(conn, "job_queue") == 0
-    errors = [r[0] for r in conn.execute("SELECT error FROM job_history ORDER BY started_at")]
-    assert len(errors) == 2 and all("AccessDenied" in e for e in errors)
+    first = jobs.process_batch(conn, bucket, 10, nb_retries=5)
+    assert (first.jobs, first.retried_later, first.given_up) == (1, 0, 1) and rows(conn, "job_queue") == 0
+    assert "AccessDenied" in conn.execute("SELECT error FROM job_history").fetchone()[0]
 
 
 def test_a_storage_that_does_not_answer_costs_no_job_an_attempt(conn, db_url, s3):

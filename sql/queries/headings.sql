@@ -24,7 +24,7 @@ WITH relative AS (
                                                                    to_jsonb(u) ->> 'relative_heading') IS NOT NULL)
                AS every_picture,
            %(value)s::int IS NULL AS zero_is_missing
-    FROM sequences s LEFT JOIN upload_sets u ON u.id = s.upload_set_id
+    FROM sequences s LEFT JOIN upload_sets u ON u.id = (to_jsonb(s) ->> 'upload_set_id')::uuid
     WHERE s.id = ANY(%(seq_ids)s::uuid[])
 ), pics AS (
     SELECT sp.seq_id, sp.rank, p.id AS pic_id, p.geom, p.heading, p.heading_computed,

@@ -9,8 +9,8 @@
 -- stems compared as integers when every stem of the sequence is one, else as text in code-point order; by
 -- GPS or camera date: metadata's ts_gps / ts_camera (the capture time where missing); time-asc/desc: GPS
 -- time when every picture has one, else camera time when every picture has one, else the capture time.
--- Ties keep the current order. Both columns are read through to_jsonb, so the text fits a database
--- without them (built by ops, or by a Panoramax release before them). %(by_capture_time)s: ignore choices;
+-- Ties keep the current order. Both columns (and sequences.upload_set_id, which Panoramax 2.8 lacks) are read
+-- through to_jsonb, so the text fits a database without them (built by ops, or by a Panoramax release before them). %(by_capture_time)s: ignore choices;
 -- %(keep_order)s: keep the current order, only renumbering 1..n (doctor's fixes: a gap closed in place).
 
 -- name: ordered
@@ -19,7 +19,7 @@ WITH choice AS (
            CASE WHEN NOT %(by_capture_time)s THEN coalesce(
                'current_sort ' || (to_jsonb(s) ->> 'current_sort'),
                'upload set ' || (to_jsonb(u) ->> 'sort_method')) END AS choice
-    FROM sequences s LEFT JOIN upload_sets u ON u.id = s.upload_set_id
+    FROM sequences s LEFT JOIN upload_sets u ON u.id = (to_jsonb(s) ->> 'upload_set_id')::uuid
     WHERE s.id = ANY(%(seq_ids)s::uuid[])
 ), keyed AS (
     SELECT sp.seq_id, sp.rank AS old_rank, p.id, p.ts, p.metadata ->> 'originalFileName' AS file_name, c.choice,
@@ -96,7 +96,7 @@ UPDATE sequences_pictures SET rank = -rank WHERE seq_id = ANY(%(changed)s::uuid[
 -- name: owner_chosen
 -- The sequences (not deleted; %(seq_ids)s NULL: all) whose owner chose an order other than capture time:
 -- a collection sort, or an upload set sorted by file name or newest first. Doctor's SEQ006 checks their order.
-SELECT s.id FROM sequences s LEFT JOIN upload_sets u ON u.id = s.upload_set_id
+SELECT s.id FROM sequences s LEFT JOIN upload_sets u ON u.id = (to_jsonb(s) ->> 'upload_set_id')::uuid
 WHERE s.status <> 'deleted' AND (%(seq_ids)s::uuid[] IS NULL OR s.id = ANY(%(seq_ids)s::uuid[]))
   AND (to_jsonb(s) ->> 'current_sort' IS NOT NULL
        OR to_jsonb(u) ->> 'sort_method' IN ('filename-asc', 'filename-desc', 'time-desc'))

@@ -4,6 +4,7 @@ answers, dropped connections), and TCP servers that never answer, answer garbage
 from __future__ import annotations
 
 import http.client
+import re
 import socketserver
 import threading
 import time
@@ -47,6 +48,17 @@ class FaultProxy:
                 if mode == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
+                    return
+                if mode == "keyerror":  # S3 answering, every key of a DeleteObjects failing (transient)
+                    keys = re.findall(rb"<Key>(.*?)</Key>", body or b"")
+                    errors = b"".join(b"<Error><Key>" + k + b"</Key><Code>InternalError</Code><Message>injected"
+                                      b"</Message></Error>" for k in keys)  # fmt: skip
+                    payload = b'<?xml version="1.0" encoding="UTF-8"?><DeleteResult>' + errors + b"</DeleteResult>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
                     return
                 if mode == "html":
                     payload = b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>"
