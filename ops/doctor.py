@@ -368,8 +368,6 @@ def _not_applicable(check: CheckDef, why: str) -> list[Finding]:
 
 def _one(conn: psycopg.Connection, options: Options, check: CheckDef, panoramax: bool,
          jit_report: Callable[[], Any] | None) -> list[Finding]:  # fmt: skip
-    import time
-
     if options.seq_ids is not None and not check.code.startswith(SEQUENCE_SCOPED):
         return _not_applicable(check, "about the whole instance: not narrowed by --sequence")
     try:

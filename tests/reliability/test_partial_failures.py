@@ -69,7 +69,7 @@ def test_cleanup_and_worker_whose_deletions_are_refused_exit_1(scenario, ops, co
 @pytest.mark.parametrize("kind", ["local", "s3"])
 def test_a_count_is_what_was_removed(scenario, ops, conn, db_url, s3, tmp_path, kind):
     """2 of 7 originals already gone: the dry run says 5, the run says 5 deleted and 2 already gone (it said
-    7: keys sent, not objects removed), and a re-run after the deletion reports none deleted"""
+    7: keys sent, not objects removed)"""
     from tests.storage_helpers import local_store
 
     store = local_store(tmp_path) if kind == "local" else s3_store(s3)
