@@ -11,7 +11,8 @@ COPY sql ./sql
 RUN pip install --no-cache-dir build && python -m build --wheel --outdir /dist .
 
 FROM python:3.11-slim
-ARG VERSION=0.1.0
+# The version is ops/__init__.py's, passed by `make image` (docker build --build-arg VERSION=…): written once.
+ARG VERSION=unknown
 # ops runs with the identity of the picture files it deletes: Panoramax's image runs as uid 1000 (its
 # `useradd --uid 1000 geovisio`); another deployment passes its own (docker build --build-arg OPS_UID=…).
 ARG OPS_UID=1000

@@ -6,6 +6,10 @@ BENCH_ROUNDS=3                                    # rounds of the paired benchma
                                                   # to 1M pictures, 1 above
 BENCH_ONLY=storage                                # only some groups: doctor, sequences, panoramax, refresh,
                                                   # delete-data, files, storage, startup, plan (comma-separated)
+BENCH_ONLY=stale                                  # the groups whose published figures are stale (their code
+                                                  # changed since), at their sizes up to 1M (BENCH_PICTURES
+                                                  # names others: 10M before a release). The default of
+                                                  # `make bench` when any figure is stale; BENCH_ONLY=all runs all
 
 The terminal shows one line per finished benchmark and the table; the run's log (moto's requests, build
 steps, commands' stderr) is under .ops/bench/<run>/bench.log.
@@ -23,7 +27,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from bench import suite
+from bench import report, stale, suite
 from bench.common import RESULTS, BenchDb, Result, chart, commit, machine, row, save, table
 from bench.generate import generate
 from bench.output import Console
@@ -32,6 +36,7 @@ from ops.plan import source
 from ops.schema import runner
 from scripts import panoramax
 
+STALE_MAX = 1_000_000  # BENCH_ONLY=stale re-measures up to this size unless BENCH_PICTURES names others
 JIT_MAX = 1_000_000  # JIT on compiles compute_sequence_geom per call (~0.2 s): at 10M its side alone takes hours
 PANORAMAX = " on a Panoramax database"
 FILES_MAX = 20_000  # pictures whose files the cleanup and worker benchmarks write (rates do not depend on it)
@@ -97,8 +102,16 @@ def growth(results: list[Result]) -> list[str]:
 
 
 def main() -> int:
-    sizes = sorted(int(s) for s in os.environ.get("BENCH_PICTURES", "100000").split(",") if s.strip())
+    asked = [int(s) for s in os.environ.get("BENCH_PICTURES", "").split(",") if s.strip()]
     only = {g.strip() for g in os.environ.get("BENCH_ONLY", "").split(",") if g.strip()}
+    sizes = sorted(asked or [100_000])
+    if only in ({"stale"}, set()) and not (only == set() and asked):
+        stale_plan = stale.plan(report.load_runs())
+        if stale_plan or only == {"stale"}:
+            sizes = sorted(asked or [s for s in stale_plan if s <= STALE_MAX] or [100_000])
+            only = set().union(*(stale_plan.get(s, set()) for s in sizes)) or {"none"}
+            print(f"stale figures: re-measuring {', '.join(sorted(only))} at {', '.join(f'{s:,}' for s in sizes)}")
+    only.discard("all")
     files = os.environ.get("BENCH_FILES", "1") != "0"
 
     def rounds_at(size: int) -> int:

@@ -21,7 +21,7 @@ from uuid import UUID
 
 import psycopg
 
-from ops import db, jobs, queries, refresh, storage_check
+from ops import db, jobs, queries, refresh, sequences, storage_check
 from ops.errors import OpsError
 from ops.schema import capabilities, kind, status
 from ops.schema.needs import Needs
@@ -248,12 +248,13 @@ def _counted(statement: str) -> Callable[[psycopg.Connection, Options, CheckDef]
 
 def _owner_order(conn: psycopg.Connection, options: Options, check: CheckDef) -> list[Finding]:
     """SEQ006: the sequences with an order chosen by their owner, compared with that order (a batch at a time)."""
-    chosen = [r[0] for r in conn.execute(queries.statement(RANKS, "owner_chosen"), _params(options)).fetchall()]
+    columns = capabilities.optional_columns(conn)
+    owner_chosen = queries.composed(RANKS, "owner_chosen", columns)
+    chosen = [r[0] for r in conn.execute(owner_chosen, _params(options)).fetchall()]
     count, ids = 0, list[UUID]()
-    statement = queries.composed(RANKS, "contradicting", ordered="ordered")
+    statement = queries.composed(RANKS, "contradicting", columns, ordered="ordered")
     for start in range(0, len(chosen), ORDER_BATCH):
-        params = {"seq_ids": chosen[start : start + ORDER_BATCH], "by_capture_time": False, "keep_order": False,
-                  "shown": SHOWN}  # fmt: skip
+        params = {**sequences.order_params(conn, chosen[start : start + ORDER_BATCH], columns), "shown": SHOWN}
         n, first = db.one(conn, statement, params)
         count, ids = count + int(n), ids + list(first or [])
     return [_finding(check, count, sorted(ids)[:SHOWN])]

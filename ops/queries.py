@@ -15,6 +15,7 @@ a lone keyword (a command tag such as ``"UPDATE"`` compared with) is no statemen
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 
@@ -68,12 +69,18 @@ def statement(file: str, name: str) -> str:
     return statements[name]
 
 
-def composed(file: str, name: str, **parts: str) -> sql.Composed:
+def composed(file: str, name: str, columns: Mapping[str, sql.Composable] | None = None, **parts: str) -> sql.Composed:
     """The statement ``name`` of ``sql/queries/<file>.sql`` with each ``{part}`` placeholder replaced by the
     statement of the same file that ``parts`` names: one selection shared by a statement that only reads
-    (a dry run) and one that writes, without copying it. Only statements of the packaged files are
-    composed, never input."""
-    return sql.SQL(statement(file, name)).format(**{k: sql.SQL(f"\n{statement(file, v)}\n") for k, v in parts.items()})
+    (a dry run) and one that writes, without copying it. ``columns`` fills column placeholders, in the parts
+    too (``capabilities.optional_columns``). Only statements of the packaged files are composed, never input."""
+    fill = dict(columns or {})
+
+    def part(text: str) -> sql.Composable:
+        return sql.SQL(text).format(**fill) if fill else sql.SQL(text)
+
+    filled = {k: sql.Composed([sql.SQL("\n"), part(statement(file, v)), sql.SQL("\n")]) for k, v in parts.items()}
+    return sql.SQL(statement(file, name)).format(**filled, **fill)
 
 
 def identified(file: str, name: str, **identifiers: str) -> sql.Composed:

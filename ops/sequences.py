@@ -16,6 +16,7 @@ import psycopg
 
 from ops import db, queries, report
 from ops.errors import UnknownSequences, UsageError
+from ops.schema import capabilities
 
 DEFAULT_BATCH_SIZE = 1000
 Progress = Callable[[int], None]
@@ -80,6 +81,27 @@ def targets(conn: psycopg.Connection, ids: list[UUID] | None) -> Targets:
     return Targets([i for i in unique if i not in set(deleted)], deleted)
 
 
+def order_params(
+    conn: psycopg.Connection, seq_ids: list[UUID], columns: dict[str, Any], *, by_capture_time: bool = False,
+    keep_order: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """The parameters of reorder_ranks.sql's ``ordered`` for ``seq_ids``: those ranked by capture time, and
+    those ranked as their owner chose through Panoramax (none with ``by_capture_time``)."""
+    chosen: dict[UUID, str] = {}
+    if not by_capture_time:
+        chosen = dict(conn.execute(queries.composed(RANKS, "choices", columns), {"seq_ids": seq_ids}).fetchall())
+    return {"plain_ids": [i for i in seq_ids if i not in chosen], "chosen_ids": list(chosen),
+            "choices": list(chosen.values()), "keep_order": keep_order}  # fmt: skip
+
+
+def subset(params: dict[str, Any], seq_ids: list[UUID]) -> dict[str, Any]:
+    """``order_params`` narrowed to ``seq_ids``."""
+    wanted = set(seq_ids)
+    chosen = [(i, c) for i, c in zip(params["chosen_ids"], params["choices"], strict=True) if i in wanted]
+    return {**params, "plain_ids": [i for i in params["plain_ids"] if i in wanted],
+            "chosen_ids": [i for i, _ in chosen], "choices": [c for _, c in chosen]}  # fmt: skip
+
+
 @dataclass
 class ReorderResult:
     dry_run: bool
@@ -119,28 +141,49 @@ def reorder(
     is written. A dry run reads only (its rewrites are those stale before any reordering)."""
     chosen = targets(conn, ids)
     result = ReorderResult(dry_run, skipped_deleted=chosen.deleted)
-    several = chosen.count(conn) > batch_size
-    for batch in chosen.batches(conn, batch_size):
+    all_ids = [i for batch in chosen.batches(conn, batch_size) for i in batch]
+    columns = capabilities.optional_columns(conn)
+    params = order_params(conn, all_ids, columns, by_capture_time=by_capture_time, keep_order=keep_order)
+    # The survey: every sequence's order and facts in one read-only pass (a scan of pictures beats one index
+    # lookup per picture when most sequences are already in order); only sequences that move are ranked again,
+    # in their writing transaction (what moved meanwhile is ranked as it is then).
+    # The two kinds apart: each gets its own (parallel) plan, measured 3.0 s instead of 4.3 s at 1M pictures.
+    preview = queries.composed(RANKS, "preview", columns, ordered="ordered")
+    survey: dict[UUID, tuple[Any, ...]] = {}
+    for kind in ({**params, "chosen_ids": [], "choices": []}, {**params, "plain_ids": []}):
+        if kind["plain_ids"] or kind["chosen_ids"]:
+            survey |= {row[0]: row for row in conn.execute(preview, kind, prepare=False).fetchall()}
+    ranks = queries.composed(RANKS, "ranks", columns, ordered="ordered")
+    for start in range(0, len(all_ids), batch_size):
+        batch = all_ids[start : start + batch_size]
+        moving = [i for i in batch if i in survey and survey[i][4]]
+        moving_set = set(moving)
         with conn.transaction():
-            params = {"seq_ids": batch, "by_capture_time": by_capture_time, "keep_order": keep_order}
+            facts, fresh = [survey[i] for i in batch if i in survey and i not in moving_set], []
             if dry_run:
-                facts = conn.execute(queries.composed(RANKS, "preview", ordered="ordered"), params).fetchall()
-            else:
-                if several:  # a batch reads a small share of all pictures: index lookups beat a scan of pictures
-                    conn.execute("SET LOCAL enable_hashjoin = off")  # (measured at 1M pictures: 16 s, not 18 s)
+                moved = [survey[i] for i in moving]
+                facts += moved
+            elif moving:
+                if len(moving) > batch_size // 10:  # index lookups beat a scan of pictures for a batch's share
+                    conn.execute("SET LOCAL enable_hashjoin = off")
                     conn.execute("SET LOCAL enable_mergejoin = off")
-                facts = conn.execute(queries.composed(RANKS, "ranks", ordered="ordered"), params).fetchall()
+                ranked = conn.execute(ranks, subset(params, moving), prepare=False).fetchall()  # custom plans
                 conn.execute("SET LOCAL enable_hashjoin = on")
                 conn.execute("SET LOCAL enable_mergejoin = on")
-            moved = [row for row in facts if row[4]]
-            if moved and not dry_run:
-                conn.execute(queries.statement(RANKS, "flip"), {"changed": [row[0] for row in moved]})
+                moved = [row for row in ranked if row[4]]
+                if moved:
+                    conn.execute(
+                        queries.statement(RANKS, "flip"), {"changed": [row[0] for row in moved]}, prepare=False
+                    )
+                facts, fresh = facts + ranked, [row[0] for row in ranked]
+            else:
+                moved = []
             stale = derived_stale(conn, batch, facts, full=chosen.ids is not None, reordered=[r[0] for r in moved],
-                                  write=not dry_run)  # fmt: skip
+                                  write=not dry_run, fresh=fresh)  # fmt: skip
         result.sequences_examined += len(batch)
         result.reordered += [row[0] for row in moved]
         result.pictures_moved += sum(row[4] for row in moved)
-        result.users_order |= {row[0]: row[5] for row in facts if row[5] and not keep_order}
+        result.users_order |= {i: survey[i][5] for i in batch if i in survey and survey[i][5] and not keep_order}
         result.recomputed += stale
         progress(len(batch))
     return result
@@ -148,16 +191,21 @@ def reorder(
 
 def derived_stale(
     conn: psycopg.Connection, seq_ids: list[UUID], facts: list[tuple[Any, ...]] | None = None, *,
-    full: bool = True, reordered: list[UUID] | None = None, write: bool = True,
+    full: bool = True, reordered: list[UUID] | None = None, write: bool = True, fresh: list[UUID] | None = None,
 ) -> list[UUID]:  # fmt: skip
     """The sequences of ``seq_ids`` whose derived fields are missing or stale (sequence_derived.sql), rewritten
-    when ``write``. ``facts``: (seq_id, min_ts, max_ts, nb, …) of those with pictures, read here when None."""
+    when ``write``. ``facts``: (seq_id, min_ts, max_ts, nb, …) of those with pictures, read here when None;
+    when given, only those of ``fresh`` count as read in this transaction (the others pick candidates, whose
+    facts are read again)."""
     if facts is None:
         facts = conn.execute(queries.statement(DERIVED, "facts"), {"seq_ids": seq_ids}).fetchall()
-    params = {"seq_ids": seq_ids, "full": full, "reordered": reordered or [], "fact_ids": [f[0] for f in facts],
+        fresh = [f[0] for f in facts]
+    params = {"seq_ids": seq_ids, "full": full, "reordered": reordered or [], "fresh": fresh or [],
+              "fact_ids": [f[0] for f in facts],
               "fact_min": [f[1] for f in facts], "fact_max": [f[2] for f in facts], "fact_nb": [f[3] for f in facts]}  # fmt: skip
     statement = queries.composed(DERIVED, "apply" if write else "preview", stale="stale")
-    return sorted(row[0] for row in conn.execute(statement, params).fetchall())
+    # never prepared: a generic plan cannot see how many ids the arrays hold (measured 1.5× slower at 1M)
+    return sorted(row[0] for row in conn.execute(statement, params, prepare=False).fetchall())
 
 
 @dataclass
@@ -195,7 +243,8 @@ def set_headings(
         raise UsageError(f"heading value must be an integer from {low} to {high}, got {value}")
     chosen = targets(conn, ids)
     result = HeadingResult(dry_run, skipped_deleted=chosen.deleted)
-    query = queries.composed(HEADINGS, "preview" if dry_run else "apply", changes="changes")
+    columns = capabilities.optional_columns(conn)
+    query = queries.composed(HEADINGS, "preview" if dry_run else "apply", columns, changes="changes")
     for batch in chosen.batches(conn, batch_size):
         with conn.transaction():
             changed, updated, without = db.one(conn, query, {"seq_ids": batch, "value": value, "overwrite": overwrite})

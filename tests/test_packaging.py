@@ -59,3 +59,13 @@ def test_wheel_and_sdist_install_by_name_in_a_fresh_virtualenv_and_run(tmp_path,
     assert upgrade.returncode == 0 and "database is up to date" in upgrade.stdout, upgrade.stderr
     status = run("db", "status", "--check")
     assert status.returncode == 0 and "up to date" in status.stdout, status.stderr
+
+
+def test_the_version_is_written_once():
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert __version__ not in dockerfile and __version__ not in makefile
+    dry = subprocess.run(["make", "-n", "image"], capture_output=True, text=True, cwd=REPO, check=True)
+    echoed = subprocess.run(["sh", "-c", dry.stdout.replace("docker build", "echo", 1)], capture_output=True,
+                            text=True, cwd=REPO, check=True)  # fmt: skip
+    assert f"--build-arg VERSION={__version__} " in echoed.stdout

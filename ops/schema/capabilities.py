@@ -6,6 +6,7 @@ of a migration id, so an older Panoramax release is told exactly what it lacks.
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
 from ops import db, queries
 from ops.schema.needs import Needs
@@ -40,3 +41,26 @@ def missing(conn: psycopg.Connection, needs: Needs) -> list[str]:
 def one_delete_job_per_picture(conn: psycopg.Connection) -> bool:
     """job_queue has its unique index on picture_to_delete_id (Panoramax 2.10 and later, ops)."""
     return bool(db.scalar(conn, queries.statement(FILE, "one_delete_job_per_picture")))
+
+
+# Columns that some schemas lack (ops's own; Panoramax releases before them), read where present and NULL
+# elsewhere: placeholder -> (table, column, alias in the statements, type). Naming a column is cheap where
+# reading the whole row as JSON to look for it is not (to_jsonb of a sequence converts its geometry).
+OPTIONAL = {
+    "s_current_sort": ("sequences", "current_sort", "s", "text"),
+    "s_upload_set_id": ("sequences", "upload_set_id", "s", "uuid"),
+    "u_sort_method": ("upload_sets", "sort_method", "u", "text"),
+    "u_relative_heading": ("upload_sets", "relative_heading", "u", "text"),
+}
+
+
+def optional_columns(conn: psycopg.Connection) -> dict[str, sql.Composable]:
+    """Each placeholder of ``OPTIONAL`` as ``alias.column::type`` where the database has the column, else
+    ``NULL::type`` (for ``queries.composed``'s ``columns``)."""
+    tables = sorted({table for table, *_ in OPTIONAL.values()})
+    present = {tuple(r) for r in conn.execute(queries.statement(FILE, "columns"), {"tables": tables}).fetchall()}
+    return {
+        name: sql.SQL("{}.{}::{}").format(sql.Identifier(alias), sql.Identifier(column), sql.SQL(kind))
+        if (table, column) in present else sql.SQL("NULL::{}").format(sql.SQL(kind))
+        for name, (table, column, alias, kind) in OPTIONAL.items()
+    }  # fmt: skip

@@ -12,19 +12,18 @@
 -- name: changes
 -- The pictures whose heading would change (pic_id, seq_id, heading), and one row (pic_id NULL) per sequence
 -- of %(seq_ids)s without any azimuth (one picture, or one position).
-WITH relative AS (
+WITH relative AS MATERIALIZED (
     SELECT s.id AS seq_id, coalesce(
                %(value)s::int,
                CASE WHEN s.metadata ->> 'relative_heading' ~ '^\s*-?[0-9]+\s*$'
                     THEN (s.metadata ->> 'relative_heading')::int END,
-               CASE WHEN to_jsonb(u) ->> 'relative_heading' ~ '^\s*-?[0-9]+\s*$'
-                    THEN (to_jsonb(u) ->> 'relative_heading')::int END,
+               CASE WHEN {u_relative_heading} ~ '^\s*-?[0-9]+\s*$' THEN ({u_relative_heading})::int END,
                0) AS value,
            %(overwrite)s OR (%(value)s::int IS NULL AND coalesce(s.metadata ->> 'relative_heading',
-                                                                   to_jsonb(u) ->> 'relative_heading') IS NOT NULL)
+                                                                   {u_relative_heading}) IS NOT NULL)
                AS every_picture,
            %(value)s::int IS NULL AS zero_is_missing
-    FROM sequences s LEFT JOIN upload_sets u ON u.id = (to_jsonb(s) ->> 'upload_set_id')::uuid
+    FROM sequences s LEFT JOIN upload_sets u ON u.id = {s_upload_set_id}
     WHERE s.id = ANY(%(seq_ids)s::uuid[])
 ), pics AS (
     SELECT sp.seq_id, sp.rank, p.id AS pic_id, p.geom, p.heading, p.heading_computed,

@@ -9,41 +9,54 @@
 -- stems compared as integers when every stem of the sequence is one, else as text in code-point order; by
 -- GPS or camera date: metadata's ts_gps / ts_camera (the capture time where missing); time-asc/desc: GPS
 -- time when every picture has one, else camera time when every picture has one, else the capture time.
--- Ties keep the current order. Both columns (and sequences.upload_set_id, which Panoramax 2.8 lacks) are read
--- through to_jsonb, so the text fits a database without them (built by ops, or by a Panoramax release before them). %(by_capture_time)s: ignore choices;
--- %(keep_order)s: keep the current order, only renumbering 1..n (doctor's fixes: a gap closed in place).
+-- Ties keep the current order. Both columns (and sequences.upload_set_id, which Panoramax 2.8 lacks) are
+-- placeholders, NULL where the database lacks them (built by ops, or by a Panoramax release before them):
+-- capabilities.optional_columns. The choices are read first (`choices`; ops sequences reorder
+-- --by-capture-time ignores them), and a picture's metadata once per picture (jsonb_to_record): each `->>`
+-- would decompress it again. %(keep_order)s: keep the current order, only renumbering 1..n (doctor's fixes:
+-- a gap closed in place).
+
+-- name: choices
+-- The sequences of %(seq_ids)s whose owner chose an order, with the choice ("current_sort -filename",
+-- "upload set filename-asc"). Read first, so `ordered` ranks each kind with the plan that suits it.
+SELECT s.id, coalesce('current_sort ' || {s_current_sort}, 'upload set ' || {u_sort_method})
+FROM sequences s LEFT JOIN upload_sets u ON u.id = {s_upload_set_id}
+WHERE s.id = ANY(%(seq_ids)s::uuid[]) AND coalesce({s_current_sort}, {u_sort_method}) IS NOT NULL
 
 -- name: ordered
+-- %(plain_ids)s: sequences ranked by (ts, originalFileName, id); %(chosen_ids)s with %(choices)s: those
+-- ranked as their owner chose (`choices`).
 WITH choice AS (
-    SELECT s.id AS seq_id,
-           CASE WHEN NOT %(by_capture_time)s THEN coalesce(
-               'current_sort ' || (to_jsonb(s) ->> 'current_sort'),
-               'upload set ' || (to_jsonb(u) ->> 'sort_method')) END AS choice
-    FROM sequences s LEFT JOIN upload_sets u ON u.id = (to_jsonb(s) ->> 'upload_set_id')::uuid
-    WHERE s.id = ANY(%(seq_ids)s::uuid[])
-), keyed AS (
-    SELECT sp.seq_id, sp.rank AS old_rank, p.id, p.ts, p.metadata ->> 'originalFileName' AS file_name, c.choice,
+    SELECT * FROM unnest(%(chosen_ids)s::uuid[], %(choices)s::text[]) AS c (seq_id, choice)
+), plain AS (  -- sequences without a choice: by (ts, originalFileName, id), the cheap key
+    SELECT sp.seq_id, sp.rank AS old_rank, p.ts, NULL::text AS choice,
+           row_number() OVER (PARTITION BY sp.seq_id
+                              ORDER BY CASE WHEN %(keep_order)s THEN sp.rank END, p.ts,
+                                       p.metadata ->> 'originalFileName', p.id, sp.rank) AS new_rank
+    FROM sequences_pictures sp
+    JOIN pictures p ON p.id = sp.pic_id
+    WHERE sp.seq_id = ANY(%(plain_ids)s::uuid[])
+), keyed AS (  -- sequences whose owner chose an order
+    SELECT sp.seq_id, sp.rank AS old_rank, p.id, p.ts, m."originalFileName" AS file_name, c.choice,
            CASE WHEN c.choice LIKE '%%filename%%'
-                THEN regexp_replace(regexp_replace(coalesce(p.metadata ->> 'originalFileName', ''), '^.*/', ''),
+                THEN regexp_replace(regexp_replace(coalesce(m."originalFileName", ''), '^.*/', ''),
                                     '(?<=.)\.[^.]*$', '') END AS stem,
            CASE WHEN (c.choice LIKE '%%gpsdate' OR c.choice LIKE '%%time-%%')
-                     AND p.metadata ->> 'ts_gps' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}'
-                THEN (p.metadata ->> 'ts_gps')::timestamptz END AS ts_gps,
+                     AND m.ts_gps ~ '^\d\d\d\d-\d\d-\d\d' THEN m.ts_gps::timestamptz END AS ts_gps,
            CASE WHEN (c.choice LIKE '%%filedate' OR c.choice LIKE '%%time-%%')
-                     AND p.metadata ->> 'ts_camera' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}'
-                THEN (p.metadata ->> 'ts_camera')::timestamptz END AS ts_camera,
+                     AND m.ts_camera ~ '^\d\d\d\d-\d\d-\d\d' THEN m.ts_camera::timestamptz END AS ts_camera,
            coalesce(c.choice LIKE '%%-filename' OR c.choice LIKE '%%-filedate' OR c.choice LIKE '%%-gpsdate'
                     OR c.choice LIKE '%%-desc', false) AS descending
     FROM sequences_pictures sp
     JOIN pictures p ON p.id = sp.pic_id
     JOIN choice c ON c.seq_id = sp.seq_id
-    WHERE sp.seq_id = ANY(%(seq_ids)s::uuid[])
+    CROSS JOIN LATERAL jsonb_to_record(p.metadata) AS m ("originalFileName" text, ts_gps text, ts_camera text)
+    WHERE sp.seq_id = ANY(%(chosen_ids)s::uuid[])
 ), sorted AS (
     SELECT k.*,
            CASE WHEN k.choice LIKE '%%filename%%' AND bool_and(k.stem ~ '^\s*[+-]?[0-9]+\s*$') OVER seq
                 THEN trim(k.stem)::numeric END AS stem_number,
-           CASE WHEN k.choice IS NULL THEN k.ts
-                WHEN k.choice LIKE '%%gpsdate' THEN coalesce(k.ts_gps, k.ts)
+           CASE WHEN k.choice LIKE '%%gpsdate' THEN coalesce(k.ts_gps, k.ts)
                 WHEN k.choice LIKE '%%filedate' THEN coalesce(k.ts_camera, k.ts)
                 WHEN k.choice LIKE '%%time-%%' THEN CASE
                     WHEN bool_and(k.ts_gps IS NOT NULL) OVER seq THEN k.ts_gps
@@ -55,6 +68,8 @@ WITH choice AS (
     FROM keyed k
     WINDOW seq AS (PARTITION BY k.seq_id)
 )
+SELECT seq_id, old_rank, ts, choice, new_rank FROM plain
+UNION ALL
 SELECT seq_id, old_rank, ts, choice,
        row_number() OVER (
            PARTITION BY seq_id
@@ -64,7 +79,6 @@ SELECT seq_id, old_rank, ts, choice,
                     CASE WHEN descending THEN stem COLLATE "C" END DESC,
                     CASE WHEN NOT descending THEN sort_time END, CASE WHEN descending THEN sort_time END DESC,
                     CASE WHEN NOT descending THEN sort_time_2 END, CASE WHEN descending THEN sort_time_2 END DESC,
-                    CASE WHEN choice IS NULL THEN file_name END, CASE WHEN choice IS NULL THEN id END,
                     old_rank) AS new_rank
 FROM sorted
 
@@ -84,10 +98,13 @@ WITH ordered AS ({ordered}), moved AS (
     RETURNING sp.seq_id
 ), moved_per_sequence AS (
     SELECT seq_id, count(*) AS n FROM moved GROUP BY seq_id
+), facts AS (  -- one row per sequence before the join (a join per picture costs more than the ranking)
+    SELECT seq_id, min(ts) AS min_ts, max(ts) AS max_ts, count(*) AS n, max(choice) AS choice
+    FROM ordered GROUP BY seq_id
 )
-SELECT o.seq_id, min(o.ts), max(o.ts), count(*), coalesce(max(m.n), 0), max(o.choice)
-FROM ordered o LEFT JOIN moved_per_sequence m ON m.seq_id = o.seq_id
-GROUP BY o.seq_id ORDER BY o.seq_id
+SELECT f.seq_id, f.min_ts, f.max_ts, f.n, coalesce(m.n, 0), f.choice
+FROM facts f LEFT JOIN moved_per_sequence m ON m.seq_id = f.seq_id
+ORDER BY f.seq_id
 
 -- name: flip
 -- Step 2: the moved ranks become positive.
@@ -96,10 +113,9 @@ UPDATE sequences_pictures SET rank = -rank WHERE seq_id = ANY(%(changed)s::uuid[
 -- name: owner_chosen
 -- The sequences (not deleted; %(seq_ids)s NULL: all) whose owner chose an order other than capture time:
 -- a collection sort, or an upload set sorted by file name or newest first. Doctor's SEQ006 checks their order.
-SELECT s.id FROM sequences s LEFT JOIN upload_sets u ON u.id = (to_jsonb(s) ->> 'upload_set_id')::uuid
+SELECT s.id FROM sequences s LEFT JOIN upload_sets u ON u.id = {s_upload_set_id}
 WHERE s.status <> 'deleted' AND (%(seq_ids)s::uuid[] IS NULL OR s.id = ANY(%(seq_ids)s::uuid[]))
-  AND (to_jsonb(s) ->> 'current_sort' IS NOT NULL
-       OR to_jsonb(u) ->> 'sort_method' IN ('filename-asc', 'filename-desc', 'time-desc'))
+  AND ({s_current_sort} IS NOT NULL OR {u_sort_method} IN ('filename-asc', 'filename-desc', 'time-desc'))
 ORDER BY s.id
 
 -- name: contradicting

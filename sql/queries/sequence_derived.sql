@@ -19,7 +19,9 @@ GROUP BY sp.seq_id
 
 -- name: stale
 -- The sequences (of %(seq_ids)s, not deleted) whose stored fields differ from what their pictures give, with
--- the right values; the facts of those with pictures come as arrays (fact_ids, fact_min, fact_max, fact_nb).
+-- the right values; the facts of those with pictures come as arrays (fact_ids, fact_min, fact_max, fact_nb),
+-- and pick the candidates; a candidate's facts are read again unless they come from this transaction
+-- (%(fresh)s: a reorder's survey is read before its writing transactions, and a picture may come meanwhile).
 -- Geometries compare by their bytes (EWKB), boxes by text.
 WITH facts AS (
     SELECT * FROM unnest(%(fact_ids)s::uuid[], %(fact_min)s::timestamptz[], %(fact_max)s::timestamptz[],
@@ -35,8 +37,19 @@ WITH facts AS (
        OR (geom IS NULL AND nb > 1) OR (bbox IS NULL AND nb > 0)
        OR min_picture_ts IS DISTINCT FROM min_ts OR max_picture_ts IS DISTINCT FROM max_ts
        OR nb_pictures IS DISTINCT FROM nb
+), fresh AS (  -- the facts of a candidate, read again unless they were read in this transaction (%(fresh)s)
+    SELECT c.id, c.geom, c.bbox, c.min_picture_ts, c.max_picture_ts, c.nb_pictures,
+           CASE WHEN c.id = ANY(%(fresh)s::uuid[]) THEN c.min_ts ELSE r.min_ts END AS min_ts,
+           CASE WHEN c.id = ANY(%(fresh)s::uuid[]) THEN c.max_ts ELSE r.max_ts END AS max_ts,
+           CASE WHEN c.id = ANY(%(fresh)s::uuid[]) THEN c.nb ELSE r.nb END AS nb
+    FROM candidates c
+    LEFT JOIN LATERAL (
+        SELECT min(p.ts) AS min_ts, max(p.ts) AS max_ts, count(*) AS nb
+        FROM sequences_pictures sp JOIN pictures p ON p.id = sp.pic_id
+        WHERE sp.seq_id = c.id AND NOT c.id = ANY(%(fresh)s::uuid[])
+    ) r ON true
 ), computed AS (
-    SELECT c.*, compute_sequence_geom(c.id) AS new_geom, compute_sequence_bbox(c.id) AS new_bbox FROM candidates c
+    SELECT c.*, compute_sequence_geom(c.id) AS new_geom, compute_sequence_bbox(c.id) AS new_bbox FROM fresh c
 )
 SELECT id, new_geom AS geom, new_bbox AS bbox, min_ts, max_ts, nb
 FROM computed

@@ -118,6 +118,9 @@ def test_readme_performance_tables_are_generated_from_the_results():
 
     page = report.PAGE.read_text(encoding="utf-8")
     assert report.current_section(page) == report.render(), "docs/performance.md differs: run make bench-report"
+    readme = report.readme_section.README.read_text(encoding="utf-8")
+    section = report.readme_section.current(readme, report.README_BEGIN, report.README_END)
+    assert section == report.highlights(), "README.md's performance figures differ: run make bench-report"
 
 
 def _run(tmp_path, name: str, finished: str, sizes: list[int], rows: list[Result]) -> None:
@@ -179,3 +182,49 @@ def test_bench_console_keeps_moto_s_request_log_off_the_terminal(tmp_path):
     assert stream.getvalue() == "| reorder | 100,000 | pass |\n"
     logged = (tmp_path / "run" / "bench.log").read_text()
     assert "PUT /bench/key" in logged and "a long step" in logged and "generating: 1 / 2" in logged
+
+
+def test_every_published_figure_names_the_command_whose_code_it_measures():
+    from bench import report, stale
+
+    names = {r.benchmark for run in report.load_runs() for r in run.results}
+    commandless = {n for n in names if stale.command_of(n) is None}
+    assert commandless == {"ops --help (start-up)", "peak RSS: ops --help"}
+    assert stale.command_of("sequences reorder (all) on a Panoramax database") == "sequences reorder"
+    assert stale.command_of("peak RSS: ops user --delete-data") == "user"
+    assert stale.command_of("db refresh pictures_grid: concurrent vs plain") == "db refresh"
+    assert stale.group_of("set-sequences-heading --overwrite (all) on a Panoramax database") == "panoramax"
+    for name in names - commandless:
+        files = stale.files_of(stale.command_of(name))
+        assert all((stale.ROOT / f).is_file() for f in files), files
+    assert "ops/sequences.py" in stale.files_of("sequences reorder")
+    assert "sql/queries/reorder_ranks.sql" in stale.files_of("sequences reorder")
+
+
+def test_a_figure_is_stale_once_its_command_s_code_changed_after_it_was_measured():
+    import subprocess
+
+    from bench import stale
+
+    if not stale.in_git():
+        pytest.skip("not a git checkout: nothing tells when a file changed")
+    git = ["git", "-C", str(stale.ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    touched = subprocess.run([*git, "log", "--format=%h", "--", "ops/sequences.py"], capture_output=True, text=True)
+    before_last_change = touched.stdout.split()[1]  # a commit after which ops/sequences.py changed again
+    assert stale.staleness("sequences reorder (all)", head) is None
+    why = stale.staleness("sequences reorder (all)", before_last_change)
+    assert why is not None and why.commit == before_last_change
+    assert stale.staleness("sequences reorder (all)", "0000000").changed_in == "unknown commit"
+    assert stale.staleness("ops --help (start-up)", "0000000") is None  # no command: nothing to compare
+
+
+def test_the_report_shows_no_stale_figure(tmp_path):
+    from bench import report, stale
+
+    if not stale.in_git():
+        pytest.skip("not a git checkout")
+    row = Result("sequences reorder (all)", 1_000_000, 9.0, 9.5, 0.95, "≤ 1.0×", True)
+    _run(tmp_path, "0000000", "2026-01-01T00:00:00", [1_000_000], [row])
+    text = report.render(report.load_runs(tmp_path), {})
+    assert "9.00 s" not in text and "sequences reorder (all) at 1M: measured at 0000000" in text
