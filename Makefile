@@ -5,7 +5,7 @@ OPS := $(VENV)/bin/ops
 # Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
 WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
 
-.PHONY: image setup postgres migrate rollback rollback-all status refresh worker test lint compatibility docs reliability-report bench bench-report clean
+.PHONY: dist image setup postgres migrate rollback rollback-all status refresh worker test lint compatibility docs reliability-report bench bench-report clean
 
 setup: $(VENV)/.installed
 
@@ -75,3 +75,8 @@ clean:
 # The image, labelled with the package's version (ops/__init__.py, the one place it is written).
 image:
 	docker build --build-arg VERSION=$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' ops/__init__.py) -t panoramax-ops .
+
+# The wheel and the sdist in dist/ (the build tool comes with the set-up; pyproject-build, not `python -m
+# build`, which a checkout's build/ folder would shadow).
+dist: setup
+	rm -rf dist && $(VENV)/bin/pyproject-build --no-isolation --outdir dist .

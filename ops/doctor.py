@@ -3,7 +3,7 @@ a severity, a count, the first ids, a hint and the fix (the ops command with tho
 would run where no command exists), in the form of Django's check framework.
 
 Every check is one statement (``sql/queries/doctor.sql`` says what each costs), run in its own read-only
-transaction with its own ``statement_timeout``: a check that fails or times out is reported (exit 2) and the
+transaction with its own ``statement_timeout``: a check that fails or times out is reported (exit 3) and the
 others go on. A check that cannot apply to this kind of database says why. Memory stays flat: counts and the
 first ids, never all rows. The codes are documented in docs/commands.md and never reused.
 (The module is long because the table of checks, their running and their fixes are read together.)
@@ -170,7 +170,7 @@ class DoctorReport:
 
     def exit_code(self, fail_level: str) -> int:
         if any(f.state == "failed" for f in self.findings):
-            return 2
+            return 3  # could not check: UNKNOWN, as health says it
         worst = self.worst()
         return 1 if worst is not None and SEVERITIES.index(worst) >= SEVERITIES.index(fail_level) else 0
 
@@ -194,7 +194,7 @@ class DoctorReport:
             "ops_doctor_check_up": ("1 when the check ran (found, clean or not applicable), 0 when it failed "
                                     "or was not run.", [(f'code="{c.code}"', up[c.code]) for c in CHECKS]),
             "ops_doctor_status": (f"The exit code of ops doctor at --fail-level {fail_level}: 0 nothing at that "
-                                  "level, 1 a finding at it or above, 2 a check could not run.",
+                                  "level, 1 a finding at it or above, 3 a check could not run.",
                                   [("", self.exit_code(fail_level))]),
             "ops_doctor_duration_seconds": ("How long ops doctor took.", [("", round(duration_s, 3))]),
             "ops_doctor_last_run_timestamp_seconds": ("When ops doctor last ran to its end (Unix time).",

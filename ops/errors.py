@@ -33,10 +33,10 @@ class DatabaseUnavailable(OpsError):
 
 
 class CheckUnavailable(OpsError):
-    """A checking command (doctor, db plan) could not check at all: exit 2, "could not check", never 1,
-    which means "found something"."""
+    """A checking command (doctor, db plan) could not check at all: exit 3, "could not check" (Nagios's
+    UNKNOWN), never 1, which means "found something", nor 2, a usage error."""
 
-    exit_code = 2
+    exit_code = 3
 
 
 class SchemaPending(OpsError):

@@ -350,7 +350,7 @@ def test_killed_runner_leaves_no_stale_lock(empty_db_url, tmp_path):
 
 
 def as_built_by_ops_before_0_2(url: str) -> None:
-    """ops before 0.2 kept its history in yoyo's default tables: put it back there."""
+    """a development build of ops before 0.1.0 kept its history in yoyo's default tables: put it back there."""
     with psycopg.connect(url, autocommit=True) as c:
         for old, new in bookkeeping.LEGACY_RENAMES:
             c.execute(f"ALTER TABLE {new} RENAME TO {old}")

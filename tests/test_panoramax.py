@@ -80,7 +80,9 @@ def test_guard_names_what_an_older_panoramax_lacks(ops, pnx_url):
 
 
 def test_an_ops_migration_written_into_panoramax_history_is_named_not_touched(ops, pnx_url):
-    with psycopg.connect(pnx_url, autocommit=True) as c:  # what ops before 0.2 did on such a database
+    with psycopg.connect(
+        pnx_url, autocommit=True
+    ) as c:  # what a development build of ops before 0.1.0 did on such a database
         c.execute(
             "INSERT INTO _yoyo_migration (migration_hash, migration_id, applied_at_utc) "
             "VALUES ('x', '0001_extensions', now())"

@@ -233,8 +233,8 @@ def cli(ctx: click.Context, **values: Any) -> None:
     current directory, or --env-file).
 
     Exit codes: 0 success; 1 failure or a finding (a file not deleted, a job given up: never 0); 2 bad
-    usage, or for doctor and db plan "could not check"; health follows Nagios (0 OK, 1 WARNING, 2 CRITICAL,
-    3 UNKNOWN).
+    usage; 3 could not check (doctor, db plan: the database out of reach, a check not run). health follows
+    Nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (its usage errors included).
 
     \b
     DB_URL=postgresql://geovisio@localhost/geovisio ops db status

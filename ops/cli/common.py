@@ -84,7 +84,8 @@ def database(
 
 @contextmanager
 def could_not_check() -> Iterator[None]:
-    """For a command whose exit 1 means "found something": a database it cannot reach is exit 2."""
+    """For a command whose exit 1 means "found something": a database it cannot reach is exit 3
+    (could not check), never 1 nor 2 (a usage error)."""
     from ops.errors import CheckUnavailable, DatabaseUnavailable
 
     try:

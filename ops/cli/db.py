@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -76,12 +77,23 @@ def _print_lock_plan(ctx: click.Context) -> None:
         say(line)
 
 
+def _progress(as_json: bool) -> Callable[[str], None]:
+    """Where a migration run's progress lines go: stdout, or stderr when stdout is JSON."""
+    return (lambda line: click.echo(line, err=True)) if as_json else say
+
+
+def _run_result(result: Any, verb: str) -> dict[str, Any]:
+    return {verb: [{"id": mid, "seconds": round(seconds, 3)} for mid, seconds in result.done],
+            "removed_bookkeeping": result.cleaned_bookkeeping}  # fmt: skip
+
+
 @db.command()
 @dry_run_option
 @lock_timeout_option
 @ddl_lock_timeout_option
+@json_option
 @click.pass_context
-def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float) -> None:
+def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float, as_json: bool) -> None:
     """Apply pending migrations, in dependency order, each in its own transaction.
 
     Safe to run from several machines at once: one applies, the others wait and find nothing to do.
@@ -89,6 +101,7 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
     \b
     ops db upgrade
     ops db upgrade --dry-run    # the statements, and what they will lock (as ops db plan)
+    ops db upgrade --json       # {"applied": [{"id": …, "seconds": …}], …}; progress on stderr
     """
     from ops.schema import migrations, runner
 
@@ -96,6 +109,9 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
     if dry_run:
         with database(ctx, "db upgrade", check_schema=False, read_only=True) as conn:
             plan = runner.plan_upgrade(conn, directory)
+        if as_json:
+            emit({"would_apply": [{"id": m.id, "statements": m.statements} for m in plan]}, True, [])
+            return
         if not plan:
             say("nothing to apply: database is up to date")
             return
@@ -103,8 +119,9 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
         _print_lock_plan(ctx)
         return
     options = migrations.RunOptions(lock_timeout_s=lock_timeout, ddl_lock_timeout_s=ddl_lock_timeout)
-    result = runner.upgrade(url, directory, options=options, report=say, log=log.info)
-    say("database is up to date" if result.done else "nothing to apply: database is up to date")
+    result = runner.upgrade(url, directory, options=options, report=_progress(as_json), log=log.info)
+    emit(_run_result(result, "applied"), as_json,
+         ["database is up to date" if result.done else "nothing to apply: database is up to date"])  # fmt: skip
 
 
 @db.command()
@@ -113,10 +130,12 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
 @dry_run_option
 @lock_timeout_option
 @ddl_lock_timeout_option
+@json_option
 @click.pass_context
 def rollback(
-    ctx: click.Context, everything: bool, yes: bool, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float
-) -> None:
+    ctx: click.Context, everything: bool, yes: bool, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Roll back the most recently applied migration (by time applied), or all with --all.
 
     --all deletes every table of ops and their data: it asks first on a terminal and needs --yes otherwise.
@@ -125,6 +144,7 @@ def rollback(
     ops db rollback
     ops db rollback --all --yes
     ops db rollback --all --dry-run
+    ops db rollback --json      # {"rolled_back": [{"id": …, "seconds": …}], …}
     """
     from ops.schema import migrations, runner
 
@@ -132,6 +152,9 @@ def rollback(
     if dry_run:
         with database(ctx, "db rollback", check_schema=False, read_only=True) as conn:
             plan = runner.plan_rollback(conn, directory, everything=everything)
+        if as_json:
+            emit({"would_roll_back": [{"id": m.id, "statements": m.statements} for m in plan]}, True, [])
+            return
         if not plan:
             say("nothing to roll back")
         _print_plan(plan, "roll back")
@@ -142,11 +165,11 @@ def rollback(
             "--all deletes every table of ops and its data; add --yes to confirm",
         )
     options = migrations.RunOptions(lock_timeout_s=lock_timeout, ddl_lock_timeout_s=ddl_lock_timeout)
-    result = runner.rollback(url, directory, everything=everything, options=options, report=say, log=log.info)
-    if not result.done:
-        say("nothing to roll back")
-    if result.cleaned_bookkeeping:
-        say("removed the bookkeeping tables: the database holds nothing of ops")
+    result = runner.rollback(url, directory, everything=everything, options=options, report=_progress(as_json),
+                             log=log.info)  # fmt: skip
+    lines = [] if result.done else ["nothing to roll back"]
+    lines += ["removed the bookkeeping tables: the database holds nothing of ops"] if result.cleaned_bookkeeping else []
+    emit(_run_result(result, "rolled_back"), as_json, lines)
 
 
 def _panoramax_status_lines(state: SchemaStatus) -> list[str]:
@@ -156,7 +179,7 @@ def _panoramax_status_lines(state: SchemaStatus) -> list[str]:
     if d.foreign_ids:
         lines.append(
             f"note: Panoramax's history (_yoyo_migration) also names {', '.join(d.foreign_ids)}, not Panoramax "
-            "migrations (written by another tool, such as ops before 0.2); ops never writes that table"
+            "migrations (written by another tool, such as development builds of ops before 0.1.0); ops never writes that table"
         )
     for command, lacking in state.lacking.items():
         lines.append(f"ops {command}: " + ("ready" if not lacking else "lacks " + ", ".join(lacking)))

@@ -28,7 +28,7 @@ from psycopg import conninfo, sql
 
 from ops import db, queries
 from ops.config import mask_url
-from ops.errors import PlanError
+from ops.errors import CheckUnavailable, PlanError
 
 PREFIX = "ops_plan_scratch_"
 # pg_advisory_lock(key, hashtext(name)) of a scratch database's creator: b"opsp" as an int4.
@@ -110,7 +110,7 @@ def copy_schema(source_url: str, target_url: str, server_major: int, lock_wait_s
             "database in which a DBA created them)"
         )
     if dump.returncode != 0:
-        raise PlanError(f"pg_dump --schema-only failed: {_first_error(dump_err)}")
+        raise CheckUnavailable(f"pg_dump --schema-only failed: {_first_error(dump_err)}")  # production unread
 
 
 def _first_error(stderr: bytes) -> str:

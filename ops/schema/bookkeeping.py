@@ -21,7 +21,7 @@ from ops import db, queries
 HISTORY_TABLE = "ops_yoyo_migration"
 LOG_TABLE = "ops_yoyo_log"
 VERSION_TABLE = "ops_yoyo_version"
-# yoyo's defaults: Panoramax's history (or, on a database built by ops before 0.2, ops's own).
+# yoyo's defaults: Panoramax's history (or, on a database built by a development build of ops before 0.1.0, ops's own).
 YOYO_HISTORY_TABLE = "_yoyo_migration"
 YOYO_TABLES = (YOYO_HISTORY_TABLE, "_yoyo_log", "_yoyo_version", "yoyo_lock")
 LEGACY_RENAMES = ((YOYO_HISTORY_TABLE, HISTORY_TABLE), ("_yoyo_log", LOG_TABLE), ("_yoyo_version", VERSION_TABLE))
