@@ -3,7 +3,10 @@
     DB_URL=... python -m bench.baseline NAME [--param KEY=VALUE]... [--imports MODULE,...] [--stream]
 
 It imports the modules the ops command imports (``--imports``), so that both sides pay the same interpreter
-and import start-up, connects with DB_URL, and runs ``bench/sql/NAME.sql`` in one transaction. With
+and import start-up, connects with DB_URL, and runs ``bench/sql/NAME.sql`` in one transaction. The name
+``doctor_bare`` runs ops doctor's own check statements (``sql/queries/doctor.sql``) bare instead: one after
+the other in one transaction, no per-check transaction, timeout, deadline or report; a statement the
+database cannot run (a table or column it lacks) is skipped, as doctor marks its check not applicable. With
 ``--stream`` the last statement is a query whose rows are read through a server-side cursor and dropped.
 What is left between the two sides is the work: ops's schema checks, batching and reporting against the
 least hand-written SQL that gives the same result.
@@ -32,6 +35,27 @@ def _only_comments(statement: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
 
 
+DOCTOR_BARE = "doctor_bare"
+
+
+def _doctor_bare(conn: object) -> None:
+    """Every check statement of ops doctor, bare (the floor of ``ops doctor``)."""
+    from datetime import timedelta
+
+    import psycopg
+
+    from ops import doctor, queries
+
+    assert isinstance(conn, psycopg.Connection)
+    params = {"seq_ids": None, "stuck_after": timedelta(hours=24), "shown": doctor.SHOWN}
+    for statement in queries.named(doctor.FILE).values():
+        try:
+            with conn.transaction():
+                conn.execute(statement, params).fetchall()
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedFunction):
+            pass  # not applicable here, as doctor says
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
@@ -44,10 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
 
     params = dict(p.split("=", 1) for p in args.param) or None
-    todo = statements(args.name)
+    todo = [] if args.name == DOCTOR_BARE else statements(args.name)
     # JIT off, as in ops's sessions (ops.db.SESSION_SETTINGS): the pair compares the work; its cost is
     # measured by the JIT pairs of the bench (ops --jit against ops)
     with psycopg.connect(os.environ["DB_URL"], options="-c jit=off") as conn:
+        if args.name == DOCTOR_BARE:
+            _doctor_bare(conn)
         for statement in todo[:-1] if args.stream else todo:
             conn.execute(statement, params)
         if args.stream:

@@ -184,6 +184,86 @@ HIGHLIGHTS = [  # (benchmark, how the README names it)
 ]
 
 
+CHART = PAGE.parent / "performance-growth.svg"
+CHARTED = [  # (benchmark, panel title): time against instance size, ops beside its baseline
+    ("sequences reorder (all)", "sequences reorder"),
+    ("sequences reorder (all) on a Panoramax database", "sequences reorder, Panoramax database"),
+    ("set-sequences-heading --overwrite (all)", "set-sequences-heading --overwrite"),
+    ("set-sequences-heading --overwrite (all) on a Panoramax database", "set-sequences-heading, Panoramax db"),
+    ("user --delete-data (10% of pictures)", "user --delete-data (10%)"),
+    ("doctor (every check but DB005) vs its check statements run bare", "doctor"),
+]
+
+
+def chart_data(runs: list[Run] | None = None) -> dict[str, list[list[float]]]:
+    """What the growth chart draws: per charted benchmark, [size, ops seconds, baseline seconds] of each
+    current figure (none whose code changed since), by size."""
+    runs = load_runs() if runs is None else runs
+    newest: dict[str, dict[int, tuple[Result, Run]]] = {}
+    for run in runs:
+        sizes = {int(s) for s in run.meta.get("sizes", [])}  # type: ignore[attr-defined]
+        for r in run.results:
+            if r.size in sizes:
+                newest.setdefault(r.benchmark, {})[r.size] = (r, run)
+    data: dict[str, list[list[float]]] = {}
+    for name, _title in CHARTED:
+        points = [[size, round(r.ours_s, 3), round(r.baseline_s, 3)]
+                  for size, (r, run) in sorted(newest.get(name, {}).items())
+                  if not stale.staleness(name, str(run.meta.get("commit", "")))]  # fmt: skip
+        if points:
+            data[name] = points
+    return data
+
+
+def chart_description(svg: str) -> dict[str, list[list[float]]] | None:
+    """The data a chart was drawn from, as written in its SVG (``dc:description``)."""
+    import re
+    from html import unescape
+
+    found = re.search(r"<dc:description>(.*?)</dc:description>", svg, re.S)
+    return json.loads(unescape(found.group(1))) if found else None
+
+
+def draw_chart(data: dict[str, list[list[float]]], path: Path = CHART) -> bool:
+    """docs/performance-growth.svg: one panel per command, ops and its baseline on the same axes, the data
+    written into the SVG so that a test can tell the chart from stale. Needs matplotlib (bench extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    matplotlib.rcParams["svg.hashsalt"] = "ops"  # the same data draws the same file
+    titles = dict(CHARTED)
+    names = [n for n, _ in CHARTED if n in data] or ["none"]
+    cols = 2
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 3.2 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        points = data.get(name, [])
+        if not points:
+            ax.text(0.5, 0.5, "no current figure: BENCH_ONLY=stale make bench", ha="center", va="center")
+            ax.set_axis_off()
+            continue
+        sizes = [p[0] for p in points]
+        ax.plot(sizes, [p[1] for p in points], marker="o", label="ops")
+        ax.plot(sizes, [p[2] for p in points], marker="x", linestyle="--", label="baseline (hand-written SQL)")
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [_size(int(s)) for s in sizes])
+        ax.set_title(titles[name], fontsize=10)
+        ax.set_ylabel("seconds")
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_axis_off()
+    fig.suptitle("Time against instance size (pictures): ops beside its baseline, current figures only")
+    fig.tight_layout()
+    fig.savefig(path, format="svg", metadata={"Date": None, "Description": json.dumps(data, sort_keys=True)})
+    plt.close(fig)
+    return True
+
+
 def highlights(runs: list[Run] | None = None) -> str:
     """The README's few figures: each at the largest instance size whose figure is current (its code has not
     changed since), against its baseline; a figure whose code changed since is not shown."""
@@ -214,6 +294,8 @@ def main(argv: list[str]) -> int:
         print(table(load(paths)))
         return 0
     check, message = "--check" in argv, "performance figures are out of date: run make bench-report"
+    if not check:
+        draw_chart(chart_data())
     page = readme_section.update(BEGIN, END, render(), check=check, stale=message, page=PAGE)
     readme = readme_section.update(README_BEGIN, README_END, highlights(), check=check, stale=message)
     return page or readme

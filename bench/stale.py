@@ -28,7 +28,7 @@ GROUP_OF = {
     "storage check": "storage", "db plan": "plan", "db status": "startup",
 }  # fmt: skip
 BASELINES = {"sequences reorder": "reorder_baseline", "set-sequences-heading": "headings_baseline",
-             "doctor": "doctor_floor", "user": "delete_data_baseline", "storage check": "storage_scan_baseline"}  # fmt: skip
+             "user": "delete_data_baseline", "storage check": "storage_scan_baseline"}  # fmt: skip
 
 
 def command_of(benchmark: str) -> str | None:

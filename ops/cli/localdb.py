@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
+from ops.cli.options import json_option
 from ops.localdb import DEFAULT_DATA_DIR, LocalCluster
 
 data_dir_option = click.option(
@@ -51,18 +53,22 @@ def stop(data_dir: Path) -> None:
 
 @local_db.command()
 @data_dir_option
-def status(data_dir: Path) -> None:
+@json_option
+def status(data_dir: Path, as_json: bool) -> None:
     """Say whether the cluster runs, and its URL. Exit 1 when it is stopped.
 
     \b
     ops local-db status
+    ops local-db status --json   # {"state": "running", "url": …, "data_dir": …}
     """
     cluster = LocalCluster(data_dir)
-    if cluster.running_port() is None:
-        state = "stopped" if cluster.initialized() else "not created"
-        click.echo(f"{state} ({cluster.data_dir})")
+    running = cluster.running_port() is not None
+    state = "running" if running else "stopped" if cluster.initialized() else "not created"
+    data = {"state": state, "url": cluster.url() if running else None, "data_dir": str(cluster.data_dir)}
+    line = f"running: {data['url']} ({cluster.data_dir})" if running else f"{state} ({cluster.data_dir})"
+    click.echo(json.dumps(data, indent=2) if as_json else line)
+    if not running:
         raise click.exceptions.Exit(1)
-    click.echo(f"running: {cluster.url()} ({cluster.data_dir})")
 
 
 @local_db.command()

@@ -108,7 +108,7 @@ def test_sequence_benchmarks_run_on_a_panoramax_database(new_database, panoramax
     check(suite.bench_refresh_panoramax(bdb, name, 1500, 1, rss), 2)
     check(suite.bench_delete_data(bdb, name, 1500, 1, rss, label=" on a Panoramax database"), 2)
     check(suite.bench_storage_scan(bdb, name, 1500, rss, label=" on a Panoramax database"), 1)
-    check(suite.bench_doctor(bdb, name, 1500, rss, 1, label=" on a Panoramax database"), 1)
+    check(suite.bench_doctor(bdb, name, 1500, rss, 1, label=" on a Panoramax database"), 2)
     jit = suite.bench_jit(bdb, name, 1500, label=" on a Panoramax database")
     assert len(jit) == 5 and all(r.ours_s > 0 and r.baseline_s > 0 for r in jit)
 
@@ -228,3 +228,13 @@ def test_the_report_shows_no_stale_figure(tmp_path):
     _run(tmp_path, "0000000", "2026-01-01T00:00:00", [1_000_000], [row])
     text = report.render(report.load_runs(tmp_path), {})
     assert "9.00 s" not in text and "sequences reorder (all) at 1M: measured at 0000000" in text
+
+
+def test_the_growth_chart_draws_the_current_figures():
+    from bench import report, stale
+
+    if not stale.in_git():
+        pytest.skip("not a git checkout")
+    svg = report.CHART.read_text(encoding="utf-8")
+    assert report.chart_description(svg) == report.chart_data(), "the chart is stale: run make bench-report"
+    assert "performance-growth.svg" in report.PAGE.read_text(encoding="utf-8").split("\n## ")[0]
