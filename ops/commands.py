@@ -63,7 +63,7 @@ _VERIFY = Needs({"accounts": ("id", "name"), "tokens": ("id", "account_id")})
 _REFRESH_SQL = ("panoramax_refresh", "bookkeeping")
 
 SPECS: tuple[Spec, ...] = (
-    Spec("db upgrade", "ops.cli.db:upgrade", "ops.schema.runner:upgrade", None, True, ("bookkeeping",)),
+    Spec("db upgrade", "ops.cli.db:upgrade", "ops.schema.runner:upgrade", None, True, ("bookkeeping", "panoramax_upgrade")),
     Spec("db rollback", "ops.cli.db:rollback", "ops.schema.runner:rollback", None, True, ("bookkeeping",)),
     Spec("db status", "ops.cli.db:status", "ops.schema.status:migration_status", None, False, ("sequence_targets",)),
     Spec("db plan", "ops.cli.plan:plan_command", "ops.plan.planner:make_plan", None, False, ("plan",)),

@@ -271,9 +271,10 @@ class BlockerWatch:
     Used while a migration runs: when it fails on ``lock_timeout`` the last seen blockers can be named.
     """
 
-    def __init__(self, conn: psycopg.Connection, pid: int, interval_s: float = 0.2) -> None:
+    def __init__(self, conn: psycopg.Connection, pid: int, interval_s: float = 0.2, app: str | None = None) -> None:
         self._conn = conn
         self._pid = pid
+        self._app = app  # instead of the pid: the sessions of this application_name (a library's connections)
         self._interval = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -282,7 +283,12 @@ class BlockerWatch:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                rows = self._conn.execute(queries.statement("sessions", "blockers"), {"pid": self._pid}).fetchall()
+                if self._app is None:
+                    rows = self._conn.execute(queries.statement("sessions", "blockers"), {"pid": self._pid}).fetchall()
+                else:
+                    rows = self._conn.execute(
+                        queries.statement("sessions", "blockers_of_app"), {"app": self._app}
+                    ).fetchall()
             except psycopg.Error:  # the watch is advisory only
                 return
             if rows:

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ops.cli.common import confirm_or_refuse, database, emit, jit_report, say, settings
-from ops.cli.options import ddl_lock_timeout_option, dry_run_option, json_option, lock_timeout_option, yes_option
+from ops.cli.options import (
+    Seconds,
+    ddl_lock_timeout_option,
+    dry_run_option,
+    json_option,
+    lock_timeout_option,
+    yes_option,
+)
 from ops.cli.plan import make_plan, migrations_dir, plan_command, plan_lines
 
 if TYPE_CHECKING:
@@ -87,13 +94,29 @@ def _run_result(result: Any, verb: str) -> dict[str, Any]:
             "removed_bookkeeping": result.cleaned_bookkeeping}  # fmt: skip
 
 
+PANORAMAX_LOCK_TIMEOUT_S = 3.0  # --panoramax: a statement's wait for a lock, unless --ddl-lock-timeout says
+
+
 @db.command()
 @dry_run_option
 @lock_timeout_option
 @ddl_lock_timeout_option
 @json_option
+@click.option("--panoramax", "panoramax_source", metavar="SOURCE",
+              help="On a Panoramax-managed database: apply Panoramax's pending migrations of this release (a "
+              "version such as 2.15.1, a geovisio wheel or sdist, a folder) with yoyo into Panoramax's own history, "
+              "as flask db upgrade does; the plan first; each migration under a short lock timeout (3 s unless "
+              "--ddl-lock-timeout), retried with backoff.")  # fmt: skip
+@click.option(
+    "--accept-warnings",
+    is_flag=True,
+    help="With --panoramax: upgrade even when the plan warns (its ANALYZE warnings ops handles itself).",
+)
+@click.option("--deadline", type=Seconds(1, 86400), default=600, show_default=True,
+              help="With --panoramax: how long one migration is retried while a lock is not granted.")  # fmt: skip
 @click.pass_context
-def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float, as_json: bool) -> None:
+def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float, as_json: bool,
+            panoramax_source: str | None, accept_warnings: bool, deadline: float) -> None:  # fmt: skip
     """Apply pending migrations, in dependency order, each in its own transaction.
 
     Safe to run from several machines at once: one applies, the others wait and find nothing to do.
@@ -102,8 +125,23 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
     ops db upgrade
     ops db upgrade --dry-run    # the statements, and what they will lock (as ops db plan)
     ops db upgrade --json       # {"applied": [{"id": …, "seconds": …}], …}; progress on stderr
+    ops db upgrade --panoramax 2.15.1 --dry-run   # on Panoramax's database: the plan, what would apply
+    ops db upgrade --panoramax 2.15.1             # apply it, in place of flask db upgrade
     """
     from ops.schema import migrations, runner
+
+    if panoramax_source is not None:
+        from ops.cli import panoramax_upgrade
+
+        default = ctx.get_parameter_source("ddl_lock_timeout") == click.core.ParameterSource.DEFAULT
+        panoramax_upgrade.run(ctx, panoramax_source, accept_warnings=accept_warnings, dry_run=dry_run,
+                              lock_timeout_s=PANORAMAX_LOCK_TIMEOUT_S if default else ddl_lock_timeout,
+                              deadline_s=deadline, as_json=as_json)  # fmt: skip
+        return
+    if accept_warnings:
+        from ops.errors import UsageError
+
+        raise UsageError("--accept-warnings goes with --panoramax")
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:

@@ -89,7 +89,7 @@ class OpsBackend(PostgresqlPsycopgBackend):
         """No lock table: ops never takes yoyo's lock row."""
 
 
-def _yoyo_url(url: str, ddl_lock_timeout_ms: int) -> str:
+def yoyo_url(url: str, ddl_lock_timeout_ms: int, app: str | None = None) -> str:
     """Our URL in yoyo's form, its connection options carrying ``lock_timeout`` (a ``RESET`` cannot drop it)."""
     parts = urlsplit(url)
     args = dict(parse_qsl(parts.query))
@@ -98,14 +98,14 @@ def _yoyo_url(url: str, ddl_lock_timeout_ms: int) -> str:
          "client_connection_check_interval": CLIENT_CHECK_INTERVAL_MS}
     )  # fmt: skip
     args["options"] = f"{args['options']} {ours}" if args.get("options") else ours
-    args["application_name"] = db.application_name()
+    args["application_name"] = app or db.application_name()
     args["connect_timeout"] = str(db.CONNECT_TIMEOUT_S)
     return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, urlencode(args), ""))
 
 
 def open_backend(url: str, ddl_lock_timeout_ms: int) -> OpsBackend:
     """A backend on its own connection, its bookkeeping tables created when missing."""
-    backend = OpsBackend(parse_uri(_yoyo_url(url, ddl_lock_timeout_ms)), bookkeeping.HISTORY_TABLE)
+    backend = OpsBackend(parse_uri(yoyo_url(url, ddl_lock_timeout_ms)), bookkeeping.HISTORY_TABLE)
     with contextlib.redirect_stdout(io.StringIO()):  # yoyo prints while it upgrades its own tables
         backend.init_database()
         backend.ensure_internal_schema_updated()

@@ -25,3 +25,10 @@ LIMIT 5
 -- The sessions blocking a given backend.
 SELECT a.pid, a.application_name, a.client_addr::text, a.xact_start, left(a.query, 200)
 FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(%(pid)s))
+
+-- name: blockers_of_app
+-- The sessions blocking any session of an application_name (a library's connections, whose pids ops does
+-- not see) in this database.
+SELECT DISTINCT b.pid, b.application_name, b.client_addr::text, b.xact_start, left(b.query, 200)
+FROM pg_stat_activity w JOIN pg_stat_activity b ON b.pid = ANY(pg_blocking_pids(w.pid))
+WHERE w.application_name = %(app)s AND w.datname = current_database()

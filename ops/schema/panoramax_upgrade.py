@@ -1,0 +1,215 @@
+"""``ops db upgrade --panoramax SOURCE``: Panoramax's pending migrations applied with yoyo into Panoramax's own
+history, as ``flask db upgrade`` applies them (yoyo's default tables ``_yoyo_migration`` and ``_yoyo_log``, its
+lock row, the same ids, hashes and order: yoyo itself writes them), with what an upgrade of a live database
+needs and ``flask db upgrade`` lacks:
+
+- each migration under a short ``lock_timeout``: a statement waiting for a lock behind a long read gives up
+  within seconds instead of queueing every write of its table behind it; the migration rolls back, the
+  blocking session is named, and it is tried again with backoff, up to a deadline;
+- a progress line while a statement runs long (what runs, for how long, the plan's estimate beside it);
+- ``ANALYZE`` of the tables whose columns an earlier migration of the same upgrade added, between the two
+  (the planner would otherwise guess, and may choose a plan thousands of times slower);
+- SIGINT/SIGTERM (the CLI turns SIGTERM into KeyboardInterrupt) cancel the running statement: the migration
+  in progress rolls back, those applied before it stay applied and are listed.
+
+This is the one place ops writes Panoramax's history, and only through yoyo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ops import db, queries
+from ops.errors import MigrationError, OpsError
+from ops.report import Report, silent
+from ops.schema import yoyo_adapter
+
+FILE = "panoramax_upgrade"
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+@dataclass
+class Options:
+    lock_timeout_s: float = 3.0  # a statement's wait for a lock, per attempt
+    deadline_s: float = 600.0  # the longest one migration is retried for
+    backoff_s: float = 1.0  # the first wait between attempts, doubled each time (at most BACKOFF_MAX_S)
+    progress_every_s: float = 10.0
+    analyze_after: dict[str, list[str]] = field(default_factory=dict)  # migration id -> tables, once applied
+    estimates: dict[str, float] = field(default_factory=dict)  # migration id -> the plan's seconds
+
+
+BACKOFF_MAX_S = 30.0
+
+
+@dataclass
+class Applied:
+    id: str
+    seconds: float
+    attempts: int
+    analyzed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    pending: list[str]  # before the run, in the order yoyo applies them
+    applied: list[Applied] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped before the end (interrupted, deadline)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pending": self.pending, "applied": [asdict(a) for a in self.applied],
+                "left": self.pending[len(self.applied):], "stopped": self.stopped}  # fmt: skip
+
+
+class UpgradeStopped(OpsError):
+    """The upgrade stopped before its end (interrupted, or a lock never granted): what was applied stays."""
+
+    def __init__(self, message: str, result: Result) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def app_name() -> str:
+    """The application_name of the upgrade's connections (yoyo opens its own: ops watches them by name)."""
+    return f"{db.application_name()} db upgrade --panoramax [{os.getpid()}]"
+
+
+def _backend(url: str, lock_timeout_s: float) -> Any:
+    """yoyo's own psycopg backend, with its default tables (Panoramax's history), on a connection whose
+    statements wait ``lock_timeout_s`` at most for a lock."""
+    from yoyo import get_backend
+
+    return get_backend(yoyo_adapter.yoyo_url(url, max(1, int(lock_timeout_s * 1000)), app_name()))
+
+
+def _migrations(folder: Path) -> Any:
+    from yoyo import read_migrations
+
+    return read_migrations(str(folder))
+
+
+def pending(url: str, folder: Path) -> list[str]:
+    """The ids of the migrations of ``folder`` that Panoramax's history does not hold, in yoyo's order."""
+    backend = _backend(url, 5.0)
+    try:
+        return [m.id for m in backend.to_apply(_migrations(folder))]
+    finally:
+        backend.connection.close()
+
+
+def loadable(folder: Path, ids: list[str]) -> None:
+    """Load the Python migrations among ``ids`` before anything is applied: one that cannot run outside
+    Panoramax's environment (an import it lacks) is named now, not half-way through the upgrade."""
+    for m in _migrations(folder):
+        if m.id in ids and str(m.path).endswith(".py"):
+            try:
+                m.load()
+            except ImportError as e:
+                raise MigrationError(f"{m.id} cannot run here ({e}): apply this release with Panoramax's own "
+                                     "flask db upgrade (nothing was applied)") from None  # fmt: skip
+
+
+@contextlib.contextmanager
+def _progress(watch: psycopg.Connection, mid: str, estimate: float | None, every_s: float,
+              report: Report) -> Iterator[None]:  # fmt: skip
+    """A line every ``every_s`` seconds while the migration runs: its statement, for how long, the estimate."""
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def run() -> None:
+        while not stop.wait(every_s):
+            try:
+                row = watch.execute(queries.statement(FILE, "running"), {"app": app_name()}).fetchone()
+            except psycopg.Error:
+                return  # advisory only
+            beside = f" (plan: ~{estimate:.0f} s)" if estimate is not None else ""
+            what = f": {row[1]} for {row[0]:.0f} s" if row else ""
+            report(f"{mid}: running {time.monotonic() - started:.0f} s{beside}{what}")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, report: Report) -> int:
+    """Apply one migration with yoyo, retried while it times out waiting for a lock; returns the attempts."""
+    deadline = time.monotonic() + options.deadline_s
+    backoff, attempt = options.backoff_s, 0
+    while True:
+        attempt += 1
+        with (
+            db.BlockerWatch(watch, 0, app=app_name()) as blockers,
+            _progress(watch, m.id, options.estimates.get(m.id), options.progress_every_s, report),
+        ):
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):  # yoyo prints the rows of a migration's SELECT
+                    backend.apply_one(m)
+                return attempt
+            except psycopg.Error as e:
+                if e.sqlstate != LOCK_NOT_AVAILABLE or not m.use_transactions:
+                    raise MigrationError(f"{m.id} failed: {' '.join(str(e).split())}"
+                                         + ("; nothing of this migration was kept" if m.use_transactions else
+                                            "; it runs without a transaction: what it did before is kept")) from None  # fmt: skip
+                held = ", ".join(b.describe() for b in blockers.last_blockers) or "a session that has ended"
+        if time.monotonic() + backoff > deadline:
+            raise MigrationError(f"{m.id}: no lock within {options.deadline_s:.0f} s ({attempt} attempts of "
+                                 f"{options.lock_timeout_s:g} s), held by {held}; nothing of this migration was kept")  # fmt: skip
+        report(f"{m.id}: waited {options.lock_timeout_s:g} s for a lock held by {held}; rolled back, "
+               f"trying again in {backoff:g} s (attempt {attempt + 1})")  # fmt: skip
+        time.sleep(backoff)
+        backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+
+def upgrade(url: str, folder: Path, options: Options | None = None, report: Report = silent) -> Result:
+    """Apply Panoramax's pending migrations of ``folder`` (see the module's docstring). Raises UpgradeStopped
+    (with what was applied) when interrupted or when a lock is never granted."""
+    options = options or Options()
+    backend = _backend(url, options.lock_timeout_s)
+    watch = db.connect(url, autocommit=True)
+    result = Result([])
+    try:
+        with backend.lock():  # yoyo's lock row, as flask db upgrade takes it
+            todo = backend.to_apply(_migrations(folder))
+            result.pending = [m.id for m in todo]
+            for m in todo:
+                started = time.monotonic()
+                attempts = _apply(backend, watch, m, options, report)
+                applied = Applied(m.id, round(time.monotonic() - started, 3), attempts)
+                for table in options.analyze_after.get(m.id, []):
+                    watch.execute(queries.identified(FILE, "analyze", table=table))
+                    applied.analyzed.append(table)
+                result.applied.append(applied)
+                tail = f", then ANALYZE {', '.join(applied.analyzed)}" if applied.analyzed else ""
+                report(f"applied {m.id} ({applied.seconds:.2f} s{tail})")
+            with contextlib.redirect_stdout(io.StringIO()):
+                backend.run_post_apply(todo)
+    except KeyboardInterrupt:
+        result.stopped = "interrupted"
+        raise UpgradeStopped(_stopped("interrupted", result), result) from None
+    except MigrationError as e:
+        result.stopped = str(e)
+        raise UpgradeStopped(_stopped(str(e), result), result) from None
+    finally:
+        watch.close()
+        backend.connection.close()
+    return result
+
+
+def _stopped(why: str, result: Result) -> str:
+    done = ", ".join(a.id for a in result.applied) or "none"
+    current = result.pending[len(result.applied)] if len(result.applied) < len(result.pending) else None
+    rolled = f"; {current} was rolled back" if current and why == "interrupted" else ""
+    return f"{why}{rolled}; applied before it: {done}; left: {len(result.pending) - len(result.applied)}"
