@@ -126,3 +126,34 @@ def test_panoramax_upgrade_refuses_a_database_ops_built(ops, ops_db_url, release
     _old, new = releases
     result = ops("db", "upgrade", "--panoramax", str(new), env=env(ops_db_url))
     assert result.exit_code == 2 and "built by Panoramax" in result.stderr and result.stdout == ""
+
+
+def test_sigterm_rolls_back_the_migration_in_progress_and_the_next_run_finishes(ops, new_database, releases):
+    import signal
+
+    from tests.conftest import start_ops
+
+    old, new = releases
+    url, twin = built(new_database, old), built(new_database, old)
+    started, pid = threading.Event(), []
+    plan_s = _plan_seconds(ops, url, new)
+    holder = threading.Thread(target=_hold, args=(url, "pictures", plan_s + 15, started, pid))
+    holder.start()
+    started.wait(10)
+    before = history(url)
+    proc = start_ops("db", "upgrade", "--panoramax", str(new), "--accept-warnings", "--ddl-lock-timeout", "1",
+                     env=env(url))  # fmt: skip
+    try:
+        time.sleep(plan_s + 6)  # the plan made, the first migration waiting and retrying
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        holder.join()
+    assert proc.returncode == 1 and "interrupted" in err and "was rolled back" in err, (proc.returncode, err[-500:])
+    assert "trying again" in out
+    assert history(url) == before  # the migration in progress left nothing, in the schema's history or elsewhere
+    finished = ops("db", "upgrade", "--panoramax", str(new), "--accept-warnings", env=env(url))
+    assert finished.exit_code == 0, finished.stderr
+    panoramax.build(twin, new)
+    assert schema_dump(url, "--exclude-table-data=*") == schema_dump(twin, "--exclude-table-data=*")
+    assert history(url) == history(twin)
