@@ -87,7 +87,7 @@ def test_the_overlay_merges_with_panoramax_compose_and_reuses_its_database_secre
     assert not set(ours["services"]) & set(theirs["services"]), "the overlay must add services, not replace"
     their_env = {k: v for s in theirs["services"].values() for k, v in _environment(s).items()}
     their_volumes = set(theirs.get("volumes") or {})
-    networks = set(theirs.get("networks") or {}) | set(ours.get("networks") or {}) | {"default"}
+    networks = set(theirs.get("networks") or {}) | set(ours.get("networks") or {})  # default too: podman-compose
     mounts = {v.split(":")[0]: v.split(":")[1] for s in theirs["services"].values() for v in s.get("volumes", [])
               if isinstance(v, str)}  # fmt: skip
     for service_name, service in ours["services"].items():
