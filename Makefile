@@ -5,7 +5,7 @@ OPS := $(VENV)/bin/ops
 # Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
 WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
 
-.PHONY: dist image setup postgres migrate rollback rollback-all status refresh worker test lint compatibility docs reliability-report bench bench-report clean
+.PHONY: dist image setup postgres promtool migrate rollback rollback-all status refresh worker test lint compatibility docs reliability-report bench bench-report clean
 
 setup: $(VENV)/.installed
 
@@ -38,7 +38,10 @@ refresh: setup
 worker: setup
 	@$(WITH_DB) $(OPS) worker
 
-test: setup postgres
+promtool:
+	@sh scripts/ensure-promtool.sh
+
+test: setup postgres promtool
 	$(VENV)/bin/pytest
 
 lint: setup
