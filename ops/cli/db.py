@@ -18,7 +18,7 @@ from ops.cli.options import (
     lock_timeout_option,
     yes_option,
 )
-from ops.cli.plan import make_plan, migrations_dir, plan_command, plan_lines
+from ops.cli.plan import migrations_dir, plan_command, plan_database, plan_lines
 
 if TYPE_CHECKING:
     from ops.refresh import RefreshOutcome
@@ -76,7 +76,9 @@ def _print_lock_plan(ctx: click.Context) -> None:
 
     say("")
     try:
-        result = make_plan(ctx, None, scratch_url(), 5.0, None)
+        from ops.plan.planner import DEFAULT_MAX_LOCK_S
+
+        result = plan_database(ctx, None, scratch_url(), DEFAULT_MAX_LOCK_S, None)
     except (OpsError, psycopg.Error) as e:
         say(f"no lock plan: {' '.join(str(e).split())} (ops db plan says more)")
         return

@@ -37,7 +37,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool, lock_timeout_s: float,
         deadline_s: float, as_json: bool) -> None:  # fmt: skip
-    from ops.cli.plan import make_plan, plan_lines
+    from ops.cli.plan import plan_database, plan_lines
     from ops.config import default_cache_dir, scratch_url
     from ops.errors import OpsError, UsageError
     from ops.plan import source as plan_source
@@ -59,7 +59,7 @@ def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool
     core.loadable(folder, pending)
     options = core.Options(lock_timeout_s=lock_timeout_s, deadline_s=deadline_s)
     try:
-        plan = make_plan(ctx, str(folder), scratch_url(), lock_timeout_s, None)
+        plan = plan_database(ctx, str(folder), scratch_url(), lock_timeout_s, None)
     except OpsError as e:
         if not accept_warnings:
             raise UsageError(f"no plan could be made ({e}): nothing was applied; --accept-warnings upgrades "

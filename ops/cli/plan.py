@@ -88,7 +88,7 @@ def plan_lines(plan: PlanResult) -> list[str]:
     return lines
 
 
-def make_plan(ctx: click.Context, panoramax: str | None, scratch_url: str | None, max_lock: float,
+def plan_database(ctx: click.Context, panoramax: str | None, scratch_url: str | None, max_lock: float,
                cache_dir: Path | None) -> PlanResult:  # fmt: skip
     from ops.config import default_cache_dir
     from ops.plan import planner
@@ -160,7 +160,7 @@ def plan_command(
     ops db plan --panoramax 2.15.1
     ops db plan --panoramax geovisio-2.15.1-py3-none-any.whl --max-lock 2 --json
     """
-    result = make_plan(ctx, source, scratch_url, max_lock, cache_dir)
+    result = plan_database(ctx, source, scratch_url, max_lock, cache_dir)
     emit(result.as_dict(), as_json, plan_lines(result), always=result.exit_code != 0)
     if result.exit_code:
         ctx.exit(result.exit_code)

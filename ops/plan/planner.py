@@ -119,7 +119,7 @@ class MigrationPlan:
 
 
 @dataclass
-class Warning:
+class PlanWarning:
     migration: str
     statement: int
     message: str
@@ -139,7 +139,7 @@ class Plan:
     max_lock_s: float
     scratch: str = ""
     leftovers: list[str] = field(default_factory=list)
-    warnings: list[Warning] = field(default_factory=list)
+    warnings: list[PlanWarning] = field(default_factory=list)
     wall_s: float = 0.0
 
     @property
@@ -246,7 +246,7 @@ def _mark_unanalyzed(migrations: list[MigrationPlan], facts: dict[str, est.Facts
                 functions[defined.group(1)] = t.text
 
 
-def _unanalyzed_warning(m: MigrationPlan, sp: StatementPlan) -> Warning:
+def _unanalyzed_warning(m: MigrationPlan, sp: StatementPlan) -> PlanWarning:
     tables = sorted({u.table for u in sp.unanalyzed})
     columns = ", ".join(f"{u.table}.{u.column} (added by {u.added_by})" for u in sp.unanalyzed)
     message = (
@@ -255,7 +255,7 @@ def _unanalyzed_warning(m: MigrationPlan, sp: StatementPlan) -> Warning:
         f"({', '.join(f'{t}: {facts_rows(sp, t):,} rows' for t in tables)})"
     )
     analyze = "ANALYZE " + ", ".join(tables)  # shown to the operator
-    return Warning(m.id, sp.trace.number, message, [
+    return PlanWarning(m.id, sp.trace.number, message, [
         f"run {analyze} once the migration that adds the column is applied, before this one runs: with yoyo, "
         "apply up to it first (yoyo apply --revision <id>), analyze, then apply the rest",
         f"if the upgrade already hangs on this statement: cancel it (pg_cancel_backend; this migration rolls "
@@ -267,11 +267,11 @@ def facts_rows(sp: StatementPlan, table: str) -> int:
     return max((u.rows for u in sp.unanalyzed if u.table == table), default=0)
 
 
-def _warnings(plan: Plan) -> list[Warning]:
+def _warnings(plan: Plan) -> list[PlanWarning]:
     warnings = []
     for m in plan.migrations:
         if m.not_traced:
-            warnings.append(Warning(m.id, 0, f"{m.id} was not traced: {m.not_traced}", []))
+            warnings.append(PlanWarning(m.id, 0, f"{m.id} was not traced: {m.not_traced}", []))
         warnings += [_unanalyzed_warning(m, sp) for sp in m.statements if sp.unanalyzed]
         for b in m.blocked:
             if b.what not in (WRITES, READS_AND_WRITES):
@@ -295,7 +295,7 @@ def _warnings(plan: Plan) -> list[Warning]:
                 fixes.append("this is Panoramax's migration: its statements are not yours to change; upgrade in a "
                              f"maintenance window of at least {est.format_seconds(m.seconds)} with the API stopped "
                              "or read-only")  # fmt: skip
-            warnings.append(Warning(m.id, b.statement, message, fixes))
+            warnings.append(PlanWarning(m.id, b.statement, message, fixes))
     return warnings
 
 
