@@ -47,7 +47,12 @@ def _doctor_bare(conn: object) -> None:
     from ops import doctor, queries
 
     assert isinstance(conn, psycopg.Connection)
-    params = {"seq_ids": None, "stuck_after": timedelta(hours=24), "shown": doctor.SHOWN}
+    params = {
+        "seq_ids": None,
+        "stuck_after": timedelta(hours=24),
+        "shown": doctor.SHOWN,
+        "idle_after": doctor.IDLE_AFTER,
+    }
     for statement in queries.named(doctor.FILE).values():
         try:
             with conn.transaction():
