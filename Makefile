@@ -1,11 +1,13 @@
 # Set-up and everyday tasks. On a fresh machine: `make migrate` then `make test`.
 VENV ?= .venv
 PYTHON ?= python3
+# pytest-xdist workers of make test: many tests wait (on locks, timeouts, other processes) more than they compute
+TEST_WORKERS ?= 3
 OPS := $(VENV)/bin/ops
 # Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
 WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
 
-.PHONY: dist image setup postgres promtool migrate rollback rollback-all status refresh worker test lint compatibility docs reliability-report bench bench-report clean
+.PHONY: dist image setup postgres promtool migrate rollback rollback-all status refresh worker test check lint compatibility docs reliability-report bench bench-report clean
 
 setup: $(VENV)/.installed
 
@@ -42,7 +44,11 @@ promtool:
 	@sh scripts/ensure-promtool.sh
 
 test: setup postgres promtool
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal
+
+# The inner loop (about 2 minutes): lint, then every test not marked slow (tests/conftest.py says which are).
+check: lint postgres
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check ops tests bench scripts
@@ -50,7 +56,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 reliability-report: setup postgres
-	$(VENV)/bin/pytest -q tests/reliability
+	OPS_TEST_FULL=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal tests/reliability
 	$(VENV)/bin/python -m scripts.reliability_report
 
 compatibility: setup postgres

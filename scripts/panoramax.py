@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from ops.plan import source
 
 GEOVISIO_VERSION = "2.15.1"
 WHEEL = f"geovisio-{GEOVISIO_VERSION}-py3-none-any.whl"
@@ -20,32 +20,20 @@ CACHE = Path(__file__).resolve().parent.parent / ".ops" / "cache"
 
 def wheel() -> Path:
     """The geovisio wheel, downloaded from the package registry on first use."""
-    path = CACHE / WHEEL
-    if not path.is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", f"geovisio=={GEOVISIO_VERSION}", "-d",
-             str(CACHE)],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if proc.returncode != 0:  # pip's own chatter is shown only when the download fails
-            raise RuntimeError(f"pip download geovisio=={GEOVISIO_VERSION} failed: {proc.stderr.strip()[-2000:]}")
-    return path
+    return _download(GEOVISIO_VERSION, binary=True)
 
 
 def sdist(version: str = GEOVISIO_VERSION) -> Path:
     """geovisio's sdist (its sources: compose files, docs), downloaded from the package registry on first use."""
-    path = CACHE / f"geovisio-{version}.tar.gz"
-    if not path.is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
-             f"geovisio=={version}", "-d", str(CACHE)],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"pip download geovisio=={version} (sdist) failed: {proc.stderr.strip()[-2000:]}")
-    return path
+    return _download(version, binary=False)
+
+
+def _download(version: str, binary: bool) -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    found = source.pip_download(version, CACHE, binary)
+    if found is None:
+        raise RuntimeError(f"pip download geovisio=={version} ({'wheel' if binary else 'sdist'}) failed")
+    return found
 
 
 def migrations_dir(into: Path) -> Path:

@@ -37,6 +37,25 @@ ENV_VARS = (
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = "ops_template"
 _counter = itertools.count()
+# `make test` runs every scenario with fewer repetitions (kill points, races) than `make reliability-report`,
+# which sets OPS_TEST_FULL=1 and publishes the full counts.
+FULL = os.environ.get("OPS_TEST_FULL") == "1"
+
+
+# `make check` (the inner loop) runs every test but these and those marked slow; `make test` runs them all.
+SLOW = ("tests/reliability/", "tests/test_packaging.py", "tests/test_compatibility.py", "tests/tools/test_bench.py",
+        "tests/test_plan.py", "tests/test_panoramax_upgrade.py")  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
+def repetitions(full: int, quick: int) -> int:
+    """How many times a repeated scenario runs: ``full`` for the reliability report, ``quick`` in ``make test``."""
+    return full if FULL else quick
 
 
 @pytest.fixture(autouse=True)
@@ -303,3 +322,20 @@ GRANT USAGE ON SCHEMA public TO {role};
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
 GRANT pg_read_all_stats TO {role};
 """
+
+
+# Under pytest-xdist (`make test`), each worker hands its reliability scenarios to the controller, which writes
+# the one record (tests/reliability/conftest.py writes it itself in a run without workers).
+_scenarios_of_workers: list[dict[str, Any]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    _scenarios_of_workers.extend(getattr(node, "workeroutput", {}).get("scenarios", []))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _scenarios_of_workers:
+        from tests.reliability.conftest import write_record
+
+        write_record(_scenarios_of_workers)

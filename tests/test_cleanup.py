@@ -177,6 +177,7 @@ def test_storage_misconfiguration_is_one_line_without_secrets(ops, db_url, s3, t
         assert "TopSecret99" not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_s3_deletes_at_most_one_request_per_thousand_keys(ops, conn, db_url, s3):
     store = s3_store(s3)
     account = make_account(conn)

@@ -58,6 +58,14 @@ def test_no_command_session_is_jit_compiled(ops, conn, db_url, tmp_path, jit_cou
     assert jit_counter() > 0
 
 
+def dearer_compilation(admin: psycopg.Connection, database: str) -> None:
+    """JIT with inlining and optimisation, as a server tuned for analytics sets it: each compilation costs tens
+    of ms more than the call, a gap far from the verdict's threshold even on a machine busy with other tests
+    (the bare compilation costs 10-25 ms there, on both sides of MIN_GAP_MS)."""
+    for setting in ("jit_optimize_above_cost", "jit_inline_above_cost"):
+        admin.execute(sql.SQL("ALTER DATABASE {} SET {} = 0").format(sql.Identifier(database), sql.Identifier(setting)))
+
+
 def test_db_status_says_what_jit_costs_panoramax_s_function(ops, pnx_url, admin_url):
     with psycopg.connect(pnx_url, autocommit=True) as c:
         for i in range(3):
@@ -66,20 +74,21 @@ def test_db_status_says_what_jit_costs_panoramax_s_function(ops, pnx_url, admin_
     with psycopg.connect(admin_url, autocommit=True) as c:  # a server that JIT-compiles it, as by default
         c.execute(sql.SQL("ALTER DATABASE {} SET jit = on").format(sql.Identifier(name)))
         c.execute(sql.SQL("ALTER DATABASE {} SET jit_above_cost = 100000").format(sql.Identifier(name)))
+        dearer_compilation(c, name)
     result = ops("db", "status", "--json", env={"DB_URL": pnx_url})
     report = json.loads(result.stdout)["jit"]
     assert report["function"] == "compute_sequence_geom" and report["server_jit"] is True
-    assert report["ms_per_call_with_jit"] > report["ms_per_call_without_jit"] > 0
+    assert report["ms_per_call_with_jit"] > report["ms_per_call_without_jit"] > 0 and report["costly"]
     text = ops("db", "status", env={"DB_URL": pnx_url}).stdout
     assert "compute_sequence_geom()" in text and "ms per call with JIT" in text and "ms without" in text
-    if report["costly"]:
-        assert f'ALTER DATABASE "{name}" SET jit = off' in text
+    assert f'ALTER DATABASE "{name}" SET jit = off' in text
     with psycopg.connect(admin_url, autocommit=True) as c:
         c.execute(sql.SQL("ALTER DATABASE {} SET jit = off").format(sql.Identifier(name)))
     off = json.loads(ops("db", "status", "--json", env={"DB_URL": pnx_url}).stdout)["jit"]
     assert off["server_jit"] is False and off["costly"] is False
 
 
+@pytest.mark.slow
 def test_the_jit_verdict_is_the_same_run_after_run_on_unchanged_data(ops, pnx_url, admin_url):
     """doctor's DB005 flipped on unchanged data (2 runs of 6 warned: 7.5 ms against 0.85): six measurements
     give one verdict, and a compiled call counts as costly only when it is clearly slower"""
@@ -92,6 +101,7 @@ def test_the_jit_verdict_is_the_same_run_after_run_on_unchanged_data(ops, pnx_ur
     with psycopg.connect(admin_url, autocommit=True) as c:
         c.execute(sql.SQL("ALTER DATABASE {} SET jit = on").format(sql.Identifier(name)))
         c.execute(sql.SQL("ALTER DATABASE {} SET jit_above_cost = 100000").format(sql.Identifier(name)))
+        dearer_compilation(c, name)
     reports = [json.loads(ops("db", "status", "--json", env={"DB_URL": pnx_url}).stdout)["jit"] for _ in range(6)]
     assert len({r["costly"] for r in reports}) == 1, [(r["ms_per_call_with_jit"], r["ms_per_call_without_jit"])
                                                        for r in reports]  # fmt: skip

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -95,16 +96,18 @@ def pending(migrations: list[Migration], applied_hashes: set[str]) -> list[Migra
 
 def _extract(members: list[tuple[str, bytes]], into: Path) -> Path:
     """Write the ``migrations/`` files of an archive (with their data files) into ``into``."""
-    tmp = into.with_name(into.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    into.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=into.name + ".partial-", dir=into.parent))  # one per process
     for name, data in members:
         target = tmp.joinpath(*PurePosixPath(name).parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    if not tmp.is_dir():
-        raise PlanError("the archive holds no migrations/ folder")
-    shutil.rmtree(into, ignore_errors=True)
-    tmp.rename(into)
+    try:
+        tmp.rename(into)
+    except OSError:  # another process unpacked the same archive meanwhile: its folder is the same
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not into.is_dir():
+            raise
     return into
 
 
@@ -155,22 +158,33 @@ def _cache_error(cache: Path, exc: OSError) -> PlanError:
     return PlanError(f"cannot write the cache directory {cache}: {exc.strerror or exc} (--cache-dir, OPS_CACHE_DIR)")
 
 
+def pip_download(version: str, into: Path, binary: bool) -> Path | None:
+    """geovisio ``version``'s wheel (or sdist) in ``into``, fetched with pip unless it is there already; None
+    when pip cannot fetch it. pip writes into a folder of this process's own, and the file is moved into place
+    whole, so that concurrent runs sharing a cache never read a half-written archive."""
+    pattern = f"geovisio-{version}-*.whl" if binary else f"geovisio-{version}.tar.gz"
+    found = sorted(into.glob(pattern))
+    if found:
+        return found[0]
+    kind = ["--only-binary", ":all:"] if binary else ["--no-binary", ":all:"]
+    with tempfile.TemporaryDirectory(prefix=".pip-", dir=into) as tmp:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", *kind, f"geovisio=={version}", "-d", tmp],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        fetched = sorted(Path(tmp).glob(pattern))
+        if proc.returncode != 0 or not fetched:
+            return None
+        return fetched[0].replace(into / fetched[0].name)
+
+
 def _pip_download(version: str, cache: Path, binary: bool) -> Path | None:
     downloads = cache / "downloads"
     try:
         downloads.mkdir(parents=True, exist_ok=True)
+        return pip_download(version, downloads, binary)
     except OSError as exc:
         raise _cache_error(cache, exc) from None
-    kind = ["--only-binary", ":all:"] if binary else ["--no-binary", ":all:"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", *kind, f"geovisio=={version}", "-d",
-         str(downloads)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        return None
-    pattern = f"geovisio-{version}-*.whl" if binary else f"geovisio-{version}.tar.gz"
-    return next(iter(sorted(downloads.glob(pattern))), None)
 
 
 def from_version(version: str, cache: Path) -> Path:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import pytest
 
-from tests.conftest import REPO, run_ops, start_ops  # noqa: F401 - the one helper, for the scenarios
+from tests.conftest import FULL, REPO, run_ops, start_ops  # noqa: F401 - the one helper, for the scenarios
 
 RECORD = REPO / ".ops" / "reliability" / "results.json"
 
@@ -43,7 +43,7 @@ def scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
     """A scenario of the report: the test counts its runs on it; the reproducing command is the test's."""
     node = request.node.nodeid
     s = Scenario(name=request.node.name, category=request.node.get_closest_marker("category").args[0],
-                 reproduce=f".venv/bin/pytest '{node}'")  # fmt: skip
+                 reproduce=f"{'OPS_TEST_FULL=1 ' if FULL else ''}.venv/bin/pytest '{node}'")  # fmt: skip
     doc = (request.node.function.__doc__ or "").strip().splitlines()
     s.detail = doc[0] if doc else ""
     yield s
@@ -60,13 +60,19 @@ def _commit() -> str:
     ).stdout.strip()
 
 
+def write_record(scenarios: list[dict]) -> None:
+    """The record of this run's scenarios, read by scripts/reliability_report.py."""
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    data = {"finished_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "commit": _commit(),
+            "full": FULL, "scenarios": scenarios}  # fmt: skip
+    RECORD.write_text(json.dumps(data, indent=2))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _scenarios:
         return
-    RECORD.parent.mkdir(parents=True, exist_ok=True)
-    data = {
-        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "commit": _commit(),
-        "scenarios": [asdict(s) for s in _scenarios],
-    }
-    RECORD.write_text(json.dumps(data, indent=2))
+    found = [asdict(s) for s in _scenarios]
+    if hasattr(session.config, "workeroutput"):  # a pytest-xdist worker: tests/conftest.py merges and writes
+        session.config.workeroutput["scenarios"] = found
+        return
+    write_record(found)

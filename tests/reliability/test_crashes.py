@@ -14,12 +14,13 @@ import psycopg
 import pytest
 
 from bench.generate import generate
+from tests.conftest import repetitions
 from tests.factories import prepared
 from tests.reliability.conftest import Scenario, run_ops, start_ops
 from tests.storage_helpers import local_store
 from tests.test_migrations import schema_dump
 
-KILLS = 50  # per command
+KILLS = repetitions(50, 12)  # per command
 pytestmark = pytest.mark.category("crash")
 
 Snapshot = Callable[[str, Path], object]
