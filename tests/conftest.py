@@ -44,7 +44,7 @@ FULL = os.environ.get("OPS_TEST_FULL") == "1"
 
 # `make check` (the inner loop) runs every test but these and those marked slow; `make test` runs them all.
 SLOW = ("tests/reliability/", "tests/test_packaging.py", "tests/test_compatibility.py", "tests/tools/test_bench.py",
-        "tests/test_plan.py", "tests/test_panoramax_upgrade.py")  # fmt: skip
+        "tests/test_plan.py", "tests/test_panoramax_upgrade.py", "tests/test_panoramax_api.py")  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
