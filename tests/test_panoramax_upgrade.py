@@ -79,6 +79,23 @@ def test_an_upgrade_by_ops_leaves_what_panoramax_s_own_upgrade_leaves(ops, new_d
     assert panoramax.build(ours, new) == 0  # Panoramax itself finds nothing left to apply
 
 
+@pytest.mark.parametrize("start", ["2.12.0", "2.13.0", "2.14.0"])
+def test_from_each_later_release_too(ops, new_database, cluster, releases, start):
+    """the same equality from each release an instance may still run: its migrations (from the package
+    registry) applied, then 2.15.1's by ops and, on a copy, by Panoramax's own way"""
+    _old, new = releases
+    ours, reference = new_database(), new_database()
+    older = source.from_version(start, panoramax.CACHE)
+    for url in (ours, reference):
+        assert panoramax.build(url, older) > 50
+    before = [m for m, _ in history(ours)]
+    assert panoramax.build(reference, new) > 0
+    done = ops("db", "upgrade", "--panoramax", str(new), "--accept-warnings", "--json", env=env(ours))
+    assert done.exit_code == 0, done.stderr
+    assert [a["id"] for a in json.loads(done.stdout)["applied"]] == [m for m, _ in history(reference)][len(before) :]
+    same_as_panoramax(ours, reference)  # the schema, and the history in Panoramax's own order
+
+
 class Holder(threading.Thread):
     """A session holding ``pictures`` (ACCESS SHARE, in an open transaction) from the start, until ``after_s``
     seconds after the upgrade's first statement began waiting for it (the plan before runs unhindered)."""

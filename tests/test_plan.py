@@ -324,3 +324,25 @@ def test_a_locked_table_ends_the_plan_within_its_lock_timeout_and_leaves_nothing
     assert proc.returncode == 3 and took < 30, (proc.returncode, took)  # could not check
     assert err.strip().splitlines()[-1].startswith("error: ") and "timeout" in err
     assert database_dump(url) == before
+
+
+def test_a_btree_on_a_key_in_table_order_is_estimated_from_the_in_order_rate(ops, ops_db_url, tmp_path):
+    """an index on a key the table is stored in (a capture time of pictures inserted as they come) sorts
+    presorted rows: its estimate comes from production's correlation, not the random-order rate (2.5x over
+    at 1M pictures before)"""
+    with psycopg.connect(ops_db_url, autocommit=True) as c:
+        c.execute("CREATE TABLE measures AS SELECT g AS n, md5(g::text)::uuid AS id FROM generate_series(1, 300000) g")
+        c.execute("ANALYZE measures")
+    folder = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), folder)
+    write_migrations(folder, {
+        "0100_two-indexes.sql": "-- depends: 0005_sequence_geometry\n"
+                                "CREATE INDEX measures_n ON measures (n);\nCREATE INDEX measures_id ON measures (id);\n",
+        "0100_two-indexes.rollback.sql": "DROP INDEX measures_n;\nDROP INDEX measures_id;\n",
+    })  # fmt: skip
+    code, plan, err = plan_json(ops, ops_db_url, OPS_MIGRATIONS_DIR=str(folder))
+    assert code == 0, err
+    ordered, random_order = (st["estimate"] for st in plan["migrations"][0]["statements"])
+    assert any("n correlation 1.00" in b for b in ordered["basis"]), ordered
+    assert any("id correlation" in b for b in random_order["basis"]), random_order
+    assert 0 < ordered["seconds"] < random_order["seconds"], (ordered, random_order)

@@ -42,15 +42,23 @@ class Rates:
 
     scan_s_per_gb: float
     rewrite_s_per_gb: float
-    btree_s_per_mrow: float
+    btree_s_per_mrow: float  # a key in random order (a uuid)
     gist_s_per_mrow: float
     update_s_per_mrow: float  # per million rows, without index entries
     index_entry_s_per_mrow: float  # per million rows, for each index the update adds entries to
     sample_rows: int
     sample_bytes: int
+    btree_sorted_s_per_mrow: float | None = None  # a key in the table's own order (correlation 1)
 
-    def index_s_per_mrow(self, method: str | None) -> float:
-        return self.gist_s_per_mrow if method in ("gist", "spgist", "gin") else self.btree_s_per_mrow
+    def index_s_per_mrow(self, method: str | None, correlation: float | None = None) -> float:
+        """A build's rate; a btree's between the random-order and the in-order rate by how ordered the table
+        is by its key (``correlation``, from production's statistics; unknown: the random-order rate)."""
+        if method in ("gist", "spgist", "gin"):
+            return self.gist_s_per_mrow
+        if correlation is None or self.btree_sorted_s_per_mrow is None:
+            return self.btree_s_per_mrow
+        ordered = min(abs(correlation), 1.0)
+        return self.btree_sorted_s_per_mrow + (self.btree_s_per_mrow - self.btree_sorted_s_per_mrow) * (1 - ordered)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -58,7 +66,8 @@ class Rates:
     def describe(self) -> str:
         return (
             f"scan {self.scan_s_per_gb:.2g} s/GB, rewrite {self.rewrite_s_per_gb:.2g} s/GB, "
-            f"btree index {self.btree_s_per_mrow:.2g} s per million rows, GiST index "
+            f"btree index {self.btree_s_per_mrow:.2g} s per million rows "
+            f"({self.btree_sorted_s_per_mrow or self.btree_s_per_mrow:.2g} on a key in table order), GiST index "
             f"{self.gist_s_per_mrow:.2g} s per million rows, update {self.update_s_per_mrow:.2g} s per million "
             f"rows (+{self.index_entry_s_per_mrow:.2g} per index)"
         )
@@ -84,6 +93,7 @@ def calibrate(conn: psycopg.Connection, rows: int = CALIBRATION_ROWS) -> Rates:
         bare_update = _timed(conn, "calibrate_update")
         conn.execute(queries.statement("plan", "calibrate_vacuum"))
         btree = _timed(conn, "calibrate_btree")
+        btree_sorted = _timed(conn, "calibrate_btree_sorted")
         # without PostGIS there is no geometry to index; a GiST build elsewhere is rated from the btree's
         gist = _timed(conn, "calibrate_gist") if postgis else btree * GIST_PER_BTREE
         indexed_update = _timed(conn, "calibrate_update")
@@ -98,6 +108,7 @@ def calibrate(conn: psycopg.Connection, rows: int = CALIBRATION_ROWS) -> Rates:
         index_entry_s_per_mrow=max(indexed_update - bare_update, 0.0) / 2 / mrows,
         sample_rows=rows,
         sample_bytes=size,
+        btree_sorted_s_per_mrow=min(btree_sorted, btree) / mrows,
     )
 
 
@@ -110,16 +121,24 @@ class Facts:
     rows: int
     nb_indexes: int
     index_bytes: int
+    correlations: dict[str, float] = field(default_factory=dict)  # column -> pg_stats.correlation
+
+
+def _qualified(schema: str, name: str) -> str:
+    return name if schema == "public" else f"{schema}.{name}"
 
 
 def production_facts(conn: psycopg.Connection, names: set[str]) -> dict[str, Facts]:
     pairs = [(n.split(".", 1) if "." in n else ["public", n]) for n in sorted(names)]
-    rows = conn.execute(
-        queries.statement("plan", "sizes"), {"schemas": [p[0] for p in pairs], "names": [p[1] for p in pairs]}
-    ).fetchall()
+    params = {"schemas": [p[0] for p in pairs], "names": [p[1] for p in pairs]}
+    correlations: dict[str, dict[str, float]] = {}
+    for schema, name, column, correlation in conn.execute(queries.statement("plan", "correlations"), params):
+        correlations.setdefault(_qualified(schema, name), {})[column] = float(correlation)
     return {
-        (name if schema == "public" else f"{schema}.{name}"): Facts(kind, int(size), int(count), int(nb), int(ib))
-        for schema, name, kind, size, count, nb, ib in rows
+        _qualified(schema, name): Facts(
+            kind, int(size), int(count), int(nb), int(ib), correlations.get(_qualified(schema, name), {})
+        )
+        for schema, name, kind, size, count, nb, ib in conn.execute(queries.statement("plan", "sizes"), params)
     }
 
 
@@ -243,7 +262,8 @@ def estimate(st: StatementTrace, facts: dict[str, Facts], rates: Rates, explaine
         if rel.method:  # an index rebuilt (with its table, or alone: REINDEX)
             table = facts.get(rel.table or "")
             rows = table.rows if table else 0
-            est.seconds += rows / 1e6 * rates.index_s_per_mrow(rel.method)
+            correlation = table.correlations.get(rel.key) if table and rel.key else None
+            est.seconds += rows / 1e6 * rates.index_s_per_mrow(rel.method, correlation)
             est.basis.append(f"rebuilds index {rel.name} ({_rows(rows)}, {rel.method})")
         else:
             est.seconds += f.bytes / GB * rates.rewrite_s_per_gb
@@ -252,8 +272,13 @@ def estimate(st: StatementTrace, facts: dict[str, Facts], rates: Rates, explaine
         table = facts.get(idx.table or "")
         if table is None:
             continue
-        est.seconds += table.bytes / GB * rates.scan_s_per_gb + table.rows / 1e6 * rates.index_s_per_mrow(idx.method)
-        est.basis.append(f"builds index {idx.name} on {idx.table} ({_rows(table.rows)}, {idx.method})")
+        correlation = table.correlations.get(idx.key) if idx.key else None
+        rate = rates.index_s_per_mrow(idx.method, correlation)
+        est.seconds += table.bytes / GB * rates.scan_s_per_gb + table.rows / 1e6 * rate
+        order = (
+            f", {idx.key} correlation {correlation:.2f}" if correlation is not None and idx.method == "btree" else ""
+        )
+        est.basis.append(f"builds index {idx.name} on {idx.table} ({_rows(table.rows)}, {idx.method}{order})")
     for rel, what in e.validated:
         f = facts.get(rel.production or "")
         if f is not None:

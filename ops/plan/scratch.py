@@ -111,6 +111,27 @@ def copy_schema(source_url: str, target_url: str, server_major: int, lock_wait_s
         )
     if dump.returncode != 0:
         raise CheckUnavailable(f"pg_dump --schema-only failed: {_first_error(dump_err)}")  # production unread
+    _populate_views(source_url, target_url)
+
+
+def _populate_views(source_url: str, target_url: str) -> None:
+    """The materialized views production has populated, populated in the copy too: a schema-only dump leaves
+    them unpopulated (their data is a REFRESH in the dump's data section), and a migration reading one (such
+    as Panoramax 2.15's, from a 2.13 or 2.14 database) would fail on the copy where it succeeds on production.
+    With no rows, each refresh is instant; a view refreshed before one it reads from is tried again after it."""
+    with db.connect(source_url, autocommit=True) as source:
+        pending = [tuple(r) for r in source.execute(queries.statement("plan", "populated_views"))]
+    with db.connect(target_url, autocommit=True) as target:
+        while pending:
+            failed = []
+            for schema, name in pending:
+                try:
+                    target.execute(queries.identified("plan", "refresh_view", schema=schema, view=name))
+                except psycopg.Error:
+                    failed.append((schema, name))
+            if len(failed) == len(pending):  # left unpopulated: the replay says what a migration made of it
+                return
+            pending = failed
 
 
 def _first_error(stderr: bytes) -> str:

@@ -13,6 +13,14 @@ CREATE DATABASE {database} TEMPLATE template0
 -- name: drop_database
 DROP DATABASE IF EXISTS {database} WITH (FORCE)
 
+-- name: populated_views
+-- Production's populated materialized views, in creation order.
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'm' AND c.relispopulated ORDER BY c.oid
+
+-- name: refresh_view
+REFRESH MATERIALIZED VIEW {schema}.{view}
+
 -- name: user_objects
 -- What a database holds besides the system's and its extensions' (PostGIS created by a DBA): an operator's
 -- --scratch-url must hold nothing else.
@@ -99,14 +107,16 @@ WHERE n.nspname = ANY(%(schemas)s) AND (t.typtype IN ('d', 'e', 'r') OR (t.typty
 -- name: relations
 -- Every table, materialized view and index, with its storage file: a new relfilenode is a rewrite. For
 -- an index, its table and its access method; the check and foreign-key constraints validated and the
--- NOT NULL columns of each table, whose appearance means a scan of the table; and the table's columns.
+-- NOT NULL columns of each table, whose appearance means a scan of the table; and the table's columns. An
+-- index's first key column (NULL for an expression): how its table is ordered by it tells how dear its sort is.
 SELECT c.oid, n.nspname, c.relname, c.relkind, c.relfilenode, am.amname, i.indrelid,
        (SELECT array_agg(conname ORDER BY conname) FROM pg_constraint
         WHERE conrelid = c.oid AND contype IN ('c', 'f') AND convalidated) AS validated,
        (SELECT array_agg(attname ORDER BY attname) FROM pg_attribute
         WHERE attrelid = c.oid AND attnum > 0 AND attnotnull AND NOT attisdropped) AS not_null,
        (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
-        WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND c.relkind IN ('r', 'p', 'm')) AS columns
+        WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND c.relkind IN ('r', 'p', 'm')) AS columns,
+       (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]) AS first_key
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam AND c.relkind IN ('i', 'I')
@@ -136,6 +146,15 @@ FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS q(nspname, relname)
 JOIN pg_namespace n ON n.nspname = q.nspname
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = q.relname
 LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+
+-- name: correlations
+-- How production's tables are ordered by each column (pg_stats.correlation: 1 or -1 in the table's physical
+-- order, 0 at random), from the statistics ANALYZE keeps (no table is read).
+SELECT s.schemaname, s.tablename, s.attname, s.correlation
+FROM pg_stats s
+JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS q(nspname, relname)
+  ON s.schemaname = q.nspname AND s.tablename = q.relname
+WHERE s.correlation IS NOT NULL AND NOT s.inherited
 
 -- name: applied_hashes
 -- Panoramax's history as yoyo reads it to find what is pending (never written).
@@ -173,6 +192,11 @@ SELECT count(*) FROM ops_plan_calibration WHERE metadata->>'make' = 'none'
 
 -- name: calibrate_btree
 CREATE INDEX ops_plan_calibration_btree ON ops_plan_calibration (id)
+
+-- name: calibrate_btree_sorted
+-- A btree on a key in the table's own order (correlation 1), such as a capture time of pictures inserted
+-- as they come: its sort finds the rows presorted.
+CREATE INDEX ops_plan_calibration_sorted ON ops_plan_calibration (n)
 
 -- name: calibrate_gist
 CREATE INDEX ops_plan_calibration_gist ON ops_plan_calibration USING gist (geom)
