@@ -76,7 +76,9 @@ def test_the_dashboard_queries_only_what_ops_emits_and_shows_each_family(ops, db
     metrics = emitted(ops, db_url, tmp_path)
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] and dashboard["title"] and dashboard["panels"]
-    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert "label_values(ops_health_status, instance)" in json.dumps(variables["instance"]["query"])
     queried: set[str] = set()
     for panel in dashboard["panels"]:
         assert panel["targets"] and set(panel["gridPos"]) == {"x", "y", "w", "h"}, panel["title"]
@@ -87,3 +89,43 @@ def test_the_dashboard_queries_only_what_ops_emits_and_shows_each_family(ops, db
     assert queried == metrics  # every family ops emits is on the dashboard
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_the_dashboard_says_what_a_state_means_and_works_with_file_provisioning():
+    """a critical 2 shown red and named, not a green number; no ${DS_...} input that only the import dialog
+    fills; every query follows the instance selector; tables are instant; the provisioning file is shipped"""
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert "__inputs" not in dashboard and "DS_PROMETHEUS" not in DASHBOARD.read_text()
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    for panel in panels.values():
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+            for name in metric_names(promql_parser.parse(target["expr"])):
+                assert f'{name}{{instance=~"$instance"' in target["expr"], (panel["title"], target["expr"])
+            if panel["type"] == "table":
+                assert target["instant"] is True and target["format"] == "table", panel["title"]
+        assert panel["fieldConfig"]["defaults"].get("unit") or panel["fieldConfig"]["overrides"], panel["title"]
+
+    def texts(mappings: list[dict]) -> dict[str, tuple[str, str]]:
+        found = {}
+        for m in mappings:
+            if m["type"] == "value":
+                found |= {k: (v["text"], v["color"]) for k, v in m["options"].items()}
+        return found
+
+    health = panels["Health"]["fieldConfig"]["defaults"]
+    assert texts(health["mappings"])["2"] == ("CRITICAL", "red") and texts(health["mappings"])["0"][1] == "green"
+    assert [s["color"] for s in health["thresholds"]["steps"]][:3] == ["green", "orange", "red"]
+    assert any(m["type"] == "special" and m["options"]["match"] == "nan" for m in health["mappings"])  # db down
+    for title in ("Database up", "Schema ready", "Storage areas up"):
+        assert texts(panels[title]["fieldConfig"]["defaults"]["mappings"])["0"][1] == "red", title
+    checks = panels["Checks (0 ok, 1 warning, 2 critical, 3 not checked)"]["fieldConfig"]["overrides"]
+    status_column = next(o for o in checks if o["matcher"]["options"] == "Value #A")
+    assert texts(status_column["properties"][0]["value"])["2"] == ("CRITICAL", "red")
+    for title in ("Oldest ready job", "Time since the map's refresh"):
+        assert panels[title]["fieldConfig"]["defaults"]["unit"] == "s"
+
+    provisioning = yaml.safe_load((DASHBOARD.parent / "grafana-provisioning.yml").read_text())
+    provider = provisioning["providers"][0]
+    assert provisioning["apiVersion"] == 1 and provider["type"] == "file" and provider["options"]["path"]

@@ -34,6 +34,7 @@ def test_wheel_and_sdist_install_by_name_in_a_fresh_virtualenv_and_run(tmp_path,
     metadata = zipfile.ZipFile(wheel).read(f"{DIST}-{__version__}.dist-info/METADATA").decode()
     assert "Name: panoramax-ops" in metadata and "Classifier: Topic :: Database" in metadata
     assert "ops/monitoring/ops-alerts.rules.yml" in names and "ops/monitoring/grafana-dashboard.json" in names
+    assert "ops/monitoring/grafana-provisioning.yml" in names
     top = sdist.name.removesuffix(".tar.gz")
     with tarfile.open(sdist) as archive:
         members = archive.getnames()

@@ -42,23 +42,35 @@ class Rates:
 
     scan_s_per_gb: float
     rewrite_s_per_gb: float
-    btree_s_per_mrow: float  # a key in random order (a uuid)
+    btree_s_per_mrow: float  # a key in random order (a uuid), the read of the table included
     gist_s_per_mrow: float
     update_s_per_mrow: float  # per million rows, without index entries
     index_entry_s_per_mrow: float  # per million rows, for each index the update adds entries to
     sample_rows: int
     sample_bytes: int
-    btree_sorted_s_per_mrow: float | None = None  # a key in the table's own order (correlation 1)
+    # A btree's sort and build alone (the read of its table rated apart, read_s_per_gb): its key in random
+    # order, a uuid or a text (wide) or a number or a time (narrow), or in the table's own order.
+    read_s_per_gb: float | None = None
+    btree_wide_s_per_mrow: float | None = None
+    btree_narrow_s_per_mrow: float | None = None
+    btree_sorted_s_per_mrow: float | None = None
 
-    def index_s_per_mrow(self, method: str | None, correlation: float | None = None) -> float:
-        """A build's rate; a btree's between the random-order and the in-order rate by how ordered the table
-        is by its key (``correlation``, from production's statistics; unknown: the random-order rate)."""
-        if method in ("gist", "spgist", "gin"):
-            return self.gist_s_per_mrow
-        if correlation is None or self.btree_sorted_s_per_mrow is None:
-            return self.btree_s_per_mrow
-        ordered = min(abs(correlation), 1.0)
-        return self.btree_sorted_s_per_mrow + (self.btree_s_per_mrow - self.btree_sorted_s_per_mrow) * (1 - ordered)
+    def index_s_per_mrow(self, method: str | None) -> float:
+        return self.gist_s_per_mrow if method in ("gist", "spgist", "gin") else self.btree_s_per_mrow
+
+    def btree_build_s(self, gb: float, rows: int, correlation: float | None, narrow: bool) -> float:
+        """A btree build on a table of ``gb`` and ``rows``: its read, then its sort, at the rate of its key's
+        width, between the random-order and the in-order rate by how ordered the table is by the key
+        (``correlation``, from production's statistics; unknown: random order)."""
+        if None in (self.read_s_per_gb, self.btree_wide_s_per_mrow, self.btree_narrow_s_per_mrow,
+                    self.btree_sorted_s_per_mrow):  # fmt: skip
+            return gb * self.scan_s_per_gb + rows / 1e6 * self.btree_s_per_mrow
+        assert self.read_s_per_gb is not None and self.btree_sorted_s_per_mrow is not None
+        random_order = self.btree_narrow_s_per_mrow if narrow else self.btree_wide_s_per_mrow
+        assert random_order is not None
+        ordered = min(abs(correlation), 1.0) if correlation is not None else 0.0
+        per_mrow = self.btree_sorted_s_per_mrow + max(random_order - self.btree_sorted_s_per_mrow, 0.0) * (1 - ordered)
+        return gb * self.read_s_per_gb + rows / 1e6 * per_mrow
 
     def as_dict(self) -> dict[str, Any]:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -66,8 +78,7 @@ class Rates:
     def describe(self) -> str:
         return (
             f"scan {self.scan_s_per_gb:.2g} s/GB, rewrite {self.rewrite_s_per_gb:.2g} s/GB, "
-            f"btree index {self.btree_s_per_mrow:.2g} s per million rows "
-            f"({self.btree_sorted_s_per_mrow or self.btree_s_per_mrow:.2g} on a key in table order), GiST index "
+            f"btree index {self.btree_s_per_mrow:.2g} s per million rows, GiST index "
             f"{self.gist_s_per_mrow:.2g} s per million rows, update {self.update_s_per_mrow:.2g} s per million "
             f"rows (+{self.index_entry_s_per_mrow:.2g} per index)"
         )
@@ -92,8 +103,12 @@ def calibrate(conn: psycopg.Connection, rows: int = CALIBRATION_ROWS) -> Rates:
         rewrite = _timed(conn, "calibrate_rewrite")
         bare_update = _timed(conn, "calibrate_update")
         conn.execute(queries.statement("plan", "calibrate_vacuum"))
-        btree = _timed(conn, "calibrate_btree")
+        _timed(conn, "calibrate_read")
+        read = _timed(conn, "calibrate_read")
+        narrow = _timed(conn, "calibrate_btree_narrow")
         btree_sorted = _timed(conn, "calibrate_btree_sorted")
+        conn.execute(queries.statement("plan", "calibrate_drop_extra"))  # two indexes for the update below
+        btree = _timed(conn, "calibrate_btree")
         # without PostGIS there is no geometry to index; a GiST build elsewhere is rated from the btree's
         gist = _timed(conn, "calibrate_gist") if postgis else btree * GIST_PER_BTREE
         indexed_update = _timed(conn, "calibrate_update")
@@ -108,7 +123,10 @@ def calibrate(conn: psycopg.Connection, rows: int = CALIBRATION_ROWS) -> Rates:
         index_entry_s_per_mrow=max(indexed_update - bare_update, 0.0) / 2 / mrows,
         sample_rows=rows,
         sample_bytes=size,
-        btree_sorted_s_per_mrow=min(btree_sorted, btree) / mrows,
+        read_s_per_gb=read / gb,
+        btree_wide_s_per_mrow=max(btree - read, 0.0) / mrows,
+        btree_narrow_s_per_mrow=max(narrow - read, 0.0) / mrows,
+        btree_sorted_s_per_mrow=max(min(btree_sorted, narrow, btree) - read, 0.0) / mrows,
     )
 
 
@@ -262,8 +280,7 @@ def estimate(st: StatementTrace, facts: dict[str, Facts], rates: Rates, explaine
         if rel.method:  # an index rebuilt (with its table, or alone: REINDEX)
             table = facts.get(rel.table or "")
             rows = table.rows if table else 0
-            correlation = table.correlations.get(rel.key) if table and rel.key else None
-            est.seconds += rows / 1e6 * rates.index_s_per_mrow(rel.method, correlation)
+            est.seconds += rows / 1e6 * rates.index_s_per_mrow(rel.method)
             est.basis.append(f"rebuilds index {rel.name} ({_rows(rows)}, {rel.method})")
         else:
             est.seconds += f.bytes / GB * rates.rewrite_s_per_gb
@@ -272,13 +289,16 @@ def estimate(st: StatementTrace, facts: dict[str, Facts], rates: Rates, explaine
         table = facts.get(idx.table or "")
         if table is None:
             continue
-        correlation = table.correlations.get(idx.key) if idx.key else None
-        rate = rates.index_s_per_mrow(idx.method, correlation)
-        est.seconds += table.bytes / GB * rates.scan_s_per_gb + table.rows / 1e6 * rate
-        order = (
-            f", {idx.key} correlation {correlation:.2f}" if correlation is not None and idx.method == "btree" else ""
-        )
-        est.basis.append(f"builds index {idx.name} on {idx.table} ({_rows(table.rows)}, {idx.method}{order})")
+        gb = table.bytes / GB
+        if idx.method == "btree":
+            correlation = table.correlations.get(idx.key) if idx.key else None
+            est.seconds += rates.btree_build_s(gb, table.rows, correlation, idx.narrow_key)
+            order = f", {idx.key} correlation {correlation:.2f}" if correlation is not None else ""
+            kind = "narrow" if idx.narrow_key else "wide"
+            est.basis.append(f"builds index {idx.name} on {idx.table} ({_rows(table.rows)}, btree, {kind} key{order})")
+        else:
+            est.seconds += gb * rates.scan_s_per_gb + table.rows / 1e6 * rates.index_s_per_mrow(idx.method)
+            est.basis.append(f"builds index {idx.name} on {idx.table} ({_rows(table.rows)}, {idx.method})")
     for rel, what in e.validated:
         f = facts.get(rel.production or "")
         if f is not None:

@@ -108,7 +108,8 @@ WHERE n.nspname = ANY(%(schemas)s) AND (t.typtype IN ('d', 'e', 'r') OR (t.typty
 -- Every table, materialized view and index, with its storage file: a new relfilenode is a rewrite. For
 -- an index, its table and its access method; the check and foreign-key constraints validated and the
 -- NOT NULL columns of each table, whose appearance means a scan of the table; and the table's columns. An
--- index's first key column (NULL for an expression): how its table is ordered by it tells how dear its sort is.
+-- index's first key column (NULL for an expression) and whether its type is passed by value (a number, a
+-- time: cheaper to compare than a uuid or a text): with how its table is ordered by it, how dear its sort is.
 SELECT c.oid, n.nspname, c.relname, c.relkind, c.relfilenode, am.amname, i.indrelid,
        (SELECT array_agg(conname ORDER BY conname) FROM pg_constraint
         WHERE conrelid = c.oid AND contype IN ('c', 'f') AND convalidated) AS validated,
@@ -116,7 +117,9 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, c.relfilenode, am.amname, i.indre
         WHERE attrelid = c.oid AND attnum > 0 AND attnotnull AND NOT attisdropped) AS not_null,
        (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
         WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND c.relkind IN ('r', 'p', 'm')) AS columns,
-       (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]) AS first_key
+       (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND attnum = i.indkey[0]) AS first_key,
+       (SELECT t.typbyval FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[0]) AS narrow_key
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam AND c.relkind IN ('i', 'I')
@@ -164,7 +167,7 @@ SELECT migration_hash FROM _yoyo_migration
 -- The calibration sample: rows shaped like a picture (a uuid, a time, a point, an enum-like text, some
 -- metadata), in the scratch database only.
 CREATE TABLE ops_plan_calibration AS
-SELECT g AS n, md5(g::text)::uuid AS id, now() - g * interval '1 second' AS ts,
+SELECT g AS n, md5(g::text)::uuid AS id, now() - g * interval '1 second' AS ts, random() AS r,
        ST_SetSRID(ST_MakePoint(random() * 10, 40 + random() * 10), 4326) AS geom,
        (ARRAY['ready', 'hidden', 'preparing'])[1 + mod(g, 3)] AS status,
        jsonb_build_object('type', 'flat', 'originalFileName', 'IMG_' || g || '.jpg', 'make', 'Camera') AS metadata
@@ -173,7 +176,7 @@ FROM generate_series(1, %(rows)s) AS g
 -- name: calibrate_table_plain
 -- The same without the point, in a database without PostGIS (before ops's first migration installs it).
 CREATE TABLE ops_plan_calibration AS
-SELECT g AS n, md5(g::text)::uuid AS id, now() - g * interval '1 second' AS ts,
+SELECT g AS n, md5(g::text)::uuid AS id, now() - g * interval '1 second' AS ts, random() AS r,
        (ARRAY['ready', 'hidden', 'preparing'])[1 + mod(g, 3)] AS status,
        jsonb_build_object('type', 'flat', 'originalFileName', 'IMG_' || g || '.jpg', 'make', 'Camera') AS metadata
 FROM generate_series(1, %(rows)s) AS g
@@ -193,10 +196,21 @@ SELECT count(*) FROM ops_plan_calibration WHERE metadata->>'make' = 'none'
 -- name: calibrate_btree
 CREATE INDEX ops_plan_calibration_btree ON ops_plan_calibration (id)
 
+-- name: calibrate_read
+-- A plain read of the sample, as an index build reads its table.
+SELECT count(*) FROM ops_plan_calibration
+
+-- name: calibrate_btree_narrow
+-- A btree on a key passed by value (a number, a time) in random order.
+CREATE INDEX ops_plan_calibration_narrow ON ops_plan_calibration (r)
+
 -- name: calibrate_btree_sorted
 -- A btree on a key in the table's own order (correlation 1), such as a capture time of pictures inserted
 -- as they come: its sort finds the rows presorted.
 CREATE INDEX ops_plan_calibration_sorted ON ops_plan_calibration (n)
+
+-- name: calibrate_drop_extra
+DROP INDEX ops_plan_calibration_narrow, ops_plan_calibration_sorted
 
 -- name: calibrate_gist
 CREATE INDEX ops_plan_calibration_gist ON ops_plan_calibration USING gist (geom)
