@@ -191,6 +191,16 @@ def run_ops(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
                           text=True, timeout=timeout, **kwargs)  # fmt: skip
 
 
+def with_pending(folder: Path, name: str, text: str, rollback: str) -> Path:
+    """``folder``: ops's own migrations and one more after them, pending: ``name``.sql (``text``, after the
+    last one) and its rollback."""
+    from ops.schema.files import default_migrations_dir
+
+    shutil.copytree(default_migrations_dir(), folder)
+    last = sorted(p.stem for p in default_migrations_dir().glob("*.sql") if not p.stem.endswith(".rollback"))[-1]
+    return write_migrations(folder, {f"{name}.sql": f"-- depends: {last}\n{text}", f"{name}.rollback.sql": rollback})
+
+
 def write_migrations(folder: Path, files: dict[str, str]) -> Path:
     """Write migration files inline (yoyo's test style): {"0001_a.sql": "...", "0001_a.rollback.sql": "..."}."""
     folder.mkdir(parents=True, exist_ok=True)

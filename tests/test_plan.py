@@ -26,6 +26,7 @@ from tests.conftest import (
     make_role,
     repetitions,
     start_ops,
+    with_pending,
     write_migrations,
 )
 from tests.factories import make_account, make_sequence, walk
@@ -333,13 +334,9 @@ def test_a_btree_on_a_key_in_table_order_is_estimated_from_the_in_order_rate(ops
     with psycopg.connect(ops_db_url, autocommit=True) as c:
         c.execute("CREATE TABLE measures AS SELECT g AS n, md5(g::text)::uuid AS id FROM generate_series(1, 300000) g")
         c.execute("ANALYZE measures")
-    folder = tmp_path / "migrations"
-    shutil.copytree(default_migrations_dir(), folder)
-    write_migrations(folder, {
-        "0100_two-indexes.sql": "-- depends: 0005_sequence_geometry\n"
-                                "CREATE INDEX measures_n ON measures (n);\nCREATE INDEX measures_id ON measures (id);\n",
-        "0100_two-indexes.rollback.sql": "DROP INDEX measures_n;\nDROP INDEX measures_id;\n",
-    })  # fmt: skip
+    folder = with_pending(tmp_path / "migrations", "0100_two-indexes",
+                          "CREATE INDEX measures_n ON measures (n);\nCREATE INDEX measures_id ON measures (id);\n",
+                          "DROP INDEX measures_n;\nDROP INDEX measures_id;\n")  # fmt: skip
     code, plan, err = plan_json(ops, ops_db_url, OPS_MIGRATIONS_DIR=str(folder))
     assert code == 0, err
     ordered, random_order = (st["estimate"] for st in plan["migrations"][0]["statements"])

@@ -5,14 +5,12 @@ as they were, and the plan names the migration it did not trace (exit 1: a warni
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from ops.schema.files import default_migrations_dir
-from tests.conftest import database_dump, make_role, write_migrations
+from tests.conftest import database_dump, make_role, with_pending
 from tests.factories import make_account, make_sequence, walk
 from tests.storage_helpers import env
 
@@ -85,10 +83,7 @@ def test_no_hostile_migration_reaches_production_or_its_server(scenario, ops, pr
     database = production.rsplit("/", 1)[1]
     dump, state = database_dump(production), cluster_state(production)
     for name, (text, said) in hostile_forms(database).items():
-        folder = tmp_path / name
-        shutil.copytree(default_migrations_dir(), folder)
-        write_migrations(folder, {"0100_hostile.sql": "-- depends: 0005_sequence_geometry\n" + text,
-                                  "0100_hostile.rollback.sql": "SELECT 1;\n"})  # fmt: skip
+        folder = with_pending(tmp_path / name, "0100_hostile", text, "SELECT 1;\n")
         result = ops("db", "plan", "--json", env=env(production, OPS_MIGRATIONS_DIR=str(folder)))
         plan = json.loads(result.stdout) if result.stdout.strip() else {}
         [migration] = plan.get("migrations") or [{}]
@@ -108,13 +103,9 @@ def test_no_hostile_migration_reaches_production_or_its_server(scenario, ops, pr
 def test_the_explicit_transaction_of_a_panoramax_style_migration_is_still_traced(ops, production, tmp_path):
     """BEGIN; … COMMIT; as statements of their own in a -- transactional: false migration (as Panoramax
     writes some) are traced, not refused"""
-    folder = tmp_path / "migrations"
-    shutil.copytree(default_migrations_dir(), folder)
-    write_migrations(folder, {
-        "0100_block.sql": "-- depends: 0005_sequence_geometry\n-- transactional: false\nBEGIN;\n"
-                          "ALTER TABLE pictures ADD COLUMN plan_test int;\nCOMMIT;\n",
-        "0100_block.rollback.sql": "ALTER TABLE pictures DROP COLUMN plan_test;\n",
-    })  # fmt: skip
+    folder = with_pending(tmp_path / "migrations", "0100_block",
+                          "-- transactional: false\nBEGIN;\nALTER TABLE pictures ADD COLUMN plan_test int;\nCOMMIT;\n",
+                          "ALTER TABLE pictures DROP COLUMN plan_test;\n")  # fmt: skip
     result = ops("db", "plan", "--json", env=env(production, OPS_MIGRATIONS_DIR=str(folder)))
     [migration] = json.loads(result.stdout)["migrations"]
     assert migration["not_traced"] is None and migration["error"] is None, result.stderr
@@ -123,12 +114,8 @@ def test_the_explicit_transaction_of_a_panoramax_style_migration_is_still_traced
 
 
 def _pending_index(production: str, tmp_path: Path) -> Path:
-    folder = tmp_path / "migrations"
-    shutil.copytree(default_migrations_dir(), folder)
-    return write_migrations(folder, {
-        "0100_test-index.sql": "-- depends: 0005_sequence_geometry\nCREATE INDEX pictures_ts_test ON pictures (ts);\n",
-        "0100_test-index.rollback.sql": "DROP INDEX pictures_ts_test;\n",
-    })  # fmt: skip
+    return with_pending(tmp_path / "migrations", "0100_test-index", "CREATE INDEX pictures_ts_test ON pictures (ts);\n",
+                        "DROP INDEX pictures_ts_test;\n")  # fmt: skip
 
 
 def test_scratch_url_refuses_system_databases_and_production(scenario, ops, production, tmp_path, cluster):
