@@ -185,3 +185,23 @@ def test_upgrade_killed_anywhere_finishes_on_rerun(scenario, new_database, tmp_p
     """ops db upgrade on an empty database killed at random, then run again"""
     empty = new_database("template1")
     kill_loop(scenario, new_database, [(empty, None)], tmp_path, ["db", "upgrade"], upgrade_state)
+
+
+def panoramax_upgrade_state(url: str, _store: Path | None) -> object:
+    return (schema_dump(url, "--exclude-table-data=*"),
+            rows(url, "SELECT migration_id, migration_hash FROM _yoyo_migration ORDER BY 1"),
+            rows(url, "SELECT migration_id, operation FROM _yoyo_log ORDER BY created_at_utc, migration_id"),
+            rows(url, "SELECT count(*) FROM yoyo_lock"))  # fmt: skip
+
+
+def test_panoramax_upgrade_killed_anywhere_finishes_on_rerun(scenario, new_database, tmp_path):
+    """ops db upgrade --panoramax 2.15.1 on a geovisio 2.10.0 database killed at random, then run again: the
+    schema and Panoramax's own history (applied, log, no lock left) end as after an uninterrupted run"""
+    from ops.plan import source
+    from scripts import panoramax
+
+    old = new_database("template1")
+    assert panoramax.build(old, source.from_version("2.10.0", panoramax.CACHE)) > 50
+    new = panoramax.migrations_dir(tmp_path / "pnx")
+    kill_loop(scenario, new_database, [(old, None)], tmp_path, ["db", "upgrade", "--panoramax", str(new)],
+              panoramax_upgrade_state, kills=repetitions(20, 6))  # fmt: skip
