@@ -59,7 +59,7 @@ def same_as_panoramax(url: str, reference: str) -> None:
 
 
 def test_an_upgrade_by_ops_leaves_what_panoramax_s_own_upgrade_leaves(ops, new_database, cluster, releases,
-                                                                     templates):  # fmt: skip
+                                                                     templates, tmp_path):  # fmt: skip
     _old, new = releases
     ours, reference = new_database(templates[0]), cluster.url(templates[1])
     before = history(ours)
@@ -77,12 +77,28 @@ def test_an_upgrade_by_ops_leaves_what_panoramax_s_own_upgrade_leaves(ops, new_d
     again = ops("db", "upgrade", "--panoramax", str(new), env=env(ours))
     assert again.exit_code == 0 and "nothing to apply" in again.stdout
     assert panoramax.build(ours, new) == 0  # Panoramax itself finds nothing left to apply
+    _panoramax_works_on(ours, tmp_path)
+
+
+def _panoramax_works_on(url: str, tmp_path: Path) -> None:
+    """Panoramax 2.15.1's own API starts on the database (it checks its schema first) and takes an upload
+    through to a ready collection: its background threads prepare the pictures and dispatch the upload set."""
+    from tests.panoramax_api import Panoramax, Picture, make_pictures
+
+    server = Panoramax(url, tmp_path / "storage").start()
+    try:
+        files = make_pictures(tmp_path / "upload", [Picture(f"{n}.jpg", 48.1 + n * 0.0001, 2.5, f"2024:01:01 10:00:0{n}")
+                                                    for n in range(3)])  # fmt: skip
+        collection = server.upload("after the upgrade", files)
+        assert [p["name"] for p in server.items(collection)] == ["0.jpg", "1.jpg", "2.jpg"]
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("start", ["2.12.0", "2.13.0", "2.14.0"])
-def test_from_each_later_release_too(ops, new_database, cluster, releases, start):
+def test_from_each_later_release_too(ops, new_database, cluster, releases, start, tmp_path):
     """the same equality from each release an instance may still run: its migrations (from the package
-    registry) applied, then 2.15.1's by ops and, on a copy, by Panoramax's own way"""
+    registry) applied, then 2.15.1's by ops and, on a copy, by Panoramax's own way; Panoramax's API works on it"""
     _old, new = releases
     ours, reference = new_database(), new_database()
     older = source.from_version(start, panoramax.CACHE)
@@ -94,6 +110,7 @@ def test_from_each_later_release_too(ops, new_database, cluster, releases, start
     assert done.exit_code == 0, done.stderr
     assert [a["id"] for a in json.loads(done.stdout)["applied"]] == [m for m, _ in history(reference)][len(before) :]
     same_as_panoramax(ours, reference)  # the schema, and the history in Panoramax's own order
+    _panoramax_works_on(ours, tmp_path)
 
 
 class Holder(threading.Thread):
