@@ -286,3 +286,38 @@ def test_writes_stall_at_most_the_lock_timeout_where_panoramax_s_own_upgrade_sta
     with_panoramax = WriteLoad(theirs).longest_during(by_panoramax)
     assert with_ops <= 1 + 1.5, (with_ops, with_panoramax)  # the lock timeout, plus the statement and a margin
     assert with_panoramax >= 4 * with_ops and with_panoramax >= 3, (with_ops, with_panoramax)
+
+
+def _rolled_back_panoramax_s_way(url: str, folder: Path) -> None:
+    """What flask db rollback does (geovisio's rollback_db_schema): yoyo's rollback of the last migration."""
+    from yoyo import get_backend, read_migrations
+
+    backend = get_backend(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with backend.lock():
+            backend.rollback_migrations(backend.to_rollback(read_migrations(str(folder)))[:1])
+    finally:
+        backend.connection.close()
+
+
+def test_a_rollback_by_ops_leaves_what_panoramax_s_own_rollback_leaves(ops, new_database, releases, templates):
+    """ops db rollback --panoramax: the dry run names the last migration and changes nothing; the rollback
+    leaves the schema and history flask db rollback leaves; --all needs --yes; an upgrade puts it back"""
+    _old, new = releases
+    ours, theirs = new_database(templates[1]), new_database(templates[1])
+    before = history(ours)
+    dry = ops("db", "rollback", "--panoramax", str(new), "--dry-run", "--json", env=env(ours))
+    assert dry.exit_code == 0 and json.loads(dry.stdout)["would_roll_back"] == [before[-1][0]], dry.stderr
+    assert history(ours) == before
+    refused = ops("db", "rollback", "--panoramax", str(new), "--all", env=env(ours))
+    assert refused.exit_code != 0 and "--yes" in refused.stderr and history(ours) == before
+
+    done = ops("db", "rollback", "--panoramax", str(new), "--json", env=env(ours))
+    assert done.exit_code == 0, done.stderr
+    assert [r["id"] for r in json.loads(done.stdout)["rolled_back"]] == [before[-1][0]]
+    _rolled_back_panoramax_s_way(theirs, new)
+    same_as_panoramax(ours, theirs)
+
+    again = ops("db", "upgrade", "--panoramax", str(new), env=env(ours))
+    assert again.exit_code == 0, again.stderr
+    assert history(ours) == before

@@ -1,4 +1,5 @@
-"""``ops db`` (upgrade, rollback, status, refresh) and ``ops refresh``."""
+"""``ops db`` (upgrade, rollback, status, refresh) and ``ops refresh``. Long because it holds four commands and
+their options, each upgrade and rollback with its --panoramax form (whose work is in ops.cli.panoramax_upgrade)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import click
 
 from ops.cli.common import confirm_or_refuse, database, emit, jit_report, say, settings
 from ops.cli.options import (
-    Seconds,
     ddl_lock_timeout_option,
+    deadline_option,
     dry_run_option,
     json_option,
     lock_timeout_option,
@@ -96,9 +97,6 @@ def _run_result(result: Any, verb: str) -> dict[str, Any]:
             "removed_bookkeeping": result.cleaned_bookkeeping}  # fmt: skip
 
 
-PANORAMAX_LOCK_TIMEOUT_S = 3.0  # --panoramax: a statement's wait for a lock, unless --ddl-lock-timeout says
-
-
 @db.command()
 @dry_run_option
 @lock_timeout_option
@@ -114,8 +112,7 @@ PANORAMAX_LOCK_TIMEOUT_S = 3.0  # --panoramax: a statement's wait for a lock, un
     is_flag=True,
     help="With --panoramax: upgrade even when the plan warns (its ANALYZE warnings ops handles itself).",
 )
-@click.option("--deadline", type=Seconds(1, 86400), default=600, show_default=True,
-              help="With --panoramax: how long one migration is retried while a lock is not granted.")  # fmt: skip
+@deadline_option
 @click.pass_context
 def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float, as_json: bool,
             panoramax_source: str | None, accept_warnings: bool, deadline: float) -> None:  # fmt: skip
@@ -135,9 +132,7 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
     if panoramax_source is not None:
         from ops.cli import panoramax_upgrade
 
-        default = ctx.get_parameter_source("ddl_lock_timeout") == click.core.ParameterSource.DEFAULT
         panoramax_upgrade.run(ctx, panoramax_source, accept_warnings=accept_warnings, dry_run=dry_run,
-                              lock_timeout_s=PANORAMAX_LOCK_TIMEOUT_S if default else ddl_lock_timeout,
                               deadline_s=deadline, as_json=as_json)  # fmt: skip
         return
     if accept_warnings:
@@ -171,10 +166,15 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
 @lock_timeout_option
 @ddl_lock_timeout_option
 @json_option
+@click.option("--panoramax", "panoramax_source", metavar="SOURCE",
+              help="On a Panoramax-managed database: roll back the last of Panoramax's migrations of this release "
+              "(every one with --all) with yoyo, out of Panoramax's own history, as flask db rollback does; each "
+              "under a short lock timeout (3 s unless --ddl-lock-timeout), retried with backoff.")  # fmt: skip
+@deadline_option
 @click.pass_context
 def rollback(
     ctx: click.Context, everything: bool, yes: bool, dry_run: bool, lock_timeout: float, ddl_lock_timeout: float,
-    as_json: bool,
+    as_json: bool, panoramax_source: str | None, deadline: float,
 ) -> None:  # fmt: skip
     """Roll back the most recently applied migration (by time applied), or all with --all.
 
@@ -185,9 +185,16 @@ def rollback(
     ops db rollback --all --yes
     ops db rollback --all --dry-run
     ops db rollback --json      # {"rolled_back": [{"id": …, "seconds": …}], …}
+    ops db rollback --panoramax 2.15.1 --dry-run   # on Panoramax's database: what flask db rollback would undo
     """
     from ops.schema import migrations, runner
 
+    if panoramax_source is not None:
+        from ops.cli import panoramax_upgrade
+
+        panoramax_upgrade.run_rollback(ctx, panoramax_source, everything=everything, yes=yes, dry_run=dry_run,
+                                       deadline_s=deadline, as_json=as_json)  # fmt: skip
+        return
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
         with database(ctx, "db rollback", check_schema=False, read_only=True) as conn:

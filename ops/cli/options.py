@@ -80,6 +80,11 @@ ddl_lock_timeout_option = click.option(
 )
 
 
+deadline_option = click.option("--deadline", type=Seconds(1, 86400), default=600, show_default=True,
+                               help="With --panoramax: how long one migration is retried while a lock is not "
+                               "granted.")  # fmt: skip
+
+
 def batch_size_option(default: int, what: str) -> Callable[[F], F]:
     """``--batch-size``: how much work one transaction (or batch) takes."""
     return click.option(

@@ -1,11 +1,13 @@
 """``ops db upgrade --panoramax SOURCE``: the plan first, then Panoramax's migrations applied by
-``ops.schema.panoramax_upgrade``."""
+``ops.schema.panoramax_upgrade``; ``ops db rollback --panoramax SOURCE``, the same way back."""
 
 from __future__ import annotations
 
 import logging
 import signal
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,32 +33,92 @@ def handled_here(plan: Plan) -> tuple[dict[str, list[str]], list[str]]:
     return {mid: sorted(tables) for mid, tables in analyze.items()}, others
 
 
+LOCK_TIMEOUT_S = 3.0  # a statement's wait for a lock, unless --ddl-lock-timeout says
+
+
+def _lock_timeout_s(ctx: click.Context) -> float:
+    """--ddl-lock-timeout when the operator gave it, else the short wait an upgrade of a live database wants."""
+    given = ctx.get_parameter_source("ddl_lock_timeout") != click.core.ParameterSource.DEFAULT
+    return float(ctx.params["ddl_lock_timeout"]) if given else LOCK_TIMEOUT_S
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool, lock_timeout_s: float,
-        deadline_s: float, as_json: bool) -> None:  # fmt: skip
-    from ops.cli.plan import plan_database, plan_lines
-    from ops.config import default_cache_dir, scratch_url
-    from ops.errors import OpsError, UsageError
+def _panoramax_database(ctx: click.Context, command: str, source: str) -> tuple[str, Path]:
+    """The database's URL, refused unless Panoramax built it, and the folder of the release's migrations."""
+    from ops.config import default_cache_dir
+    from ops.errors import UsageError
     from ops.plan import source as plan_source
     from ops.schema import kind
-    from ops.schema import panoramax_upgrade as core
 
     url = settings(ctx).require_db_url()
     with database(ctx, "db upgrade", check_schema=False, read_only=True) as conn:
         detected = kind.detect(conn)
     if not detected.panoramax:
-        raise UsageError(f"--panoramax upgrades a database built by Panoramax; this is a {detected.describe()}: "
-                         "ops db upgrade (without --panoramax) upgrades it (nothing was changed)")  # fmt: skip
-    folder = plan_source.resolve(source, default_cache_dir())
+        raise UsageError(f"--panoramax works on a database built by Panoramax; this is a {detected.describe()}: "
+                         f"ops {command} (without --panoramax) works on it (nothing was changed)")  # fmt: skip
+    return url, plan_source.resolve(source, default_cache_dir())
+
+
+def _stoppable(work: Callable[[], Any], as_json: bool) -> Any:
+    """``work`` with SIGTERM as Ctrl-C (the migration in progress rolls back); what it did, in --json too,
+    when it stops."""
+    from ops.schema import panoramax_upgrade as core
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return work()
+    except core.UpgradeStopped as stopped:
+        if as_json:
+            emit(stopped.result.as_dict(), True, [])
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_rollback(ctx: click.Context, source: str, *, everything: bool, yes: bool, dry_run: bool,
+                 deadline_s: float, as_json: bool) -> None:  # fmt: skip
+    """``ops db rollback --panoramax``: what ``flask db rollback [--all]`` undoes, the same way, with the lock
+    timeout, retries, deadline and stop of an upgrade."""
+    from ops.cli.common import confirm_or_refuse
+    from ops.schema import panoramax_upgrade as core
+
+    url, folder = _panoramax_database(ctx, "db rollback", source)
+    todo = core.to_roll_back(url, folder, everything)
+    progress = (lambda line: click.echo(line, err=True)) if as_json else say
+    if dry_run or not todo:
+        lines = [f"would roll back {mid}" for mid in todo] or ["nothing to roll back: no migration of it is applied"]
+        emit({"would_roll_back": todo}, as_json, lines)
+        return
+    if everything and not yes:
+        confirm_or_refuse(
+            f"Roll back ALL {len(todo)} of Panoramax's migrations? Every table of Panoramax and its data will be deleted",
+            "--all deletes every table of Panoramax and its data; add --yes to confirm",
+        )
+    options = core.Options(lock_timeout_s=_lock_timeout_s(ctx), deadline_s=deadline_s)
+    result = _stoppable(lambda: core.rollback(url, folder, everything, options, report=progress), as_json)
+    data = result.as_dict()
+    emit({"rolled_back": data["applied"], "stopped": data["stopped"]}, as_json,
+         [f"rolled back {len(result.applied)} of Panoramax's migrations"])  # fmt: skip
+
+
+def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool, deadline_s: float,
+        as_json: bool) -> None:  # fmt: skip
+    from ops.cli.plan import plan_database, plan_lines
+    from ops.config import scratch_url
+    from ops.errors import OpsError, UsageError
+    from ops.schema import panoramax_upgrade as core
+
+    url, folder = _panoramax_database(ctx, "db upgrade", source)
     pending = core.pending(url, folder)
     progress = (lambda line: click.echo(line, err=True)) if as_json else say
     if not pending:
         emit(core.Result([]).as_dict(), as_json, ["nothing to apply: Panoramax's history holds every migration"])
         return
     core.loadable(folder, pending)
+    lock_timeout_s = _lock_timeout_s(ctx)
     options = core.Options(lock_timeout_s=lock_timeout_s, deadline_s=deadline_s)
     try:
         plan = plan_database(ctx, str(folder), scratch_url(), lock_timeout_s, None)
@@ -84,13 +146,5 @@ def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool
         emit({"would_apply": pending, "analyze_after": options.analyze_after, "warnings": others}, as_json,
              [f"would apply {mid}" for mid in pending])  # fmt: skip
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the migration in progress rolls back
-    try:
-        result = core.upgrade(url, folder, options, report=progress)
-    except core.UpgradeStopped as stopped:
-        if as_json:
-            emit(stopped.result.as_dict(), True, [])
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    result = _stoppable(lambda: core.upgrade(url, folder, options, report=progress), as_json)
     emit(result.as_dict(), as_json, [f"Panoramax's schema is up to date ({len(result.applied)} applied)"])

@@ -50,24 +50,19 @@ class Rates:
     sample_bytes: int
     # A btree's sort and build alone (the read of its table rated apart, read_s_per_gb): its key in random
     # order, a uuid or a text (wide) or a number or a time (narrow), or in the table's own order.
-    read_s_per_gb: float | None = None
-    btree_wide_s_per_mrow: float | None = None
-    btree_narrow_s_per_mrow: float | None = None
-    btree_sorted_s_per_mrow: float | None = None
+    read_s_per_gb: float
+    btree_wide_s_per_mrow: float
+    btree_narrow_s_per_mrow: float
+    btree_sorted_s_per_mrow: float
 
     def index_s_per_mrow(self, method: str | None) -> float:
         return self.gist_s_per_mrow if method in ("gist", "spgist", "gin") else self.btree_s_per_mrow
 
     def btree_build_s(self, gb: float, rows: int, correlation: float | None, narrow: bool) -> float:
-        """A btree build on a table of ``gb`` and ``rows``: its read, then its sort, at the rate of its key's
-        width, between the random-order and the in-order rate by how ordered the table is by the key
-        (``correlation``, from production's statistics; unknown: random order)."""
-        if None in (self.read_s_per_gb, self.btree_wide_s_per_mrow, self.btree_narrow_s_per_mrow,
-                    self.btree_sorted_s_per_mrow):  # fmt: skip
-            return gb * self.scan_s_per_gb + rows / 1e6 * self.btree_s_per_mrow
-        assert self.read_s_per_gb is not None and self.btree_sorted_s_per_mrow is not None
+        """A btree build on a table of ``gb`` and ``rows``: its read, then its sort at its key's rate, between
+        the random-order and the in-order one by how ordered the table is by the key (``correlation``, from
+        production's statistics; unknown: random order)."""
         random_order = self.btree_narrow_s_per_mrow if narrow else self.btree_wide_s_per_mrow
-        assert random_order is not None
         ordered = min(abs(correlation), 1.0) if correlation is not None else 0.0
         per_mrow = self.btree_sorted_s_per_mrow + max(random_order - self.btree_sorted_s_per_mrow, 0.0) * (1 - ordered)
         return gb * self.read_s_per_gb + rows / 1e6 * per_mrow

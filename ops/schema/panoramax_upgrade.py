@@ -1,5 +1,5 @@
-"""``ops db upgrade --panoramax SOURCE``: Panoramax's pending migrations applied with yoyo into Panoramax's own
-history, as ``flask db upgrade`` applies them (yoyo's default tables ``_yoyo_migration`` and ``_yoyo_log``, its
+"""``ops db upgrade --panoramax SOURCE`` (and ``ops db rollback --panoramax SOURCE``, the same way back):
+Panoramax's pending migrations applied with yoyo into Panoramax's own history, as ``flask db upgrade`` applies them (yoyo's default tables ``_yoyo_migration`` and ``_yoyo_log``, its
 lock row, the same ids, hashes and order: yoyo itself writes them), with what an upgrade of a live database
 needs and ``flask db upgrade`` lacks:
 
@@ -144,8 +144,10 @@ def _progress(watch: psycopg.Connection, mid: str, estimate: float | None, every
         thread.join()
 
 
-def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, report: Report) -> int:
-    """Apply one migration with yoyo, retried while it times out waiting for a lock; returns the attempts."""
+def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, report: Report,
+           rollback: bool = False) -> int:  # fmt: skip
+    """Apply (or roll back) one migration with yoyo, retried while it times out waiting for a lock; returns
+    the attempts."""
     deadline = time.monotonic() + options.deadline_s
     backoff, attempt = options.backoff_s, 0
     while True:
@@ -156,7 +158,7 @@ def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, re
         ):
             try:
                 with contextlib.redirect_stdout(io.StringIO()):  # yoyo prints the rows of a migration's SELECT
-                    backend.apply_one(m)
+                    (backend.rollback_one if rollback else backend.apply_one)(m)
                 return attempt
             except psycopg.Error as e:
                 if e.sqlstate != LOCK_NOT_AVAILABLE or not m.use_transactions:
@@ -176,40 +178,67 @@ def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, re
 def upgrade(url: str, folder: Path, options: Options | None = None, report: Report = silent) -> Result:
     """Apply Panoramax's pending migrations of ``folder`` (see the module's docstring). Raises UpgradeStopped
     (with what was applied) when interrupted or when a lock is never granted."""
-    options = options or Options()
+    return _run(url, folder, options or Options(), report, rollback=False, everything=True)
+
+
+def to_roll_back(url: str, folder: Path, everything: bool) -> list[str]:
+    """What ``rollback`` would roll back: the last migration of ``folder`` applied (every one, ``everything``),
+    in the order yoyo rolls them back."""
+    backend = _backend(url, Options().lock_timeout_s)
+    try:
+        ids = [m.id for m in backend.to_rollback(_migrations(folder))]
+    finally:
+        backend.connection.close()
+    return ids if everything else ids[:1]
+
+
+def rollback(url: str, folder: Path, everything: bool, options: Options | None = None,
+             report: Report = silent) -> Result:  # fmt: skip
+    """Roll back the last of Panoramax's migrations of ``folder`` applied (every one, ``everything``) with
+    yoyo, out of Panoramax's own history, as ``flask db rollback [--all]`` does, each under the same lock
+    timeout, retries and deadline as an upgrade."""
+    return _run(url, folder, options or Options(), report, rollback=True, everything=everything)
+
+
+def _run(url: str, folder: Path, options: Options, report: Report, *, rollback: bool, everything: bool) -> Result:
     backend = _backend(url, options.lock_timeout_s)
     watch = db.connect(url, autocommit=True)
     result = Result([])
     try:
         with backend.lock():  # yoyo's lock row, as flask db upgrade takes it
-            todo = backend.to_apply(_migrations(folder))
+            migrations = _migrations(folder)
+            todo = backend.to_rollback(migrations) if rollback else backend.to_apply(migrations)  # yoyo's lists
+            todo = todo if everything else todo[:1]
             result.pending = [m.id for m in todo]
             for m in todo:
                 started = time.monotonic()
-                attempts = _apply(backend, watch, m, options, report)
+                attempts = _apply(backend, watch, m, options, report, rollback=rollback)
                 applied = Applied(m.id, round(time.monotonic() - started, 3), attempts)
-                for table in options.analyze_after.get(m.id, []):
+                for table in [] if rollback else options.analyze_after.get(m.id, []):
                     watch.execute(queries.identified(FILE, "analyze", table=table))
                     applied.analyzed.append(table)
                 result.applied.append(applied)
                 tail = f", then ANALYZE {', '.join(applied.analyzed)}" if applied.analyzed else ""
-                report(f"applied {m.id} ({applied.seconds:.2f} s{tail})")
-            with contextlib.redirect_stdout(io.StringIO()):
-                backend.run_post_apply(todo)
+                report(f"{'rolled back' if rollback else 'applied'} {m.id} ({applied.seconds:.2f} s{tail})")
+            if not rollback:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    backend.run_post_apply(todo)
     except KeyboardInterrupt:
         result.stopped = "interrupted"
-        raise UpgradeStopped(_stopped("interrupted", result), result) from None
+        raise UpgradeStopped(_stopped("interrupted", result, rollback), result) from None
     except MigrationError as e:
         result.stopped = str(e)
-        raise UpgradeStopped(_stopped(str(e), result), result) from None
+        raise UpgradeStopped(_stopped(str(e), result, rollback), result) from None
     finally:
         watch.close()
         backend.connection.close()
     return result
 
 
-def _stopped(why: str, result: Result) -> str:
+def _stopped(why: str, result: Result, rollback: bool) -> str:
     done = ", ".join(a.id for a in result.applied) or "none"
     current = result.pending[len(result.applied)] if len(result.applied) < len(result.pending) else None
-    rolled = f"; {current} was rolled back" if current and why == "interrupted" else ""
-    return f"{why}{rolled}; applied before it: {done}; left: {len(result.pending) - len(result.applied)}"
+    undone = "its rollback was undone" if rollback else "was rolled back"
+    rolled = f"; {current} {undone}" if current and why == "interrupted" else ""
+    verb = "rolled back" if rollback else "applied"
+    return f"{why}{rolled}; {verb} before it: {done}; left: {len(result.pending) - len(result.applied)}"
