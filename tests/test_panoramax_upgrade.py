@@ -321,3 +321,17 @@ def test_a_rollback_by_ops_leaves_what_panoramax_s_own_rollback_leaves(ops, new_
     again = ops("db", "upgrade", "--panoramax", str(new), env=env(ours))
     assert again.exit_code == 0, again.stderr
     assert history(ours) == before
+
+
+def test_a_lock_left_by_a_killed_flask_upgrade_is_named_and_nothing_is_applied(ops, new_database, releases,
+                                                                              templates):  # fmt: skip
+    """yoyo commits its lock row, so a killed flask db upgrade leaves it: ops says whose it is and how to free
+    it, exits non-zero, applies nothing; its own row is never committed, so its kills leave none"""
+    _old, new = releases
+    url = new_database(templates[0])
+    before = history(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 4242)")
+    result = ops("db", "upgrade", "--panoramax", str(new), "--accept-warnings", env=env(url))
+    assert result.exit_code == 1 and "held by process 4242" in result.stderr and "yoyo break-lock" in result.stderr
+    assert history(url) == before

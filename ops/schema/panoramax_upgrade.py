@@ -200,12 +200,42 @@ def rollback(url: str, folder: Path, everything: bool, options: Options | None =
     return _run(url, folder, options or Options(), report, rollback=True, everything=everything)
 
 
+LOCK_WAIT_S = 10  # behind another run's lock row, as yoyo's own lock() waits
+
+
+@contextlib.contextmanager
+def _locked(url: str, backend: Any) -> Iterator[None]:
+    """yoyo's lock row (the one flask db upgrade inserts), held in a transaction left open for the whole run and
+    rolled back at its end: another upgrade, ops's or Panoramax's, waits for it as for yoyo's own row, and a
+    run killed meanwhile leaves no row behind (yoyo commits its row, so a killed flask db upgrade locks every
+    later one out until ``yoyo break-lock``)."""
+    with db.connect(url) as conn:
+        try:
+            conn.execute(queries.statement(FILE, "lock_wait"), {"wait": f"{LOCK_WAIT_S * 1000}ms"})
+            conn.execute(queries.statement(FILE, "lock_row"), {"pid": os.getpid()})
+        except psycopg.errors.UniqueViolation:
+            conn.rollback()
+            holder = db.scalar(conn, queries.statement(FILE, "lock_holder"))
+            raise MigrationError(f"Panoramax's migration lock (the row of yoyo_lock) is held by process {holder}: "
+                                 "a flask db upgrade runs, or one was killed (once none runs, yoyo break-lock frees "
+                                 "it); nothing was applied") from None  # fmt: skip
+        except psycopg.errors.LockNotAvailable:
+            raise MigrationError(f"another upgrade of Panoramax's migrations holds its lock (waited {LOCK_WAIT_S} s); "
+                                 "nothing was applied") from None  # fmt: skip
+        backend._is_locked = True  # yoyo's own lock() (its internal-schema upgrade) then knows the row is held
+        try:
+            yield
+        finally:
+            backend._is_locked = False
+            conn.rollback()
+
+
 def _run(url: str, folder: Path, options: Options, report: Report, *, rollback: bool, everything: bool) -> Result:
     backend = _backend(url, options.lock_timeout_s)
     watch = db.connect(url, autocommit=True)
     result = Result([])
     try:
-        with backend.lock():  # yoyo's lock row, as flask db upgrade takes it
+        with _locked(url, backend):
             migrations = _migrations(folder)
             todo = backend.to_rollback(migrations) if rollback else backend.to_apply(migrations)  # yoyo's lists
             todo = todo if everything else todo[:1]
