@@ -143,9 +143,12 @@ def test_worker_summary_keeps_batches_done_before_a_reconnect(conn, db_url, tmp_
     assert run("cleanup", str(seq), "--enqueue-only", env=env(db_url, store)).wait() == 0
     proc = run("worker", "--batch-size", "1", "--json", env=env(db_url, store))
 
-    def kill_its_backend() -> None:
-        time.sleep(0.5)
+    def kill_its_backend() -> None:  # once it has done a batch (its start may take seconds on a busy machine)
         with psycopg.connect(db_url, autocommit=True) as c:
+            for _ in range(600):
+                if c.execute("SELECT count(*) FROM job_history").fetchone()[0]:
+                    break
+                time.sleep(0.05)
             c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'ops@%%'"
                       " AND pid <> pg_backend_pid()")  # fmt: skip
 
