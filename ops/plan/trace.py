@@ -67,7 +67,7 @@ class Relation:
     not_null: tuple[str, ...]
     columns: tuple[str, ...]
     first_key: str | None = None  # an index's first key column (None: an expression)
-    narrow_key: bool | None = None  # that column's type is passed by value (a number, a time)
+    narrow_key: bool = False  # that column's type is passed by value (a number, a time)
 
     @property
     def qualified(self) -> str:
@@ -81,20 +81,7 @@ class Relation:
 def snapshot(conn: psycopg.Connection) -> dict[int, Relation]:
     rows = conn.execute(queries.statement("plan", "relations")).fetchall()
     return {
-        r[0]: Relation(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            tuple(r[7] or ()),
-            tuple(r[8] or ()),
-            tuple(r[9] or ()),
-            r[10],
-            r[11],
-        )
+        r[0]: Relation(*r[:7], tuple(r[7] or ()), tuple(r[8] or ()), tuple(r[9] or ()), r[10], bool(r[11]))
         for r in rows
     }
 
@@ -238,7 +225,7 @@ def effects(before: dict[int, Relation], after: dict[int, Relation], initial: di
             return Touched(rel.qualified, prod.qualified if prod else None)
         table = initial.get(rel.table_oid or 0)
         return Touched(rel.qualified, prod.qualified if prod else None, rel.method or "btree",
-                       table.qualified if table else None, rel.first_key, bool(rel.narrow_key))  # fmt: skip
+                       table.qualified if table else None, rel.first_key, rel.narrow_key)  # fmt: skip
 
     out = Effects()
     truncate = tag.startswith("TRUNCATE")
