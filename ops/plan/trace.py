@@ -81,7 +81,20 @@ class Relation:
 def snapshot(conn: psycopg.Connection) -> dict[int, Relation]:
     rows = conn.execute(queries.statement("plan", "relations")).fetchall()
     return {
-        r[0]: Relation(*r[:7], tuple(r[7] or ()), tuple(r[8] or ()), tuple(r[9] or ()), r[10], bool(r[11]))
+        r[0]: Relation(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            tuple(r[7] or ()),
+            tuple(r[8] or ()),
+            tuple(r[9] or ()),
+            r[10],
+            bool(r[11]),
+        )
         for r in rows
     }
 
