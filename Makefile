@@ -7,7 +7,7 @@ OPS := $(VENV)/bin/ops
 # Use $DB_URL, or the local cluster of .ops/ (started when needed) when it is unset.
 WITH_DB = if [ -z "$$DB_URL" ]; then DB_URL=$$($(OPS) local-db url --start) || exit 1; export DB_URL; fi;
 
-.PHONY: dist image setup postgres promtool migrate rollback rollback-all status refresh worker test check lint compatibility docs reliability-report bench bench-report clean
+.PHONY: dist image setup postgres promtool chromium compose-tools migrate rollback rollback-all status refresh worker test check lint compatibility docs reliability-report bench bench-report clean
 
 setup: $(VENV)/.installed
 
@@ -40,10 +40,19 @@ refresh: setup
 worker: setup
 	@$(WITH_DB) $(OPS) worker
 
+# Debian's tools that some tests run: promtool for the alerting rules, Chromium for the site's pages,
+# docker-compose and podman (for podman-compose) to merge the compose overlay.
 promtool:
-	@sh scripts/ensure-promtool.sh
+	@sh scripts/ensure-debian-tool.sh promtool prometheus -- the alert rule tests
 
-test: setup postgres promtool
+chromium:
+	@sh scripts/ensure-debian-tool.sh chromedriver chromium chromium-driver -- the site browser test
+
+compose-tools:
+	@sh scripts/ensure-debian-tool.sh docker-compose docker-compose -- the overlay docker-compose test
+	@sh scripts/ensure-debian-tool.sh podman podman -- the overlay podman-compose test
+
+test: setup postgres promtool chromium compose-tools
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The inner loop (about 2 minutes): lint, then every test not marked slow (tests/conftest.py says which are).
