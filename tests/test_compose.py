@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -59,7 +61,7 @@ def test_the_compose_migrations_command_lets_the_worker_start_on_both_kinds(db_u
 # --- compose.panoramax.yaml: ops added to Panoramax's own compose files ---------------------------------------
 
 PANORAMAX_COMPOSE = ("docker-compose.yml", "docker/docker-compose-full.yml")
-INTERPOLATION = re.compile(r"^\$\{(?P<name>\w+):-(?P<default>.*)\}$")
+REQUIRED = re.compile(r"^\$\{(?P<name>\w+):\?(?P<message>.+)\}$")  # ${VAR:?message}: required
 
 
 def panoramax_compose(name: str) -> dict:
@@ -84,22 +86,21 @@ def _environment(service: dict) -> dict[str, str]:
 def test_the_overlay_merges_with_panoramax_compose_and_reuses_its_database_secret_and_pictures(name):
     theirs = panoramax_compose(name)
     ours = yaml.safe_load((REPO / "compose.panoramax.yaml").read_text())
-    assert not set(ours["services"]) & set(theirs["services"]), "the overlay must add services, not replace"
+    # ops's services are added; of Panoramax's services, only the two shared variables are given
+    for shared in set(ours["services"]) & set(theirs["services"]):
+        assert set(ours["services"][shared]) == {"environment"}, shared
+        assert set(_environment(ours["services"][shared])) <= {"DB_URL", "FLASK_SECRET_KEY"}, shared
     their_env = {k: v for s in theirs["services"].values() for k, v in _environment(s).items()}
     their_volumes = set(theirs.get("volumes") or {})
     networks = set(theirs.get("networks") or {}) | set(ours.get("networks") or {})  # default too: podman-compose
     mounts = {v.split(":")[0]: v.split(":")[1] for s in theirs["services"].values() for v in s.get("volumes", [])
               if isinstance(v, str)}  # fmt: skip
-    for service_name, service in ours["services"].items():
+    for service_name in ("ops", "ops-monitor"):
+        service = ours["services"][service_name]
         env = _environment(service)
-        for var, value in env.items():
-            match = INTERPOLATION.match(value)
-            if var in ("DB_URL", "FS_URL"):
-                assert var in their_env, (service_name, var)  # a variable Panoramax's services have
-            if var == "FLASK_SECRET_KEY":  # Panoramax's full compose sets it in its api service; never copied
-                assert match and match["name"] == var and not match["default"], service_name
-            if match and var == "DB_URL":
-                assert match["default"] == their_env["DB_URL"], service_name  # Panoramax's database
+        assert "DB_URL" in their_env and "FS_URL" in their_env  # variables Panoramax's services have
+        for var in ("DB_URL", "FLASK_SECRET_KEY"):  # one value for both, required, never a copied default
+            assert REQUIRED.match(env[var]) and REQUIRED.match(env[var])["name"] == var, (service_name, var)
         for volume in service.get("volumes", []):
             source, target = volume.split(":")[:2]
             assert source in their_volumes | set(ours.get("volumes") or {}), (service_name, source)
@@ -113,6 +114,80 @@ def test_the_overlay_merges_with_panoramax_compose_and_reuses_its_database_secre
     monitor = " ".join(ours["services"]["ops-monitor"]["command"])
     assert "health --prometheus" in monitor and "mv /textfile/ops.prom.tmp /textfile/ops.prom" in monitor
     assert "doctor --prometheus" in monitor and "mv /textfile/ops_doctor.prom.tmp /textfile/ops_doctor.prom" in monitor
+
+
+def compose_tools() -> list:
+    """The compose implementations on this machine, each as the command that starts it: docker-compose
+    (Debian's package) and podman-compose (the test set-up's, with Debian's podman), both installed by
+    ``make test``."""
+    import shutil
+    import sys
+
+    tools = []
+    for command, needs in (("docker-compose", "docker-compose"), ("podman-compose", "podman")):
+        found = shutil.which(command) or shutil.which(command, path=str(Path(sys.executable).parent))
+        mark = pytest.mark.skipif(
+            not (found and shutil.which(needs)), reason=f"{needs} missing (make test installs it)"
+        )
+        tools.append(pytest.param(found or command, id=command, marks=mark))
+    return tools
+
+
+def compose_config(
+    tool: str, sources: Path, name: str, env_file: Path, overlay: bool = True
+) -> subprocess.CompletedProcess:
+    """``<tool> config`` of Panoramax's compose file with the overlay (its one-off ``ops`` profile on), with
+    the variables of ``env_file`` only (none from this process's environment)."""
+    files = ["-f", str(sources / name)] + (["-f", str(REPO / "compose.panoramax.yaml")] if overlay else [])
+    clean = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "FLASK_SECRET_KEY")}
+    command = [tool, *files, "--env-file", str(env_file), "--profile", "ops", "config"]
+    merged = subprocess.run(command, cwd=sources, env=clean, capture_output=True, text=True, timeout=120, check=False)
+    if overlay and merged.returncode != 0:
+        alone = compose_config(tool, sources, name, env_file, overlay=False)
+        if alone.returncode != 0:  # docker-compose 1.29 and the full file: booleans in its environment
+            pytest.skip(f"{tool} rejects Panoramax's {name} on its own: {alone.stderr.strip().splitlines()[-1]}")
+    return merged
+
+
+@pytest.fixture(scope="module")
+def panoramax_sources(tmp_path_factory) -> Path:
+    """Panoramax's sources, unpacked: its compose files name their build folders."""
+    from scripts import panoramax
+
+    path = panoramax.sdist()
+    folder = tmp_path_factory.mktemp("panoramax")
+    with tarfile.open(path) as archive:
+        archive.extractall(folder, filter="data")
+    return folder / path.name.removesuffix(".tar.gz")
+
+
+@pytest.mark.parametrize("tool", compose_tools())
+@pytest.mark.parametrize("name", PANORAMAX_COMPOSE)
+def test_compose_merges_the_overlay_and_gives_panoramax_and_ops_one_secret_and_database(
+    tool, name, panoramax_sources, tmp_path
+):
+    env_file = tmp_path / "panoramax.env"
+    env_file.write_text("DB_URL=postgres://gvs:our-password@db/geovisio\nFLASK_SECRET_KEY=the-instance-secret\n")
+    merged = compose_config(tool, panoramax_sources, name, env_file)
+    assert merged.returncode == 0, merged.stderr
+    services = yaml.safe_load(merged.stdout)["services"]
+    for service in ("api", "ops", "ops-monitor"):
+        assert _environment(services[service])["FLASK_SECRET_KEY"] == "the-instance-secret", service
+    for service in ("api", "migrations", "background-worker", "ops", "ops-monitor"):
+        assert _environment(services[service])["DB_URL"] == "postgres://gvs:our-password@db/geovisio", service
+    assert "pic_data" in {v["source"] if isinstance(v, dict) else v.split(":")[0]
+                          for v in services["ops"]["volumes"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("tool", compose_tools())
+@pytest.mark.parametrize("name", PANORAMAX_COMPOSE)
+def test_compose_stops_with_one_line_when_the_secret_is_missing(tool, name, panoramax_sources, tmp_path):
+    env_file = tmp_path / "panoramax.env"
+    env_file.write_text("DB_URL=postgres://gvs:gvspwd@db/geovisio\n")
+    merged = compose_config(tool, panoramax_sources, name, env_file)
+    assert merged.returncode != 0
+    said = [line for line in merged.stderr.splitlines() if "FLASK_SECRET_KEY" in line]
+    assert len(said) >= 1 and "set FLASK_SECRET_KEY to Panoramax's secret" in said[0], merged.stderr
 
 
 def test_the_image_runs_as_a_user_with_a_health_check_and_labels():
