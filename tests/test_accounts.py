@@ -99,6 +99,18 @@ def test_token_capture_in_a_shell_gets_only_the_token(db_url):
     assert jwt.decode(proc.stdout, SECRET, algorithms=["HS256"])["iss"] == "geovisio"
 
 
+def test_token_as_json_is_the_same_token_with_its_id(ops, conn, db_url):
+    env = {"DB_URL": db_url, "FLASK_SECRET_KEY": SECRET}
+    plain = ops("default-account-tokens", "get", env=env)
+    data = json.loads(ops("default-account-tokens", "get", "--json", env=env).stdout)
+    assert data["token"] == plain.stdout.strip()
+    owner = conn.execute(
+        "SELECT a.is_default FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = %s", [data["token_id"]]
+    ).fetchone()
+    assert owner == (True,)  # a token of the default account
+    assert jwt.decode(data["token"], SECRET, algorithms=["HS256"])["sub"] == data["token_id"]
+
+
 # --- user ----------------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,7 +28,12 @@ def test_local_db_lifecycle(ops):
         status = ops("local-db", "status", "--data-dir", data)
         assert status.exit_code == 0 and url in status.stdout
         assert ops("local-db", "start", "--data-dir", data).stdout.strip() == url  # idempotent
+        as_json = json.loads(ops("local-db", "start", "--json", "--data-dir", data).stdout)
+        assert as_json == {"state": "running", "url": url, "data_dir": data}
+        assert json.loads(ops("local-db", "url", "--json", "--data-dir", data).stdout)["url"] == url
         assert ops("local-db", "stop", "--data-dir", data).stdout.strip() == "stopped"
+        again = json.loads(ops("local-db", "stop", "--json", "--data-dir", data).stdout)
+        assert again == {"state": "stopped", "url": None, "data_dir": data, "was_running": False}
         assert ops("local-db", "status", "--data-dir", data).exit_code == 1
         stopped_url = ops("local-db", "url", "--data-dir", data)
         assert stopped_url.exit_code == 1 and "not running" in stopped_url.stderr

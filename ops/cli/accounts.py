@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -79,21 +80,27 @@ def default_account_tokens() -> None:
 
 
 @default_account_tokens.command()
+@json_option
 @click.pass_context
-def get(ctx: click.Context) -> None:
+def get(ctx: click.Context, as_json: bool) -> None:
     """Print the default account's token as a JWT (and nothing else on stdout).
 
     Byte-identical to what Panoramax produces for the same token and secret, so its API accepts it.
 
     \b
     TOKEN=$(ops default-account-tokens get)
+    ops default-account-tokens get --json   # {"token": "eyJ…", "token_id": "…"}
     """
     from ops import tokens
 
     secret = _secret(ctx)
     with database(ctx, "default-account-tokens get") as conn:
         token_id = tokens.default_account_token_id(conn)
-    click.echo(tokens.encode(token_id, secret))
+    jwt = tokens.encode(token_id, secret)
+    if as_json:
+        click.echo(json.dumps({"token": jwt, "token_id": str(token_id)}, indent=2))
+    else:
+        click.echo(jwt)
 
 
 @click.command()

@@ -29,26 +29,44 @@ def local_db() -> None:
     """
 
 
+def _state(cluster: LocalCluster) -> dict[str, str | None]:
+    """What ``--json`` prints for every local-db command: the cluster's state, URL and data folder."""
+    running = cluster.running_port() is not None
+    state = "running" if running else "stopped" if cluster.initialized() else "not created"
+    return {"state": state, "url": cluster.url() if running else None, "data_dir": str(cluster.data_dir)}
+
+
 @local_db.command()
 @data_dir_option
-def start(data_dir: Path) -> None:
+@json_option
+def start(data_dir: Path, as_json: bool) -> None:
     """Create (first time) and start the cluster; print its URL.
 
     \b
     ops local-db start && export DB_URL=$(ops local-db url)
+    ops local-db start --json   # {"state": "running", "url": …, "data_dir": …}
     """
-    click.echo(LocalCluster(data_dir).start())
+    cluster = LocalCluster(data_dir)
+    url = cluster.start()
+    click.echo(json.dumps(_state(cluster), indent=2) if as_json else url)
 
 
 @local_db.command()
 @data_dir_option
-def stop(data_dir: Path) -> None:
+@json_option
+def stop(data_dir: Path, as_json: bool) -> None:
     """Stop the cluster (its data stays).
 
     \b
     ops local-db stop
+    ops local-db stop --json    # {"state": "stopped", "was_running": true, …}
     """
-    click.echo("stopped" if LocalCluster(data_dir).stop() else "not running")
+    cluster = LocalCluster(data_dir)
+    was_running = cluster.stop()
+    if as_json:
+        click.echo(json.dumps({**_state(cluster), "was_running": was_running}, indent=2))
+    else:
+        click.echo("stopped" if was_running else "not running")
 
 
 @local_db.command()
@@ -62,10 +80,9 @@ def status(data_dir: Path, as_json: bool) -> None:
     ops local-db status --json   # {"state": "running", "url": …, "data_dir": …}
     """
     cluster = LocalCluster(data_dir)
-    running = cluster.running_port() is not None
-    state = "running" if running else "stopped" if cluster.initialized() else "not created"
-    data = {"state": state, "url": cluster.url() if running else None, "data_dir": str(cluster.data_dir)}
-    line = f"running: {data['url']} ({cluster.data_dir})" if running else f"{state} ({cluster.data_dir})"
+    data = _state(cluster)
+    running = data["state"] == "running"
+    line = f"running: {data['url']} ({cluster.data_dir})" if running else f"{data['state']} ({cluster.data_dir})"
     click.echo(json.dumps(data, indent=2) if as_json else line)
     if not running:
         raise click.exceptions.Exit(1)
@@ -74,11 +91,14 @@ def status(data_dir: Path, as_json: bool) -> None:
 @local_db.command()
 @data_dir_option
 @click.option("--start", "start_it", is_flag=True, help="Start the cluster first if it is not running.")
-def url(data_dir: Path, start_it: bool) -> None:
+@json_option
+def url(data_dir: Path, start_it: bool, as_json: bool) -> None:
     """Print the connection URL of the cluster.
 
     \b
     export DB_URL=$(ops local-db url --start)
+    ops local-db url --json     # {"state": …, "url": …, "data_dir": …}
     """
     cluster = LocalCluster(data_dir)
-    click.echo(cluster.start() if start_it else cluster.url())
+    url = cluster.start() if start_it else cluster.url()
+    click.echo(json.dumps({**_state(cluster), "url": url}, indent=2) if as_json else url)
