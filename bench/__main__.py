@@ -5,8 +5,9 @@ BENCH_PICTURES=1000000,10000000 make bench        # the growth run (about 2 hour
 BENCH_ROUNDS=3                                    # rounds of the paired benchmarks (median); default 3 up
                                                   # to 1M pictures, 1 above
 BENCH_ONLY=storage                                # only some groups: doctor, sequences, panoramax, refresh,
-                                                  # delete-data, files, storage, startup, plan (comma-separated)
-BENCH_ONLY=stale                                  # the groups whose published figures are stale (their code
+                                                  # delete-data, files, storage, startup, plan,
+                                                  # upgrade (comma-separated)
+BENCH_ONLY=stale[,group...]                       # the groups whose published figures are stale (their code
                                                   # changed since), at their sizes up to 1M (BENCH_PICTURES
                                                   # names others: 10M before a release). The default of
                                                   # `make bench` when any figure is stale; BENCH_ONLY=all runs all
@@ -27,8 +28,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from bench import report, stale, suite
-from bench.common import RESULTS, BenchDb, Result, chart, commit, machine, row, save, table
+from bench import charts, report, stale, suite
+from bench.common import RESULTS, BenchDb, Result, commit, machine, row, save, table
 from bench.generate import generate
 from bench.output import Console
 from ops.localdb import LocalCluster
@@ -39,6 +40,7 @@ from scripts import panoramax
 STALE_MAX = 1_000_000  # BENCH_ONLY=stale re-measures up to this size unless BENCH_PICTURES names others
 JIT_MAX = 1_000_000  # JIT on compiles compute_sequence_geom per call (~0.2 s): at 10M its side alone takes hours
 PANORAMAX = " on a Panoramax database"
+WHOLE_S3 = 3_000  # pictures of the instance a whole-instance cleanup on S3 empties (issue 30's operator had 2,963)
 FILES_MAX = 20_000  # pictures whose files the cleanup and worker benchmarks write (rates do not depend on it)
 BYTES_PER_PICTURE = 1_000  # on-disk size of a generated instance: 626 bytes per picture measured at 1M
 WAL_BYTES = 8 * 1024**3  # max_wal_size of the bench cluster
@@ -105,11 +107,11 @@ def main() -> int:
     asked = [int(s) for s in os.environ.get("BENCH_PICTURES", "").split(",") if s.strip()]
     only = {g.strip() for g in os.environ.get("BENCH_ONLY", "").split(",") if g.strip()}
     sizes = sorted(asked or [100_000])
-    if only in ({"stale"}, set()) and not (only == set() and asked):
-        stale_plan = stale.plan(report.load_runs())
-        if stale_plan or only == {"stale"}:
+    if ("stale" in only or only == set()) and not (only == set() and asked):
+        stale_plan, also = stale.plan(report.load_runs()), only - {"stale"}
+        if stale_plan or "stale" in only:
             sizes = sorted(asked or [s for s in stale_plan if s <= STALE_MAX] or [100_000])
-            only = set().union(*(stale_plan.get(s, set()) for s in sizes)) or {"none"}
+            only = set().union(also, *(stale_plan.get(s, set()) for s in sizes)) or {"none"}
             print(f"stale figures: re-measuring {', '.join(sorted(only))} at {', '.join(f'{s:,}' for s in sizes)}")
     only.discard("all")
     files = os.environ.get("BENCH_FILES", "1") != "0"
@@ -181,12 +183,17 @@ def main() -> int:
                         new += suite.bench_jit(bdb, pnx, size, label=PANORAMAX)
                 done(new)
                 bdb.drop(pnx)
-            if wanted("plan"):
+            if wanted("plan") or wanted("upgrade"):
                 old = build_template(bdb, admin, size, console, kind="panoramax-2.10")
-                with console.step("db plan of the 2.10.0 -> 2.15.1 upgrade, and the upgrade"):
-                    new = suite.bench_plan(bdb, old, size, rss)
-                    new += suite.bench_plan_ops(bdb, template, size, rss)
-                done(new)
+                if wanted("plan"):
+                    with console.step("db plan of the 2.10.0 -> 2.15.1 upgrade, and the upgrade"):
+                        new = suite.bench_plan(bdb, old, size, rss)
+                        new += suite.bench_plan_ops(bdb, template, size, rss)
+                    done(new)
+                if wanted("upgrade"):
+                    with console.step("db upgrade --panoramax beside flask db upgrade's way, under load"):
+                        new = suite.bench_upgrade(bdb, old, size, rss)
+                    done(new)
                 bdb.drop(old)
             if wanted("refresh"):
                 with console.step("db refresh"):
@@ -199,9 +206,15 @@ def main() -> int:
             if wanted("files") and files and size == smallest:
                 small = template if size <= FILES_MAX else build_template(bdb, admin, FILES_MAX, console)
                 n = min(size, FILES_MAX)
-                with console.step(f"cleanup and worker over the files of {n:,} pictures"):
+                with console.step(f"cleanup over the files of {n:,} pictures"):
                     new = suite.bench_cleanup_local(bdb, small, n, rss)
                     new += suite.bench_cleanup_s3(bdb, small, n, rss, pictures=min(2000, n))
+                whole = template if size == WHOLE_S3 else build_template(bdb, admin, WHOLE_S3, console)
+                with console.step(f"a whole-instance cleanup on S3, its dry run and the run ({WHOLE_S3:,} pictures)"):
+                    new += suite.bench_cleanup_s3_whole(bdb, whole, WHOLE_S3)
+                if whole != template:
+                    bdb.drop(whole)
+                with console.step(f"the worker over the files of {n:,} pictures"):
                     new += suite.bench_worker(bdb, small, n, rss)
                 done(new)
                 if small != template:
@@ -229,7 +242,7 @@ def main() -> int:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }  # fmt: skip
     path = save(results, meta)
-    png = chart(results, RESULTS / f"{path.stem}.png")
+    png = charts.run_chart(results, RESULTS / f"{path.stem}.png")
     print(f"machine: {machine()}; commit {measured_commit}")
     print(table(results))
     for line in growth(results):

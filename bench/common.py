@@ -194,39 +194,6 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def chart(results: list[Result], path: Path) -> Path | None:
-    """Time against size per command (needs matplotlib, a bench-only dependency)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    series: dict[str, list[tuple[int, float, float]]] = {}
-    for r in results:
-        if r.unit == "s" and r.size > 0:
-            series.setdefault(r.benchmark, []).append((r.size, r.ours_s, r.baseline_s))
-    if not series:
-        return None
-    fig, ax = plt.subplots(figsize=(9, 6))
-    for name, points in sorted(series.items()):
-        points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"{name} (ops)")
-        ax.plot(
-            [p[0] for p in points],
-            [p[2] for p in points],
-            marker="x",
-            linestyle="--",
-            alpha=0.6,
-            label=f"{name} (baseline)",
-        )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("pictures in the instance")
-    ax.set_ylabel("seconds (median)")
-    ax.set_title("ops commands vs baselines")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+def size_label(n: int) -> str:
+    """An instance size as the tables and charts show it: 1M, 10M, 100,000."""
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n:,}"

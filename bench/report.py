@@ -18,8 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import stale
-from bench.common import RESULTS, Result, table
+from bench import charts, stale
+from bench.common import RESULTS, Result, size_label, table
 from scripts import readme_section
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -86,10 +86,6 @@ def _cell(r: Result) -> str:
     return f"{r.ours_s:g} {r.unit}"
 
 
-def _size(n: int) -> str:
-    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n:,}"
-
-
 def render(runs: list[Run] | None = None, notes: dict[str, str] | None = None) -> str:
     runs = load_runs() if runs is None else runs
     notes = json.loads(NOTES.read_text(encoding="utf-8")) if notes is None and NOTES.exists() else (notes or {})
@@ -105,8 +101,8 @@ def render(runs: list[Run] | None = None, notes: dict[str, str] | None = None) -
                 other[(r.benchmark, r.size)] = (r, run)
     columns = sorted({size for by_size in cells.values() for size in by_size})
     growth = GROWTH_FROM in columns and GROWTH_TO in columns
-    head = ["benchmark", *(f"{_size(s)} pictures" for s in columns)]
-    head += [f"{_size(GROWTH_FROM)} → {_size(GROWTH_TO)}"] if growth else []
+    head = ["benchmark", *(f"{size_label(s)} pictures" for s in columns)]
+    head += [f"{size_label(GROWTH_FROM)} → {size_label(GROWTH_TO)}"] if growth else []
     head += ["target", "pass", "source"]
     lines = [BEGIN, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     explained: list[str] = []
@@ -121,7 +117,7 @@ def render(runs: list[Run] | None = None, notes: dict[str, str] | None = None) -
         return why is not None
 
     for name in sorted(cells, key=lambda n: (n.startswith("peak RSS"), n)):
-        by_size = {s: (r, run) for s, (r, run) in cells[name].items() if not is_stale(r, run, _size(s))}
+        by_size = {s: (r, run) for s, (r, run) in cells[name].items() if not is_stale(r, run, size_label(s))}
         row = [
             name,
             *(_cell(by_size[s][0]) if s in by_size else ("stale" if s in cells[name] else "–") for s in columns),
@@ -141,7 +137,11 @@ def render(runs: list[Run] | None = None, notes: dict[str, str] | None = None) -
         row += [any_r.target, "pass" if passed else "FAIL", ", ".join(f"`{s}`" for s in sources)]
         lines.append("| " + " | ".join(row) + " |")
     if explained:
-        lines += ["", f"Timed rows above {LINEAR:.0f}× from {_size(GROWTH_FROM)} to {_size(GROWTH_TO)}, and why:", ""]
+        lines += [
+            "",
+            f"Timed rows above {LINEAR:.0f}× from {size_label(GROWTH_FROM)} to {size_label(GROWTH_TO)}, and why:",
+            "",
+        ]
         lines += explained
     lines += ["", "Measurements not tied to the instance size:", ""]
     lines.append("| benchmark | size | ours | baseline | ratio | target | pass | source |")
@@ -161,7 +161,7 @@ def render(runs: list[Run] | None = None, notes: dict[str, str] | None = None) -
         ]
     lines += ["", "Runs (file: commit, machine, rounds per size):", ""]
     for run in runs:
-        rounds = ", ".join(f"{_size(int(s))}: {n}" for s, n in dict(run.meta.get("rounds", {})).items())  # type: ignore[call-overload]
+        rounds = ", ".join(f"{size_label(int(s))}: {n}" for s, n in dict(run.meta.get("rounds", {})).items())  # type: ignore[call-overload]
         lines.append(f"- `{run.label}`: commit {run.meta.get('commit')}, {run.meta.get('machine')}; rounds {rounds}")
     lines += ["", END]
     return "\n".join(lines)
@@ -196,86 +196,6 @@ HIGHLIGHTS = [  # (benchmark, how the README names it)
 ]
 
 
-CHART = PAGE.parent / "performance-growth.svg"
-CHARTED = [  # (benchmark, panel title): time against instance size, ops beside its baseline
-    ("sequences reorder (all)", "sequences reorder"),
-    ("sequences reorder (all) on a Panoramax database", "sequences reorder, Panoramax database"),
-    ("set-sequences-heading --overwrite (all)", "set-sequences-heading --overwrite"),
-    ("set-sequences-heading --overwrite (all) on a Panoramax database", "set-sequences-heading, Panoramax db"),
-    ("user --delete-data (10% of pictures)", "user --delete-data (10%)"),
-    ("doctor (every check but DB005) vs its check statements run bare", "doctor"),
-]
-
-
-def chart_data(runs: list[Run] | None = None) -> dict[str, list[list[float]]]:
-    """What the growth chart draws: per charted benchmark, [size, ops seconds, baseline seconds] of each
-    current figure (none whose code changed since), by size."""
-    runs = load_runs() if runs is None else runs
-    newest: dict[str, dict[int, tuple[Result, Run]]] = {}
-    for run in runs:
-        sizes = {int(s) for s in run.meta.get("sizes", [])}  # type: ignore[attr-defined]
-        for r in run.results:
-            if r.size in sizes:
-                newest.setdefault(r.benchmark, {})[r.size] = (r, run)
-    data: dict[str, list[list[float]]] = {}
-    for name, _title in CHARTED:
-        points = [[size, round(r.ours_s, 3), round(r.baseline_s, 3)]
-                  for size, (r, run) in sorted(newest.get(name, {}).items())
-                  if not stale.staleness(name, str(run.meta.get("commit", "")))]  # fmt: skip
-        if points:
-            data[name] = points
-    return data
-
-
-def chart_description(svg: str) -> dict[str, list[list[float]]] | None:
-    """The data a chart was drawn from, as written in its SVG (``dc:description``)."""
-    import re
-    from html import unescape
-
-    found = re.search(r"<dc:description>(.*?)</dc:description>", svg, re.S)
-    return json.loads(unescape(found.group(1))) if found else None
-
-
-def draw_chart(data: dict[str, list[list[float]]], path: Path = CHART) -> bool:
-    """docs/performance-growth.svg: one panel per command, ops and its baseline on the same axes, the data
-    written into the SVG so that a test can tell the chart from stale. Needs matplotlib (bench extra)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    matplotlib.rcParams["svg.hashsalt"] = "ops"  # the same data draws the same file
-    titles = dict(CHARTED)
-    names = [n for n, _ in CHARTED if n in data] or ["none"]
-    cols = 2
-    rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 3.2 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        points = data.get(name, [])
-        if not points:
-            ax.text(0.5, 0.5, "no current figure: BENCH_ONLY=stale make bench", ha="center", va="center")
-            ax.set_axis_off()
-            continue
-        sizes = [p[0] for p in points]
-        ax.plot(sizes, [p[1] for p in points], marker="o", label="ops")
-        ax.plot(sizes, [p[2] for p in points], marker="x", linestyle="--", label="baseline (hand-written SQL)")
-        ax.set_xscale("log")
-        ax.set_xticks(sizes, [_size(int(s)) for s in sizes])
-        ax.set_title(titles[name], fontsize=10)
-        ax.set_ylabel("seconds")
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.set_axis_off()
-    fig.suptitle("Time against instance size (pictures): ops beside its baseline, current figures only")
-    fig.tight_layout()
-    fig.savefig(path, format="svg", metadata={"Date": None, "Description": json.dumps(data, sort_keys=True)})
-    plt.close(fig)
-    return True
-
-
 def highlights(runs: list[Run] | None = None) -> str:
     """The README's few figures: each at the largest instance size whose figure is current (its code has not
     changed since), against its baseline; a figure whose code changed since is not shown."""
@@ -295,7 +215,7 @@ def highlights(runs: list[Run] | None = None) -> str:
         size = max(current)
         r, run = current[size]
         figure = f"{_cell(r)}" if r.unit == "s" else f"{r.ours_s:,.0f} against {r.baseline_s:,.0f} ({r.ratio:.2f}×)"
-        lines.append(f"- {label} at {_size(size)} pictures: {figure} against its baseline (`{run.label}`)")
+        lines.append(f"- {label} at {size_label(size)} pictures: {figure} against its baseline (`{run.label}`)")
     lines += ["", README_END]
     return "\n".join(lines)
 
@@ -307,7 +227,7 @@ def main(argv: list[str]) -> int:
         return 0
     check, message = "--check" in argv, "performance figures are out of date: run make bench-report"
     if not check:
-        draw_chart(chart_data())
+        charts.draw_all(load_runs())
     page = readme_section.update(BEGIN, END, render(), check=check, stale=message, page=PAGE)
     readme = readme_section.update(README_BEGIN, README_END, highlights(), check=check, stale=message)
     return page or readme

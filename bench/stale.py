@@ -25,8 +25,10 @@ ALIASES = {"reorder baseline's geometry": "sequences reorder"}
 GROUP_OF = {
     "sequences reorder": "sequences", "set-sequences-heading": "sequences", "doctor": "doctor",
     "db refresh": "refresh", "refresh": "refresh", "user": "delete-data", "cleanup": "files", "worker": "files",
-    "storage check": "storage", "db plan": "plan", "db status": "startup",
+    "storage check": "storage", "db plan": "plan", "db status": "startup", "db upgrade": "upgrade",
 }  # fmt: skip
+# code a command runs beyond its spec's CLI and core modules: db upgrade's --panoramax form
+ALSO = {"db upgrade": ("ops/cli/panoramax_upgrade.py", "ops/schema/panoramax_upgrade.py")}
 BASELINES = {"sequences reorder": "reorder_baseline", "set-sequences-heading": "headings_baseline",
              "user": "delete_data_baseline", "storage check": "storage_scan_baseline"}  # fmt: skip
 
@@ -67,6 +69,7 @@ def files_of(command: str) -> list[str]:
     files = {_module_file(spec.cli), _module_file(spec.core), *(f"sql/queries/{name}.sql" for name in spec.sql)}
     if command in BASELINES:
         files.add(f"bench/sql/{BASELINES[command]}.sql")
+    files.update(ALSO.get(command, ()))
     return sorted(files)
 
 

@@ -48,14 +48,18 @@ def migrations_dir(into: Path) -> Path:
     return folder
 
 
-def build(url: str, folder: Path) -> int:
-    """Apply every Panoramax migration to ``url`` as Panoramax does; returns how many were applied."""
+def build(url: str, folder: Path, until: str | None = None) -> int:
+    """Apply every Panoramax migration to ``url`` as Panoramax does (``flask db upgrade``); returns how many
+    were applied. ``until``: stop after that migration (``yoyo apply --revision``)."""
     from yoyo import get_backend, read_migrations
 
     backend = get_backend(url.replace("postgresql://", "postgresql+psycopg://", 1))
     migrations = read_migrations(str(folder))
     with contextlib.redirect_stdout(io.StringIO()), backend.lock():  # its migrations print SELECT results
         pending = backend.to_apply(migrations)
+        if until is not None:
+            ids = [m.id for m in pending]
+            pending = pending[: ids.index(until) + 1] if until in ids else pending
         backend.apply_migrations(pending)
     backend.connection.close()
     return len(pending)

@@ -230,11 +230,18 @@ def test_the_report_shows_no_stale_figure(tmp_path):
     assert "9.00 s" not in text and "sequences reorder (all) at 1M: measured at 0000000" in text
 
 
-def test_the_growth_chart_draws_the_current_figures():
-    from bench import report, stale
+def test_the_charts_draw_the_current_figures():
+    from bench import charts, report, stale
 
     if not stale.in_git():
         pytest.skip("not a git checkout")
-    svg = report.CHART.read_text(encoding="utf-8")
-    assert report.chart_description(svg) == report.chart_data(), "the chart is stale: run make bench-report"
-    assert "performance-growth.svg" in report.PAGE.read_text(encoding="utf-8").split("\n## ")[0]
+    runs = report.load_runs()
+    drawn = ((charts.GROWTH, charts.growth_data(runs)), (charts.JIT, charts.jit_data(runs)),
+             (charts.STALLS, charts.stall_data(runs)))  # fmt: skip
+    for path, data in drawn:
+        svg = path.read_text(encoding="utf-8")
+        assert charts.description(svg) == data, f"{path.name} is stale: run make bench-report"
+        assert data, f"{path.name} draws no current figure"
+    page = report.PAGE.read_text(encoding="utf-8")
+    assert "performance-growth.svg" in page.split("\n## ")[0]  # the page leads with the growth chart
+    assert "performance-jit.svg" in page and "performance-stalls.svg" in page
