@@ -245,3 +245,14 @@ def test_the_charts_draw_the_current_figures():
     page = report.PAGE.read_text(encoding="utf-8")
     assert "performance-growth.svg" in page.split("\n## ")[0]  # the page leads with the growth chart
     assert "performance-jit.svg" in page and "performance-stalls.svg" in page
+
+
+def test_every_command_has_a_benchmark_row_or_says_why_not():
+    from bench import report, stale, suite
+    from ops import commands
+
+    measured = {stale.command_of(r.benchmark) for run in report.load_runs() for r in run.results}
+    paths = {s.path for s in commands.SPECS}
+    assert paths - measured - set(suite.NOT_BENCHED) == set(), "a command without a row: add one in bench/suite.py"
+    assert set(suite.NOT_BENCHED) & measured == set(), "measured now: take it out of NOT_BENCHED"
+    assert set(suite.NOT_BENCHED) <= paths
