@@ -1,5 +1,7 @@
 """``ops health``: one read-only pass over what a monitoring system watches, bounded in time, with the exit
 codes and first line of a Nagios plugin (0 ok, 1 warning, 2 critical) and the node_exporter textfile format.
+(Long because the checks and the runner that bounds them are one piece: a check added here gets its series
+in the same place.)
 
 Checks: the database answers; its schema is what the commands need (the guard's answer); the queue's depth,
 the age of its oldest ready job, jobs failed in the last 24 h; the last refresh against the refresh cron;
@@ -12,8 +14,8 @@ not answered when ``timeout_s`` is up is reported CRITICAL (the check that was r
 kept from running). Every Prometheus series is printed in every case (0 where unknown), with
 ``ops_check_up`` saying which checks got their reading.
 
-The module is long because the checks, the runner that bounds them and the three renderings of one report
-(Nagios, JSON, Prometheus) are one piece: a check added here gets its series and perfdata in the same place.
+The report is data (its checks, every series of ``FAMILIES``); ``ops.cli.health`` renders it for Nagios and
+for node_exporter (``ops.cli.prometheus``).
 """
 
 from __future__ import annotations
@@ -189,45 +191,6 @@ class HealthReport:
         out["ops_health_duration_seconds"][None] = round(self.duration_s, 3)
         out["ops_health_last_run_timestamp_seconds"][None] = round(self.finished_at, 3)
         return out
-
-    def prometheus(self) -> str:
-        """The node_exporter textfile format: every family a gauge, its HELP and TYPE once, then its samples."""
-        lines: list[str] = []
-        for name, samples in self.series().items():
-            help_text, label = FAMILIES[name]
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-            for key, value in samples.items():
-                shown = "NaN" if math.isnan(value) else "+Inf" if math.isinf(value) else repr(float(value))
-                lines.append(f'{name}{{{label}="{key}"}} {shown}' if label else f"{name} {shown}")
-        return "\n".join(lines) + "\n"
-
-    def nagios(self) -> list[str]:
-        """Nagios plugin output: the first line is the overall state, its summary and the performance data
-        after ``|``; then one line per check."""
-        worst = [c for c in self.checks.values() if c.state == self.state and c.state != "ok"]
-        summary = "; ".join(f"{c.name}: {c.message}" for c in worst) or f"{len(self.checks)} checks ok"
-        perf = " ".join(_perfdata(c) for c in self.checks.values() if c.name in PERFDATA)
-        lines = [f"OPS HEALTH {self.state.upper()} - {summary} | {perf}"]
-        return lines + [f"{c.state.upper():<8} {c.name}: {c.message}" for c in self.checks.values()]
-
-
-PERFDATA = {"database": "database_time", "queue": "queued", "oldest_job": "oldest_job", "failures": "failures_24h",
-            "refresh": "refresh_age"}  # fmt: skip
-
-
-def _perfdata(check: Check) -> str:
-    """``label=value[UOM];[warn];[crit];[min];[max]``, ``U`` for a value not read (the plugin guidelines)."""
-
-    def number(value: float | None) -> str:
-        if value is None:
-            return ""
-        return f"{value:.1f}" if check.unit == "ms" else f"{value:.0f}"  # whole seconds and counts
-
-    if check.value is None or math.isinf(check.value):
-        return f"{PERFDATA[check.name]}=U"
-    return (
-        f"{PERFDATA[check.name]}={number(check.value)}{check.unit};{number(check.warning)};{number(check.critical)};0;"
-    )
 
 
 def _level(value: float, warning: float, critical: float) -> str:

@@ -76,10 +76,10 @@ def apply_observed(url: str, folder: Path, connect_timeout_s: float = 10.0, unti
     from yoyo.connections import parse_uri
 
     from ops import db
-    from ops.plan import trace
+    from ops.plan import relations, trace
 
     with db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s) as conn:
-        initial = trace.snapshot(conn)
+        initial = relations.snapshot(conn)
     traces: list[trace.MigrationTrace] = []
 
     class ObservingCursor:
@@ -99,10 +99,10 @@ def apply_observed(url: str, folder: Path, connect_timeout_s: float = 10.0, unti
             conn = self.conn
             st = trace.StatementTrace(len(current.statements) + 1, sql)
             current.statements.append(st)
-            before = trace.snapshot(conn)
+            before = relations.snapshot(conn)
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:  # outside a transaction
                 st.tag, st.duration_s, seen = trace.run_observed(conn, url, sql, connect_timeout_s)
-                after = trace.snapshot(conn)
+                after = relations.snapshot(conn)
                 st.locks = trace.taken_locks(seen, {}, {**before, **after}, initial)
                 st.observed = bool(seen)
                 self.real = conn.cursor()  # no rows to show
@@ -113,9 +113,9 @@ def apply_observed(url: str, folder: Path, connect_timeout_s: float = 10.0, unti
                 self.real.execute(sql, params)
                 st.duration_s = time.monotonic() - started
                 st.tag = self.real.statusmessage or ""
-                after = trace.snapshot(conn)
+                after = relations.snapshot(conn)
                 st.locks = trace.taken_locks(trace.held_locks(conn, pid), held, {**before, **after}, initial)
-            st.effects = trace.effects(before, after, initial, st.tag)
+            st.effects = relations.effects(before, after, initial, st.tag)
             return self
 
     class Observed(PostgresqlPsycopgBackend):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -9,10 +10,12 @@ import click
 
 from ops.cli.common import emit, settings
 from ops.cli.options import DURATION, MAX_COUNT, Seconds, json_option, refresh_cron_option
+from ops.cli.prometheus import textfile
 
 if TYPE_CHECKING:
     import psycopg
 
+    from ops.health import Check, HealthReport
     from ops.storage import Storage
 
 COUNT = click.IntRange(1, MAX_COUNT)
@@ -111,7 +114,36 @@ def health(
 
     report = core.run(connect, open_storage if current.storage_configured else None, limits)
     if prometheus:
-        click.echo(report.prometheus(), nl=False)
+        click.echo(textfile(core.FAMILIES, report.series()), nl=False)
     else:
-        emit(report.as_dict(), as_json, report.nagios(), always=report.exit_code != 0)
+        emit(report.as_dict(), as_json, nagios(report), always=report.exit_code != 0)
     ctx.exit(report.exit_code)  # the answer itself, as Nagios-style checks give it
+
+
+PERFDATA = {"database": "database_time", "queue": "queued", "oldest_job": "oldest_job", "failures": "failures_24h",
+            "refresh": "refresh_age"}  # fmt: skip
+
+
+def nagios(report: HealthReport) -> list[str]:
+    """Nagios plugin output: the first line is the overall state, its summary and the performance data after
+    ``|``; then one line per check."""
+    worst = [c for c in report.checks.values() if c.state == report.state and c.state != "ok"]
+    summary = "; ".join(f"{c.name}: {c.message}" for c in worst) or f"{len(report.checks)} checks ok"
+    perf = " ".join(_perfdata(c) for c in report.checks.values() if c.name in PERFDATA)
+    lines = [f"OPS HEALTH {report.state.upper()} - {summary} | {perf}"]
+    return lines + [f"{c.state.upper():<8} {c.name}: {c.message}" for c in report.checks.values()]
+
+
+def _perfdata(check: Check) -> str:
+    """``label=value[UOM];[warn];[crit];[min];[max]``, ``U`` for a value not read (the plugin guidelines)."""
+
+    def number(value: float | None) -> str:
+        if value is None:
+            return ""
+        return f"{value:.1f}" if check.unit == "ms" else f"{value:.0f}"  # whole seconds and counts
+
+    if check.value is None or math.isinf(check.value):
+        return f"{PERFDATA[check.name]}=U"
+    return (
+        f"{PERFDATA[check.name]}={number(check.value)}{check.unit};{number(check.warning)};{number(check.critical)};0;"
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ops.health import CHECKS, STORAGE_CHECKS, Check, HealthReport
+from ops.cli.health import nagios
+from ops.cli.prometheus import textfile
+from ops.health import CHECKS, FAMILIES, STORAGE_CHECKS, Check, HealthReport
 
 
 def test_a_report_closed_on_time_out_names_the_running_check_and_prints_every_series():
@@ -12,7 +14,7 @@ def test_a_report_closed_on_time_out_names_the_running_check_and_prints_every_se
     report.close(10, ["database"])
     assert report.checks["schema"].state == "critical" and "reading the job queue" in report.checks["schema"].message
     assert report.checks["queue"].state == "unknown" and report.state == "critical" and report.exit_code == 2
-    text = report.prometheus()
+    text = textfile(FAMILIES, report.series())
     assert 'ops_check_up{check="schema"} 0.0' in text and 'ops_check_up{check="database"} 1.0' in text
     assert all(f'check="{name}"' in text for name in CHECKS)
     assert 'ops_jobs_queued{task="transfer"} NaN' in text  # not read: no reassuring 0
@@ -27,7 +29,7 @@ def test_the_nagios_first_line_has_the_state_the_worst_checks_and_perfdata():
     report.add(Check("oldest_job", "ok", "no job ready"))
     report.add(Check("failures", "ok", "none"))
     report.close(10, [])
-    first = report.nagios()[0]
+    first = nagios(report)[0]
     assert first.startswith(
         "OPS HEALTH WARNING - queue: 1200 jobs ready | database_time=3.2ms;;;0; queued=1200;1000;10000;0;"
     )

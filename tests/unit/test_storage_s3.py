@@ -7,7 +7,7 @@ from uuid import UUID
 import pytest
 
 from ops.errors import ConfigError
-from ops.storage.s3 import parse_s3_url
+from ops.storage.s3_client import parse_s3_url
 
 PIC = UUID("4366dddb-8a71-4f6e-a3d4-cb6b545476bb")
 
