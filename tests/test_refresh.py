@@ -37,5 +37,5 @@ def test_the_documented_refresh_cron_and_health_agree():
     """The crontab of the commands guide refreshes on the schedule it tells health to judge by."""
     readme = (REPO / "docs" / "commands.md").read_text()
     schedule = re.search(r"^PICTURE_PROCESS_REFRESH_CRON=(.+)$", readme, re.MULTILINE)
-    cron_line = re.search(r"^(\S+ \S+ \S+ \S+ \S+) +cd /srv/ops && \.venv/bin/ops -q refresh$", readme, re.MULTILINE)
+    cron_line = re.search(r"^(\S+ \S+ \S+ \S+ \S+) +cd /srv/ops && /opt/ops/bin/ops -q refresh$", readme, re.MULTILINE)
     assert schedule and cron_line and schedule.group(1).strip("'\"") == cron_line.group(1)
