@@ -97,8 +97,8 @@ def render(runs: list[Run] | None = None, notes: dict[str, str] | None = None) -
         for r in run.results:
             if r.size in sizes:
                 cells.setdefault(r.benchmark, {})[r.size] = (r, run)
-            else:
-                other[(r.benchmark, r.size)] = (r, run)
+            else:  # its size is the run's sample (files written, pictures of a sequence): the newest run's counts
+                other[(r.benchmark, 0)] = (r, run)
     columns = sorted({size for by_size in cells.values() for size in by_size})
     growth = GROWTH_FROM in columns and GROWTH_TO in columns
     head = ["benchmark", *(f"{size_label(s)} pictures" for s in columns)]
