@@ -137,65 +137,58 @@ def draw_growth(data: Data, path: Path = GROWTH) -> None:
     plt.close(fig)
 
 
-def draw_jit(data: Data, path: Path = JIT) -> None:
-    """One bar per command and size: its time with JIT on divided by its time with JIT off (log scale; 1 is
-    no difference, right of it JIT costs time)."""
+def _bars(data: Data, path: Path, bars: list[tuple[str, float, str]], unit: str, xlim: tuple[float, float],
+          xlabel: str, title: str, mark: float | None = None) -> None:  # fmt: skip
+    """One horizontal bar per (label, value, colour), log scale, each value written beside its bar."""
     plt = _pyplot()
-    labels, ratios = [], []
-    for name, points in data.items():
-        for size, on, off in points:
-            labels.append(f"{name} ({size_label(int(size))})")
-            ratios.append(on / off if off else 1.0)
-    fig, ax = plt.subplots(figsize=(11, 0.32 * max(len(labels), 4) + 1.2))
-    if labels:
-        colours = ["tab:red" if r > 1.1 else "tab:green" if r < 0.9 else "tab:gray" for r in ratios]
-        ax.barh(range(len(labels)), ratios, color=colours)
-        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    fig, ax = plt.subplots(figsize=(11, 0.34 * max(len(bars), 4) + 1.2))
+    if bars:
+        ax.barh(range(len(bars)), [v for _, v, _ in bars], color=[c for _, _, c in bars])
+        ax.set_yticks(range(len(bars)), [label for label, _, _ in bars], fontsize=8)
         ax.invert_yaxis()
         ax.set_xscale("log")
-        ax.set_xlim(min(0.5, min(ratios) * 0.8), max(2.0, max(ratios) * 2))
-        ax.axvline(1.0, color="black", linewidth=0.8)
-        for y, r in enumerate(ratios):
-            ax.text(r, y, f" {r:.2f}×", va="center", fontsize=7)
+        ax.set_xlim(*xlim)
+        if mark is not None:
+            ax.axvline(mark, color="black", linewidth=0.8)
+        for y, (_, v, _) in enumerate(bars):
+            ax.text(v, y, f" {v:.3g}{unit}", va="center", fontsize=7)
     else:
         ax.text(0.5, 0.5, "no current figure: BENCH_ONLY=stale make bench", ha="center", va="center")
         ax.set_axis_off()
-    ax.set_xlabel("time with JIT on ÷ time with JIT off (ops runs with JIT off)")
-    ax.set_title("PostgreSQL's JIT: what it would cost each command, current figures only", fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
     _save(fig, data, path)
     plt.close(fig)
+
+
+def draw_jit(data: Data, path: Path = JIT) -> None:
+    """One bar per command and size: its time with JIT on divided by its time with JIT off (log scale; 1 is
+    no difference, right of it JIT costs time)."""
+    bars = []
+    for name, points in data.items():
+        for size, on, off in points:
+            r = on / off if off else 1.0
+            bars.append((f"{name} ({size_label(int(size))})", r,
+                         "tab:red" if r > 1.1 else "tab:green" if r < 0.9 else "tab:gray"))  # fmt: skip
+    ratios = [v for _, v, _ in bars] or [1.0]
+    _bars(data, path, bars, "×", (min(0.5, min(ratios) * 0.8), max(2.0, max(ratios) * 2)),
+          "time with JIT on ÷ time with JIT off (ops runs with JIT off)",
+          "PostgreSQL's JIT: what it would cost each command, current figures only", mark=1.0)  # fmt: skip
 
 
 def draw_stalls(data: Data, path: Path = STALLS) -> None:
     """The longest wait of the users' own statements while a command runs, ops beside its baseline, per size
     (log scale: from milliseconds to the seconds that stall an upload)."""
-    plt = _pyplot()
-    labels, values, colours = [], [], []
+    bars = []
     for name, ours, theirs in STALLED:
         for size, mine, baseline in data.get(name, []):
-            labels.append(f"{ours} ({size_label(int(size))})")
-            values.append(max(mine, 0.001))
-            colours.append("tab:blue")
+            bars.append((f"{ours} ({size_label(int(size))})", max(mine, 0.001), "tab:blue"))
             if theirs and baseline > 0:
-                labels.append(f"{theirs} ({size_label(int(size))})")
-                values.append(baseline)
-                colours.append("tab:orange")
-    fig, ax = plt.subplots(figsize=(11, 0.36 * max(len(labels), 4) + 1.2))
-    if labels:
-        ax.barh(range(len(labels)), values, color=colours)
-        ax.set_yticks(range(len(labels)), labels, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.set_xlim(min(0.0005, min(values) / 2), max(values) * 3)
-        for y, v in enumerate(values):
-            ax.text(v, y, f" {v:.3g} s", va="center", fontsize=7)
-    else:
-        ax.text(0.5, 0.5, "no current figure: BENCH_ONLY=stale make bench", ha="center", va="center")
-        ax.set_axis_off()
-    ax.set_xlabel("longest wait of a user's statement (seconds; blue: ops, orange: its baseline)")
-    ax.set_title("What users wait for while a command runs, current figures only", fontsize=10)
-    _save(fig, data, path)
-    plt.close(fig)
+                bars.append((f"{theirs} ({size_label(int(size))})", baseline, "tab:orange"))
+    values = [v for _, v, _ in bars] or [1.0]
+    _bars(data, path, bars, " s", (min(0.0005, min(values) / 2), max(values) * 3),
+          "longest wait of a user's statement (seconds; blue: ops, orange: its baseline)",
+          "What users wait for while a command runs, current figures only")  # fmt: skip
 
 
 def draw_all(runs: list[Run]) -> bool:

@@ -760,57 +760,24 @@ def bench_plan(bdb: BenchDb, template: str, size: int, rss: RssLog) -> list[Resu
     return results
 
 
-class _WriteLoad(threading.Thread):
-    """Panoramax's API writing during an upgrade: a picture inserted every 50 ms (as its upload does), each
-    insert timed from its start to its commit."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url, self.stop, self.waits = url, threading.Event(), list[float]()
-
-    def run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as c:
-            account = c.execute("SELECT id FROM accounts ORDER BY created_at LIMIT 1").fetchone()[0]
-            while not self.stop.is_set():
-                started = time.perf_counter()
-                c.execute("INSERT INTO pictures (geom, account_id, metadata) "
-                          "VALUES (ST_SetSRID(ST_MakePoint(2.0, 48.0), 4326), %s, '{}')", (account,))  # fmt: skip
-                self.waits.append(time.perf_counter() - started)
-                time.sleep(0.05)
-
-
-def _report_query(url: str, seconds: float) -> threading.Thread:
-    """A long read of pictures (a report: an open transaction holding ACCESS SHARE) for ``seconds``."""
-    holding = threading.Event()
-
-    def hold() -> None:
-        with psycopg.connect(url) as c:
-            c.execute("SELECT count(*) FROM pictures")
-            holding.set()
-            time.sleep(seconds)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    holding.wait(30)
-    return thread
-
-
 def _under_load(url: str, upgrade, read_s: float) -> tuple[float, float]:
     """(wall seconds of ``upgrade``, longest insert wait meanwhile), a report query reading pictures for
     ``read_s`` from the upgrade's start."""
-    writer = _WriteLoad(url)
-    writer.start()
-    time.sleep(0.5)
-    reader = _report_query(url, read_s)
-    started = time.perf_counter()
-    try:
-        upgrade()
-    finally:
-        wall = time.perf_counter() - started
-        reader.join()
-        writer.stop.set()
-        writer.join(120)
-    return wall, max(writer.waits)
+    from scripts import panoramax
+
+    wall: list[float] = []
+
+    def timed() -> None:
+        reader = panoramax.long_read(url, read_s)
+        started = time.perf_counter()
+        try:
+            upgrade()
+        finally:
+            wall.append(time.perf_counter() - started)
+            reader.join()
+
+    longest = panoramax.WriteLoad(url).longest_during(timed)
+    return wall[0], longest
 
 
 UPGRADE_READ_S = 20.0  # the report query running when the upgrade starts

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +137,56 @@ def apply_observed(url: str, folder: Path, connect_timeout_s: float = 10.0, unti
                 break
     backend.connection.close()
     return traces
+
+
+class WriteLoad(threading.Thread):
+    """Panoramax's API writing meanwhile (tests and benchmarks of upgrades): a picture inserted every 50 ms, as
+    its upload does, each insert timed from its start to its commit."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop, self.latencies = url, threading.Event(), list[float]()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as c:
+            row = c.execute("SELECT id FROM accounts ORDER BY created_at LIMIT 1").fetchone()
+            assert row is not None, "no account to upload as"
+            while not self.stop.is_set():
+                started = time.monotonic()
+                c.execute("INSERT INTO pictures (geom, account_id, metadata) "
+                          "VALUES (ST_SetSRID(ST_MakePoint(2.0, 48.0), 4326), %s, '{}')", (row[0],))  # fmt: skip
+                self.latencies.append(time.monotonic() - started)
+                time.sleep(0.05)
+
+    def longest_during(self, work: Callable[[], object]) -> float:
+        """The longest insert while ``work`` runs (the load started half a second before it)."""
+        self.start()
+        time.sleep(0.5)
+        try:
+            work()
+        finally:
+            self.stop.set()
+            self.join(120)
+        return max(self.latencies)
+
+
+def long_read(url: str, seconds: float) -> threading.Thread:
+    """A long read of pictures (a report: an open transaction holding ACCESS SHARE) for ``seconds`` from now;
+    returns once the read holds its lock."""
+    import psycopg
+
+    holding = threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(url) as c:
+            c.execute("SELECT count(*) FROM pictures")
+            holding.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    if not holding.wait(30):
+        raise TimeoutError("the long read of pictures did not start within 30 s")
+    return thread

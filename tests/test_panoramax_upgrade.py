@@ -10,7 +10,6 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -216,51 +215,6 @@ def test_panoramax_upgrade_refuses_a_database_ops_built(ops, ops_db_url, release
     assert result.exit_code == 2 and "built by Panoramax" in result.stderr and result.stdout == ""
 
 
-class WriteLoad(threading.Thread):
-    """Panoramax's API writing meanwhile: a picture inserted every 50 ms (as its upload does), each insert
-    timed from its start to its commit."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url, self.stop, self.latencies = url, threading.Event(), list[float]()
-
-    def run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as c:
-            account = c.execute("SELECT id FROM accounts ORDER BY created_at LIMIT 1").fetchone()[0]
-            while not self.stop.is_set():
-                started = time.monotonic()
-                c.execute("INSERT INTO pictures (geom, account_id, metadata) "
-                          "VALUES (ST_SetSRID(ST_MakePoint(2.0, 48.0), 4326), %s, '{}')", (account,))  # fmt: skip
-                self.latencies.append(time.monotonic() - started)
-                time.sleep(0.05)
-
-    def longest_during(self, work: Callable[[], object]) -> float:
-        self.start()
-        time.sleep(0.5)
-        try:
-            work()
-        finally:
-            self.stop.set()
-            self.join(120)
-        return max(self.latencies)
-
-
-def _reader(url: str, seconds: float) -> threading.Thread:
-    """A long read of pictures (an open transaction holding ACCESS SHARE) for ``seconds`` from now."""
-    holding = threading.Event()
-
-    def hold() -> None:
-        with psycopg.connect(url) as c:
-            c.execute("SELECT count(*) FROM pictures")
-            holding.set()
-            time.sleep(seconds)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert holding.wait(10)
-    return thread
-
-
 def test_writes_stall_at_most_the_lock_timeout_where_panoramax_s_own_upgrade_stalls_them_behind_a_long_read(
     ops, new_database, releases, templates
 ):
@@ -271,19 +225,19 @@ def test_writes_stall_at_most_the_lock_timeout_where_panoramax_s_own_upgrade_sta
     ours, theirs = new_database(templates[0]), new_database(templates[0])
 
     def by_ops() -> None:
-        reader = _reader(ours, 12)
+        reader = panoramax.long_read(ours, 12)
         result = ops("db", "upgrade", "--panoramax", str(new), "--accept-warnings", "--ddl-lock-timeout", "1",
                      env=env(ours))  # fmt: skip
         reader.join()
         assert result.exit_code == 0 and "trying again" in result.stdout, result.stdout + result.stderr
 
     def by_panoramax() -> None:
-        reader = _reader(theirs, 12)
+        reader = panoramax.long_read(theirs, 12)
         assert panoramax.build(theirs, new) > 5
         reader.join()
 
-    with_ops = WriteLoad(ours).longest_during(by_ops)
-    with_panoramax = WriteLoad(theirs).longest_during(by_panoramax)
+    with_ops = panoramax.WriteLoad(ours).longest_during(by_ops)
+    with_panoramax = panoramax.WriteLoad(theirs).longest_during(by_panoramax)
     assert with_ops <= 1 + 1.5, (with_ops, with_panoramax)  # the lock timeout, plus the statement and a margin
     assert with_panoramax >= 4 * with_ops and with_panoramax >= 3, (with_ops, with_panoramax)
 
