@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -78,6 +79,26 @@ def test_an_upgrade_by_ops_leaves_what_panoramax_s_own_upgrade_leaves(ops, new_d
     assert again.exit_code == 0 and "nothing to apply" in again.stdout
     assert panoramax.build(ours, new) == 0  # Panoramax itself finds nothing left to apply
     _panoramax_works_on(ours, tmp_path)
+
+
+def test_a_long_migration_prints_a_progress_line_every_10_seconds(ops, new_database, cluster, releases,
+                                                                  templates, tmp_path):  # fmt: skip
+    """A statement that runs 12 s (a view over a million pictures takes 13 s): its progress line comes from a
+    watcher thread, while yoyo's own output is swallowed. At 1M pictures the watcher died with no Click
+    context in its thread, and its line would have gone into the swallowed output."""
+    _old, new = releases
+    folder = tmp_path / "release"
+    shutil.copytree(new, folder)
+    last = sorted(p.stem for p in new.glob("*.sql") if not p.stem.endswith(".rollback"))[-1]
+    (folder / "29990101_01_slow-view.sql").write_text(f"-- depends: {last}\nSELECT pg_sleep(12);\n")
+    (folder / "29990101_01_slow-view.rollback.sql").write_text("SELECT 1;\n")
+    url = new_database(templates[1])  # 2.15.1 applied: the slow one is pending
+    done = ops("db", "upgrade", "--panoramax", str(folder), env=env(url))
+    assert done.exit_code == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
+    progress = [line for line in done.stdout.splitlines() if line.startswith("29990101_01_slow-view: running")]
+    assert progress and "running 10 s" in progress[0] and "pg_sleep(12)" in progress[0], done.stdout[-2000:]
+    assert history(url)[-1][0] == "29990101_01_slow-view"
 
 
 def _panoramax_works_on(url: str, tmp_path: Path) -> None:

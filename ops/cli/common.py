@@ -184,6 +184,17 @@ def say(line: str) -> None:
         click.echo(line)
 
 
+def progress_lines(ctx: click.Context, as_json: bool) -> Callable[[str], None]:
+    """Where a command's progress lines go, decided now, in the command's own thread: stderr beside
+    ``--json``, else stdout unless -q. The lines may then be written from any thread (a long statement's
+    progress is reported by a watcher thread, which has no Click context), and to the stream taken now even
+    while a library redirects ``sys.stdout`` (yoyo's migrations print their rows, which ops swallows)."""
+    if settings(ctx).quiet and not as_json:
+        return lambda _line: None
+    stream = sys.stderr if as_json else sys.stdout
+    return lambda line: click.echo(line, file=stream)
+
+
 def emit(data: Any, as_json: bool, lines: list[str], *, always: bool = False) -> None:
     """The result of a command: JSON for scripts, or human lines. With -q the human lines are left out
     (cron mails nothing when all went well) unless ``always`` (something is wrong, say); JSON is data asked

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ops.cli.common import database, emit, say, settings
+from ops.cli.common import database, emit, progress_lines, say, settings
 
 if TYPE_CHECKING:
     from ops.plan.planner import Plan
@@ -87,7 +87,7 @@ def run_rollback(ctx: click.Context, source: str, *, everything: bool, yes: bool
 
     url, folder = _panoramax_database(ctx, "db rollback", source)
     todo = core.to_roll_back(url, folder, everything)
-    progress = (lambda line: click.echo(line, err=True)) if as_json else say
+    progress = progress_lines(ctx, as_json)
     if dry_run or not todo:
         lines = [f"would roll back {mid}" for mid in todo] or ["nothing to roll back: no migration of it is applied"]
         emit({"would_roll_back": todo}, as_json, lines)
@@ -113,7 +113,7 @@ def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool
 
     url, folder = _panoramax_database(ctx, "db upgrade", source)
     pending = core.pending(url, folder)
-    progress = (lambda line: click.echo(line, err=True)) if as_json else say
+    progress = progress_lines(ctx, as_json)
     if not pending:
         emit(core.Result([]).as_dict(), as_json, ["nothing to apply: Panoramax's history holds every migration"])
         return
