@@ -101,6 +101,49 @@ def test_a_long_migration_prints_a_progress_line_every_10_seconds(ops, new_datab
     assert history(url)[-1][0] == "29990101_01_slow-view"
 
 
+def test_a_deadlock_with_a_writer_rolls_the_migration_back_and_it_is_tried_again(ops, new_database, releases,
+                                                                                templates, tmp_path):  # fmt: skip
+    """The migration holds accounts and waits for pages, which a session holds while it waits for accounts:
+    PostgreSQL aborts the migration (the other session's deadlock_timeout is longer), ops rolls it back,
+    names the session and applies it again once the session is done. Seen at 1M pictures, with Panoramax's
+    uploads inserting pictures (their foreign-key check on accounts) during 20250902_01."""
+    _old, new = releases
+    folder = tmp_path / "release"
+    shutil.copytree(new, folder)
+    last = sorted(p.stem for p in new.glob("*.sql") if not p.stem.endswith(".rollback"))[-1]
+    (folder / "29990101_01_two-tables.sql").write_text(
+        f"-- depends: {last}\nALTER TABLE accounts ADD COLUMN ops_test_a int;\nALTER TABLE pages ADD COLUMN ops_test_b int;\n"
+    )
+    (folder / "29990101_01_two-tables.rollback.sql").write_text("SELECT 1;\n")
+    url = new_database(templates[1])
+    waited_on = threading.Event()
+
+    def other_session() -> None:
+        with psycopg.connect(url) as c, psycopg.connect(url, autocommit=True) as look:
+            c.execute("SET deadlock_timeout = '60s'")  # so that PostgreSQL picks the migration as the victim
+            c.execute("SELECT count(*) FROM pages")
+            pid, deadline = c.info.backend_pid, time.monotonic() + 300
+            while time.monotonic() < deadline and not look.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE '%%db upgrade --panoramax%%' "
+                "AND wait_event_type = 'Lock' AND %s = ANY(pg_blocking_pids(pid))", (pid,)
+            ).fetchone():  # fmt: skip
+                time.sleep(0.05)
+            waited_on.set()
+            c.execute("SELECT count(*) FROM accounts")  # waits for the migration: a deadlock
+
+    thread = threading.Thread(target=other_session, daemon=True)
+    thread.start()
+    done = ops("db", "upgrade", "--panoramax", str(folder), env=env(url))
+    thread.join(60)
+    assert waited_on.is_set()
+    assert done.exit_code == 0, done.stdout[-1500:] + done.stderr
+    assert "29990101_01_two-tables: was in a deadlock with pid" in done.stdout, done.stdout[-1500:]
+    assert history(url)[-1][0] == "29990101_01_two-tables"
+    with psycopg.connect(url) as c:
+        assert c.execute("SELECT count(*) FROM information_schema.columns "
+                         "WHERE column_name IN ('ops_test_a', 'ops_test_b')").fetchone()[0] == 2  # fmt: skip
+
+
 def _panoramax_works_on(url: str, tmp_path: Path) -> None:
     """Panoramax 2.15.1's own API starts on the database (it checks its schema first) and takes an upload
     through to a ready collection: its background threads prepare the pictures and dispatch the upload set."""

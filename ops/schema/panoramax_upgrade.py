@@ -36,6 +36,7 @@ from ops.schema import yoyo_adapter
 
 FILE = "panoramax_upgrade"
 LOCK_NOT_AVAILABLE = "55P03"
+DEADLOCK_DETECTED = "40P01"  # another session waited on a lock of the migration while holding one it wanted
 
 
 @dataclass
@@ -146,8 +147,8 @@ def _progress(watch: psycopg.Connection, mid: str, estimate: float | None, every
 
 def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, report: Report,
            rollback: bool = False) -> int:  # fmt: skip
-    """Apply (or roll back) one migration with yoyo, retried while it times out waiting for a lock; returns
-    the attempts."""
+    """Apply (or roll back) one migration with yoyo, retried while it times out waiting for a lock or is the
+    victim PostgreSQL picks in a deadlock (its transaction rolled back whole either way); returns the attempts."""
     deadline = time.monotonic() + options.deadline_s
     backoff, attempt = options.backoff_s, 0
     while True:
@@ -161,16 +162,17 @@ def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, re
                     (backend.rollback_one if rollback else backend.apply_one)(m)
                 return attempt
             except psycopg.Error as e:
-                if e.sqlstate != LOCK_NOT_AVAILABLE or not m.use_transactions:
+                if e.sqlstate not in (LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED) or not m.use_transactions:
                     raise MigrationError(f"{m.id} failed: {' '.join(str(e).split())}"
                                          + ("; nothing of this migration was kept" if m.use_transactions else
                                             "; it runs without a transaction: what it did before is kept")) from None  # fmt: skip
                 held = ", ".join(b.describe() for b in blockers.last_blockers) or "a session that has ended"
+                waited = "was in a deadlock with" if e.sqlstate == DEADLOCK_DETECTED else (
+                    f"waited {options.lock_timeout_s:g} s for a lock held by")  # fmt: skip
         if time.monotonic() + backoff > deadline:
             raise MigrationError(f"{m.id}: no lock within {options.deadline_s:.0f} s ({attempt} attempts of "
                                  f"{options.lock_timeout_s:g} s), held by {held}; nothing of this migration was kept")  # fmt: skip
-        report(f"{m.id}: waited {options.lock_timeout_s:g} s for a lock held by {held}; rolled back, "
-               f"trying again in {backoff:g} s (attempt {attempt + 1})")  # fmt: skip
+        report(f"{m.id}: {waited} {held}; rolled back, trying again in {backoff:g} s (attempt {attempt + 1})")
         time.sleep(backoff)
         backoff = min(backoff * 2, BACKOFF_MAX_S)
 
