@@ -109,6 +109,7 @@ def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool
     from ops.cli.plan import plan_database, plan_lines
     from ops.config import scratch_url
     from ops.errors import OpsError, UsageError
+    from ops.plan.estimate import format_seconds
     from ops.schema import panoramax_upgrade as core
 
     url, folder = _panoramax_database(ctx, "db upgrade", source)
@@ -131,7 +132,7 @@ def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool
     others: list[str] = []
     if plan is not None:
         options.analyze_after, others = handled_here(plan)
-        options.estimates = {m.id: m.seconds for m in plan.migrations}
+        options.estimates = {m.id: f"{m.bound.sign}{format_seconds(m.seconds)}" for m in plan.migrations}
         if not as_json:
             for line in plan_lines(plan):
                 say(line)

@@ -40,10 +40,9 @@ def plan_lines(plan: PlanResult) -> list[str]:
     if plan.leftovers:
         lines.append(f"dropped {len(plan.leftovers)} scratch database(s) left by an interrupted plan")
     for m in plan.migrations:
-        sign = {"~": "~", ">=": "≥ ", "<=": "≤ "}[m.bound]
         mode = "one transaction" if m.transactional else "no transaction"
         lines.append("")
-        lines.append(f"{m.id}  ({mode}, {len(m.statements)} statement(s))  {sign}{format_seconds(m.seconds)}")
+        lines.append(f"{m.id}  ({mode}, {len(m.statements)} statement(s))  {m.bound.sign}{format_seconds(m.seconds)}")
         if m.not_traced:
             lines.append(f"  not traced: {m.not_traced}")
             continue
@@ -67,9 +66,8 @@ def plan_lines(plan: PlanResult) -> list[str]:
         if quiet:
             lines.append(f"  ({quiet} more statement(s): no lock on a table of production, no work to speak of)")
         for b in m.blocked:
-            sign = {"~": "~", ">=": "≥ ", "<=": "≤ "}[b.bound]
             span = f"#{b.statement} to the commit" if m.transactional else f"during #{b.statement}"
-            lines.append(f"  blocks {b.what} on {b.table}: {sign}{format_seconds(b.seconds)} ({sql_name(b.mode)}, "
+            lines.append(f"  blocks {b.what} on {b.table}: {b.bound.sign}{format_seconds(b.seconds)} ({sql_name(b.mode)}, "
                          f"{span})")  # fmt: skip
     lines.append("")
     if plan.rates:

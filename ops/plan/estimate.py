@@ -25,6 +25,7 @@ from psycopg import sql
 
 from ops import db, queries
 from ops.plan import vet
+from ops.plan.bound import Bound
 from ops.plan.trace import StatementTrace
 
 CALIBRATION_ROWS = 200_000
@@ -237,12 +238,11 @@ def explain_dml(conn: psycopg.Connection, st: StatementTrace) -> Explained | str
 @dataclass
 class Estimate:
     seconds: float
-    bound: str = "~"  # "~" an estimate; ">=" a lower bound (a query); "<=" an upper bound (rows unknown)
+    bound: Bound = Bound.ABOUT
     basis: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        sign = {"~": "~", ">=": "≥ ", "<=": "≤ "}[self.bound]
-        return f"{sign}{format_seconds(self.seconds)}"
+        return f"{self.bound.sign}{format_seconds(self.seconds)}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"seconds": round(self.seconds, 3), "bound": self.bound, "basis": self.basis}
@@ -314,7 +314,7 @@ def estimate(st: StatementTrace, facts: dict[str, Facts], rates: Rates, explaine
         if target is not None:  # EXPLAIN impossible before the migration's own objects exist: every row
             per_row = rates.update_s_per_mrow + target.nb_indexes * rates.index_entry_s_per_mrow
             est.seconds += target.bytes / GB * rates.scan_s_per_gb + target.rows / 1e6 * per_row
-            est.bound = "<="
+            est.bound = Bound.AT_MOST
             reason = f": {explained}" if isinstance(explained, str) else ""
             est.basis.append(f"{st.verb.lower()}s at most every row of {written[0]} ({_rows(target.rows)}; no "
                              f"EXPLAIN before the migration's own objects exist{reason})")  # fmt: skip
@@ -322,7 +322,7 @@ def estimate(st: StatementTrace, facts: dict[str, Facts], rates: Rates, explaine
     if read and st.verb in QUERY_VERBS:
         volume = sum(facts[name].bytes for name in read if name in facts)
         est.seconds += volume / GB * rates.scan_s_per_gb
-        est.bound = ">="
+        est.bound = Bound.AT_LEAST
         est.basis.append(
             f"runs a query over {', '.join(sorted(read))} ({volume / GB:.2f} GB): at least reading them; "
             "its joins and functions can take far longer"

@@ -31,6 +31,7 @@ from ops import queries
 from ops.errors import UsageError
 from ops.plan import estimate as est
 from ops.plan import scratch, source, trace
+from ops.plan.bound import Bound
 from ops.plan.estimate import Estimate, Rates
 from ops.plan.trace import NOTHING, READS_AND_WRITES, WRITES, MigrationTrace, StatementTrace
 from ops.schema import kind
@@ -85,7 +86,7 @@ class Blocked:
     statement: int  # the statement that takes the lock
     until: int  # the last statement it is held through (the commit follows)
     seconds: float
-    bound: str
+    bound: Bound
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "blocks": self.what, "mode": trace.sql_name(self.mode),
@@ -107,7 +108,7 @@ class MigrationPlan:
         return sum(s.estimate.seconds for s in self.statements)
 
     @property
-    def bound(self) -> str:
+    def bound(self) -> Bound:
         return _bound([s.estimate for s in self.statements])
 
     def as_dict(self) -> dict[str, Any]:
@@ -160,11 +161,11 @@ class Plan:
         }  # fmt: skip
 
 
-def _bound(estimates: list[Estimate]) -> str:
-    bounds = {e.bound for e in estimates if e.seconds > 0 or e.bound != "~"}
-    if ">=" in bounds:
-        return ">="
-    return "<=" if "<=" in bounds else "~"
+def _bound(estimates: list[Estimate]) -> Bound:
+    bounds = {e.bound for e in estimates if e.seconds > 0 or e.bound != Bound.ABOUT}
+    if Bound.AT_LEAST in bounds:
+        return Bound.AT_LEAST
+    return Bound.AT_MOST if Bound.AT_MOST in bounds else Bound.ABOUT
 
 
 def _blocked(m: MigrationPlan) -> list[Blocked]:
@@ -212,7 +213,7 @@ def _fixes(sp: StatementPlan) -> list[str]:
     if t.verb in ("UPDATE", "DELETE"):
         fixes.append(f"a batched {t.verb} (by ranges of id, one transaction each) in a migration of its own, "
                      "outside the transaction that holds the lock")  # fmt: skip
-    if sp.estimate.bound == ">=":
+    if sp.estimate.bound == Bound.AT_LEAST:
         fixes.append("run the long query before the lock is taken (in an earlier migration), so the lock is "
                      "held only for the swap")  # fmt: skip
     return fixes
@@ -277,13 +278,12 @@ def _warnings(plan: Plan) -> list[PlanWarning]:
             if b.what not in (WRITES, READS_AND_WRITES):
                 continue
             longer = b.seconds > plan.max_lock_s
-            unknown = b.bound == ">=" and not longer
+            unknown = b.bound == Bound.AT_LEAST and not longer
             if not longer and not unknown:
                 continue
             window = [s for s in m.statements if b.statement <= s.trace.number <= b.until]
-            slow = [s for s in window if s.estimate.seconds > 0 or s.estimate.bound == ">="]
-            sign = "≥ " if b.bound == ">=" else "~" if b.bound == "~" else "≤ "
-            how_long = f"{sign}{est.format_seconds(b.seconds)}"
+            slow = [s for s in window if s.estimate.seconds > 0 or s.estimate.bound == Bound.AT_LEAST]
+            how_long = f"{b.bound.sign}{est.format_seconds(b.seconds)}"
             if unknown:
                 how_long += f", possibly more than {est.format_seconds(plan.max_lock_s)}"
             held = "until the migration commits" if m.transactional and b.until > b.statement else "while it runs"

@@ -46,7 +46,7 @@ class Options:
     backoff_s: float = 1.0  # the first wait between attempts, doubled each time (at most BACKOFF_MAX_S)
     progress_every_s: float = 10.0
     analyze_after: dict[str, list[str]] = field(default_factory=dict)  # migration id -> tables, once applied
-    estimates: dict[str, float] = field(default_factory=dict)  # migration id -> the plan's seconds
+    estimates: dict[str, str] = field(default_factory=dict)  # migration id -> the plan's figure ("≥ 0.3 s")
 
 
 BACKOFF_MAX_S = 30.0
@@ -120,7 +120,7 @@ def loadable(folder: Path, ids: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def _progress(watch: psycopg.Connection, mid: str, estimate: float | None, every_s: float,
+def _progress(watch: psycopg.Connection, mid: str, estimate: str | None, every_s: float,
               report: Report) -> Iterator[None]:  # fmt: skip
     """A line every ``every_s`` seconds while the migration runs: its statement, for how long, the estimate."""
     stop = threading.Event()
@@ -132,7 +132,7 @@ def _progress(watch: psycopg.Connection, mid: str, estimate: float | None, every
                 row = watch.execute(queries.statement(FILE, "running"), {"app": app_name()}).fetchone()
             except psycopg.Error:
                 return  # advisory only
-            beside = f" (plan: ~{estimate:.0f} s)" if estimate is not None else ""
+            beside = f" (plan: {estimate})" if estimate is not None else ""
             what = f": {row[1]} for {row[0]:.0f} s" if row else ""
             report(f"{mid}: running {time.monotonic() - started:.0f} s{beside}{what}")
 
