@@ -146,6 +146,7 @@ class WriteLoad(threading.Thread):
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
         self.url, self.stop, self.latencies = url, threading.Event(), list[float]()
+        self.failed: list[str] = []  # inserts PostgreSQL aborted (a deadlock victim: an upload that failed)
 
     def run(self) -> None:
         import psycopg
@@ -155,13 +156,17 @@ class WriteLoad(threading.Thread):
             assert row is not None, "no account to upload as"
             while not self.stop.is_set():
                 started = time.monotonic()
-                c.execute("INSERT INTO pictures (geom, account_id, metadata) "
-                          "VALUES (ST_SetSRID(ST_MakePoint(2.0, 48.0), 4326), %s, '{}')", (row[0],))  # fmt: skip
+                try:
+                    c.execute("INSERT INTO pictures (geom, account_id, metadata) "
+                              "VALUES (ST_SetSRID(ST_MakePoint(2.0, 48.0), 4326), %s, '{}')", (row[0],))  # fmt: skip
+                except psycopg.errors.DeadlockDetected as e:
+                    self.failed.append(str(e).splitlines()[0])
                 self.latencies.append(time.monotonic() - started)
                 time.sleep(0.05)
 
     def longest_during(self, work: Callable[[], object]) -> float:
-        """The longest insert while ``work`` runs (the load started half a second before it)."""
+        """The longest insert while ``work`` runs (the load started half a second before it); the inserts
+        that failed are in ``failed``."""
         self.start()
         time.sleep(0.5)
         try:
