@@ -81,19 +81,25 @@ def test_an_upgrade_by_ops_leaves_what_panoramax_s_own_upgrade_leaves(ops, new_d
     _panoramax_works_on(ours, tmp_path)
 
 
+def _release_and_one_more(release: Path, tmp_path: Path, name: str, text: str, rollback: str) -> Path:
+    """A copy of ``release``'s migrations with one more after its last: ``name`` (``text``, its rollback)."""
+    folder = tmp_path / "release"
+    shutil.copytree(release, folder)
+    last = sorted(p.stem for p in release.glob("*.sql") if not p.stem.endswith(".rollback"))[-1]
+    (folder / f"{name}.sql").write_text(f"-- depends: {last}\n{text}\n")
+    (folder / f"{name}.rollback.sql").write_text(f"{rollback}\n")
+    return folder
+
+
 def test_a_long_migration_prints_a_progress_line_every_10_seconds(ops, new_database, cluster, releases,
                                                                   templates, tmp_path):  # fmt: skip
     """A statement that runs 12 s (a view over a million pictures takes 13 s): its progress line comes from a
     watcher thread, while yoyo's own output is swallowed. At 1M pictures the watcher died with no Click
     context in its thread, and its line would have gone into the swallowed output."""
-    _old, new = releases
-    folder = tmp_path / "release"
-    shutil.copytree(new, folder)
-    last = sorted(p.stem for p in new.glob("*.sql") if not p.stem.endswith(".rollback"))[-1]
-    (folder / "29990101_01_slow-view.sql").write_text(
-        f"-- depends: {last}\nCREATE MATERIALIZED VIEW ops_test_slow AS SELECT count(*) AS n, pg_sleep(12)::text AS slept FROM pictures;\n"
-    )
-    (folder / "29990101_01_slow-view.rollback.sql").write_text("DROP MATERIALIZED VIEW ops_test_slow;\n")
+    folder = _release_and_one_more(releases[1], tmp_path, "29990101_01_slow-view",
+                                   "CREATE MATERIALIZED VIEW ops_test_slow AS "
+                                   "SELECT count(*) AS n, pg_sleep(12)::text AS slept FROM pictures;",
+                                   "DROP MATERIALIZED VIEW ops_test_slow;")  # fmt: skip
     url = new_database(templates[1])  # 2.15.1 applied: the slow one is pending
     done = ops("db", "upgrade", "--panoramax", str(folder), env=env(url))
     assert done.exit_code == 0, done.stderr
@@ -110,14 +116,9 @@ def test_a_deadlock_with_a_writer_rolls_the_migration_back_and_it_is_tried_again
     PostgreSQL aborts the migration (the other session's deadlock_timeout is longer), ops rolls it back,
     names the session and applies it again once the session is done. Seen at 1M pictures, with Panoramax's
     uploads inserting pictures (their foreign-key check on accounts) during 20250902_01."""
-    _old, new = releases
-    folder = tmp_path / "release"
-    shutil.copytree(new, folder)
-    last = sorted(p.stem for p in new.glob("*.sql") if not p.stem.endswith(".rollback"))[-1]
-    (folder / "29990101_01_two-tables.sql").write_text(
-        f"-- depends: {last}\nALTER TABLE accounts ADD COLUMN ops_test_a int;\nALTER TABLE pages ADD COLUMN ops_test_b int;\n"
-    )
-    (folder / "29990101_01_two-tables.rollback.sql").write_text("SELECT 1;\n")
+    folder = _release_and_one_more(releases[1], tmp_path, "29990101_01_two-tables",
+                                   "ALTER TABLE accounts ADD COLUMN ops_test_a int;\n"
+                                   "ALTER TABLE pages ADD COLUMN ops_test_b int;", "SELECT 1;")  # fmt: skip
     url = new_database(templates[1])
     waited_on = threading.Event()
 
