@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from ops.cli.common import emit
 from ops.cli.options import json_option
 from ops.localdb import DEFAULT_DATA_DIR, LocalCluster
 
@@ -48,7 +48,7 @@ def start(data_dir: Path, as_json: bool) -> None:
     """
     cluster = LocalCluster(data_dir)
     url = cluster.start()
-    click.echo(json.dumps(_state(cluster), indent=2) if as_json else url)
+    emit(_state(cluster), as_json, [url], always=True)
 
 
 @local_db.command()
@@ -63,10 +63,8 @@ def stop(data_dir: Path, as_json: bool) -> None:
     """
     cluster = LocalCluster(data_dir)
     was_running = cluster.stop()
-    if as_json:
-        click.echo(json.dumps({**_state(cluster), "was_running": was_running}, indent=2))
-    else:
-        click.echo("stopped" if was_running else "not running")
+    emit({**_state(cluster), "was_running": was_running}, as_json, ["stopped" if was_running else "not running"],
+         always=True)  # fmt: skip
 
 
 @local_db.command()
@@ -83,7 +81,7 @@ def status(data_dir: Path, as_json: bool) -> None:
     data = _state(cluster)
     running = data["state"] == "running"
     line = f"running: {data['url']} ({cluster.data_dir})" if running else f"{data['state']} ({cluster.data_dir})"
-    click.echo(json.dumps(data, indent=2) if as_json else line)
+    emit(data, as_json, [line], always=True)
     if not running:
         raise click.exceptions.Exit(1)
 
@@ -101,4 +99,4 @@ def url(data_dir: Path, start_it: bool, as_json: bool) -> None:
     """
     cluster = LocalCluster(data_dir)
     url = cluster.start() if start_it else cluster.url()
-    click.echo(json.dumps({**_state(cluster), "url": url}, indent=2) if as_json else url)
+    emit({**_state(cluster), "url": url}, as_json, [url], always=True)
