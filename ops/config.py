@@ -33,10 +33,11 @@ def load_dotenv_file(path: Path | None = None) -> None:
         if path is not None:
             raise ConfigError(f"cannot read {path}") from None
         return
-    from dotenv import load_dotenv
+    from dotenv.main import DotEnv  # what load_dotenv(override=False) reads, before it sets anything
 
     try:
-        load_dotenv(env_file, override=False, encoding="utf-8")
+        read = DotEnv(env_file, encoding="utf-8", interpolate=True, override=False).dict()
+        values = {k: v for k, v in read.items() if v is not None}
     except UnicodeDecodeError as e:
         raise ConfigError(
             f"{env_file} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}): "
@@ -44,6 +45,12 @@ def load_dotenv_file(path: Path | None = None) -> None:
         ) from None
     except OSError as e:
         raise ConfigError(f"cannot read {env_file}: {e.strerror}") from None
+    for key, value in values.items():  # all checked before any is set: a bad file changes nothing
+        if not key or "=" in key or "\x00" in key + value:
+            raise ConfigError(f"{env_file} sets {key!r}, which no environment can hold (an empty name, '=' in the "
+                              "name, or a NUL byte): correct or remove that line")  # fmt: skip
+    for key, value in values.items():
+        os.environ.setdefault(key, value)  # real variables win
 
 
 @dataclass(frozen=True)

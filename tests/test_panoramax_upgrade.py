@@ -357,3 +357,59 @@ def test_a_lock_left_by_a_killed_flask_upgrade_is_named_and_nothing_is_applied(o
     result = ops("db", "upgrade", "--panoramax", str(new), "--accept-warnings", env=env(url))
     assert result.exit_code == 1 and "held by process 4242" in result.stderr and "yoyo break-lock" in result.stderr
     assert history(url) == before
+
+
+def _killed_index_build(url: str) -> None:
+    """What a kill during 20260611_01's CREATE INDEX CONCURRENTLY leaves: the build waits for an older
+    snapshot (a reader's), and its session dies meanwhile; PostgreSQL keeps the index, invalid."""
+    with psycopg.connect(url, autocommit=True) as reader, psycopg.connect(url, autocommit=True) as look:
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT count(*) FROM pictures")  # a snapshot the build must wait for
+        builder = psycopg.connect(url, autocommit=True)
+        pid = builder.info.backend_pid
+        thread = threading.Thread(target=lambda: _ignore_errors(
+            builder.execute, "CREATE INDEX CONCURRENTLY job_history_job_id_idx ON job_history(job_id)"))  # fmt: skip
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not look.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
+                               (pid,)).fetchone():  # fmt: skip
+            assert time.monotonic() < deadline, "the index build never waited for the older snapshot"
+            time.sleep(0.05)
+        look.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        thread.join()
+        builder.close()
+
+
+def _ignore_errors(call, *args) -> None:
+    try:
+        call(*args)
+    except psycopg.Error:
+        pass
+
+
+@pytest.mark.parametrize("left", ["half-built, invalid", "built"])
+def test_an_index_a_killed_run_left_is_dropped_and_built_again(ops, new_database, cluster, releases, templates,
+                                                               left):  # fmt: skip
+    """A run killed during (or just after) a migration without a transaction, CREATE INDEX CONCURRENTLY, left
+    its index while Panoramax's history calls the migration pending: flask db upgrade fails there on
+    "already exists" forever. The plan names it (read on production), the upgrade drops it and builds it
+    again, and the database ends as Panoramax's own upgrade leaves it."""
+    _old, new = releases
+    url = new_database(templates[1])
+    _rolled_back_panoramax_s_way(url, new)  # 20260708_01
+    _rolled_back_panoramax_s_way(url, new)  # 20260611_01, the index build
+    if left == "built":  # killed after the build, before yoyo recorded it
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("CREATE INDEX CONCURRENTLY job_history_job_id_idx ON job_history(job_id)")
+    else:
+        _killed_index_build(url)
+    with psycopg.connect(url) as c:
+        assert c.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'job_history_job_id_idx'::regclass"
+                         ).fetchone() == (left == "built",)  # fmt: skip
+    line = f"index job_history_job_id_idx ({left}) left by an interrupted run"
+    plan = ops("db", "plan", "--panoramax", str(new), env=env(url))
+    assert plan.exit_code in (0, 1) and line in plan.stdout, plan.stdout + plan.stderr
+    done = ops("db", "upgrade", "--panoramax", str(new), env=env(url))
+    assert done.exit_code == 0, done.stderr
+    assert f"20260611_01_oIsoT-job-id-idx: {line}" in done.stdout
+    same_as_panoramax(url, cluster.url(templates[1]))

@@ -43,6 +43,7 @@ def plan_lines(plan: PlanResult) -> list[str]:
         mode = "one transaction" if m.transactional else "no transaction"
         lines.append("")
         lines.append(f"{m.id}  ({mode}, {len(m.statements)} statement(s))  {m.bound.sign}{format_seconds(m.seconds)}")
+        lines.extend(f"  first: {what}" for what in m.interrupted)
         if m.not_traced:
             lines.append(f"  not traced: {m.not_traced}")
             continue

@@ -35,6 +35,7 @@ from ops.plan.bound import Bound
 from ops.plan.estimate import Estimate, Rates
 from ops.plan.trace import NOTHING, READS_AND_WRITES, WRITES, MigrationTrace, StatementTrace
 from ops.schema import kind
+from ops.schema.leftovers import describe, interrupted_indexes
 
 DEFAULT_MAX_LOCK_S = 5.0
 
@@ -102,6 +103,7 @@ class MigrationPlan:
     blocked: list[Blocked] = field(default_factory=list)
     not_traced: str | None = None
     error: str | None = None
+    interrupted: list[str] = field(default_factory=list)  # on production, left by a killed run: dropped first
 
     @property
     def seconds(self) -> float:
@@ -114,6 +116,7 @@ class MigrationPlan:
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "transactional": self.transactional, "not_traced": self.not_traced, "error": self.error,
+            "interrupted": self.interrupted,
             "estimate": {"seconds": round(self.seconds, 3), "bound": self.bound},
             "blocked": [b.as_dict() for b in self.blocked], "statements": [s.as_dict() for s in self.statements],
         }  # fmt: skip
@@ -390,6 +393,9 @@ def _migration_plan(
     conn: psycopg.Connection, mt: MigrationTrace, facts: dict[str, est.Facts], rates: Rates | None
 ) -> MigrationPlan:
     m = MigrationPlan(mt.id, mt.transactional, not_traced=mt.not_traced)
+    if not mt.transactional:  # read on production: the scratch copy has no invalid index (pg_dump leaves them)
+        m.interrupted = [describe(name, valid) for _schema, name, valid in
+                         interrupted_indexes(conn, [s.text for s in mt.statements])]  # fmt: skip
     for st in mt.statements:
         if st.error:
             m.error = f"statement #{st.number} failed on the scratch copy: {st.error}"

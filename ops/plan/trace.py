@@ -6,8 +6,11 @@ Each migration keeps its own transaction semantics: one transaction for the whol
 held until its commit), or, for ``-- transactional: false``, each statement on its own. A statement that
 cannot run in a transaction block (``CREATE INDEX CONCURRENTLY``) runs as it would in production while a
 second session holds an older snapshot: the statement waits for that snapshot with its locks taken, and a
-third session reads them; then the snapshot is released and the statement ends. What the relations look
-like before and after each statement is read by ``ops.plan.relations``.
+third session reads them; then the snapshot is released and the statement ends. Before a migration without
+a transaction, the index a killed run of it left is dropped (``ops.schema.leftovers``), as the upgrade does.
+What the relations look like before and after each statement is read by ``ops.plan.relations``.
+Long because the replay's three kinds of statement (in the migration's transaction, in one of its own,
+outside one) are one class.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ops import db, queries
 from ops.plan import vet
 from ops.plan.relations import Effects, Relation, effects, snapshot
 from ops.plan.source import Migration
+from ops.schema import leftovers
 
 # Lock modes, weakest first, as pg_locks names them; what each blocks of ordinary reads and writes.
 MODES = (
@@ -108,6 +112,7 @@ class MigrationTrace:
     statements: list[StatementTrace] = field(default_factory=list)
     not_traced: str | None = None  # why (a Python migration)
     failed: bool = False
+    interrupted: list[str] = field(default_factory=list)  # what a killed run left on the scratch copy, dropped first
 
 
 def _describe_error(exc: psycopg.Error) -> str:
@@ -226,7 +231,7 @@ class Tracer:
         return trace
 
     def _autocommit(self, m: Migration) -> MigrationTrace:
-        trace = MigrationTrace(m.id, False)
+        trace = MigrationTrace(m.id, False, interrupted=leftovers.drop_interrupted_indexes(self.conn, m.statements))
         for number, text in enumerate(m.statements, start=1):
             st = StatementTrace(number, text)
             trace.statements.append(st)

@@ -158,3 +158,16 @@ def runs_outside_transaction(text: str) -> bool:
 def single_dml(text: str) -> bool:
     """Whether ``text`` is exactly one UPDATE, DELETE, INSERT or MERGE (what the plan may EXPLAIN)."""
     return _single_of(text, {"UpdateStmt", "DeleteStmt", "InsertStmt", "MergeStmt"})
+
+
+def concurrent_index(text: str) -> tuple[str | None, str] | None:
+    """The (schema, name) of the index that ``text`` builds when it is exactly one named ``CREATE INDEX
+    CONCURRENTLY`` (without IF NOT EXISTS), else None: what a migration without a transaction leaves behind
+    when it is killed during or just after the build."""
+    statements = _parse(text)
+    if statements is None or len(statements) != 1:
+        return None
+    stmt: Any = statements[0].stmt
+    if type(stmt).__name__ != "IndexStmt" or not stmt.concurrent or not stmt.idxname or stmt.if_not_exists:
+        return None
+    return stmt.relation.schemaname, stmt.idxname

@@ -32,7 +32,7 @@ import psycopg
 from ops import db, queries
 from ops.errors import MigrationError, OpsError
 from ops.report import Report, silent
-from ops.schema import yoyo_adapter
+from ops.schema import leftovers, yoyo_adapter
 
 FILE = "panoramax_upgrade"
 LOCK_NOT_AVAILABLE = "55P03"
@@ -145,12 +145,34 @@ def _progress(watch: psycopg.Connection, mid: str, estimate: str | None, every_s
         thread.join()
 
 
+def _one(backend: Any, m: Any, rollback: bool) -> None:
+    """yoyo's ``apply_one`` (``rollback_one``), the same steps and history rows, but a migration that runs in a
+    transaction commits in the one transaction that also writes its ``_yoyo_log`` and ``_yoyo_migration`` rows.
+    yoyo commits the migration on a connection of its own and records it after: a process killed in between
+    (flask db upgrade too) leaves a migration applied that the history calls pending, and the next run applies
+    it again and fails. A migration without a transaction cannot be made whole; it runs as yoyo runs it."""
+    if not m.use_transactions:
+        (backend.rollback_one if rollback else backend.apply_one)(m)
+        return
+    backend.ensure_internal_schema_updated()
+    direction = "rollback" if rollback else "apply"
+    with backend.transaction():
+        m.process_steps(backend, direction)  # its own transaction nests as a savepoint of this one
+        backend.log_migration(m, direction)
+        (backend.unmark_one(m, log=False) if rollback else backend.mark_one(m, log=False))
+
+
 def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, report: Report,
            rollback: bool = False) -> int:  # fmt: skip
     """Apply (or roll back) one migration with yoyo, retried while it times out waiting for a lock or is the
     victim PostgreSQL picks in a deadlock (its transaction rolled back whole either way); returns the attempts."""
     deadline = time.monotonic() + options.deadline_s
     backoff, attempt = options.backoff_s, 0
+    if not m.use_transactions and not rollback and str(m.path).endswith(".sql"):
+        from yoyo.migrations import read_sql_migration
+
+        for line in leftovers.drop_interrupted_indexes(watch, read_sql_migration(str(m.path))[2]):
+            report(f"{m.id}: {line}")
     while True:
         attempt += 1
         with (
@@ -159,7 +181,7 @@ def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, re
         ):
             try:
                 with contextlib.redirect_stdout(io.StringIO()):  # yoyo prints the rows of a migration's SELECT
-                    (backend.rollback_one if rollback else backend.apply_one)(m)
+                    _one(backend, m, rollback)
                 return attempt
             except psycopg.Error as e:
                 if e.sqlstate not in (LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED) or not m.use_transactions:

@@ -9,7 +9,7 @@ from uuid import uuid4
 import click
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ops.config import load_dotenv_file
@@ -99,6 +99,8 @@ def test_dotenv_files(scenario, tmp_path):
 
     @EXAMPLES
     @given(content=st.binary(max_size=200))
+    @example(content=b"\x00=")  # a NUL byte in a name, then in a value: no environment holds either
+    @example(content=b"A=\x00")
     def check(content: bytes) -> None:
         path = tmp_path / f"{uuid4()}.env"
         path.write_bytes(content)

@@ -17,7 +17,10 @@ from tests.reliability.conftest import run_ops
 from tests.storage_helpers import env, local_store, prepared_sequence
 
 pytestmark = pytest.mark.category("files")
-NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+# nobody, who may read every file (so it runs this checkout's code even from a 0700 folder, as mktemp -d makes)
+# but write none: CAP_DAC_READ_SEARCH grants reading and searching folders, never deleting from them.
+NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+dac_read_search",
+          "--ambient-caps=+dac_read_search")  # fmt: skip
 
 
 @pytest.fixture
