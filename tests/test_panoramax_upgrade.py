@@ -293,7 +293,9 @@ def test_writes_stall_at_most_the_lock_timeout_where_panoramax_s_own_upgrade_sta
     ours, theirs = new_database(templates[0]), new_database(templates[0])
 
     def by_ops() -> None:
-        reader = panoramax.long_read(ours, 12)
+        # the read holds until the upgrade has waited on it, then 4 s more: a fixed 12 s could end during the
+        # plan, before any migration, on a loaded machine
+        reader = _holding(ours, 4.0)
         result = ops("db", "upgrade", "--panoramax", str(new), "--accept-warnings", "--ddl-lock-timeout", "1",
                      env=env(ours))  # fmt: skip
         reader.join()

@@ -37,6 +37,8 @@ def plan_lines(plan: PlanResult) -> list[str]:
         f"traced on a scratch copy of its schema ({'dropped' if plan.scratch.startswith('ops_plan') else 'emptied'}); "
         "estimated with production's sizes and this server's rates",
     ]
+    lines.append(f"replayed unconfined ({plan.unconfined})" if plan.unconfined else
+                 "replayed as a role of its own, which may reach nothing beyond the scratch copy")  # fmt: skip
     if plan.leftovers:
         lines.append(f"dropped {len(plan.leftovers)} scratch database(s) left by an interrupted plan")
     for m in plan.migrations:

@@ -142,6 +142,7 @@ class Plan:
     rates: Rates | None
     max_lock_s: float
     scratch: str = ""
+    unconfined: str | None = None  # why the replay ran as the plan's own role (None: as one of its own)
     leftovers: list[str] = field(default_factory=list)
     warnings: list[PlanWarning] = field(default_factory=list)
     wall_s: float = 0.0
@@ -158,6 +159,7 @@ class Plan:
         return {
             "database": self.database, "panoramax": self.panoramax, "source": self.source,
             "max_lock_seconds": self.max_lock_s, "scratch_database": self.scratch, "leftovers_dropped": self.leftovers,
+            "replay_confined": self.unconfined is None, "replay_unconfined_because": self.unconfined,
             "rates": self.rates.as_dict() if self.rates else None,
             "migrations": [m.as_dict() for m in self.migrations], "warnings": [w.as_dict() for w in self.warnings],
             "errors": self.errors, "wall_seconds": round(self.wall_s, 2), "exit_code": self.exit_code,
@@ -355,8 +357,9 @@ def make_plan(
     with scratch.scratch_database(
         url, options.scratch_url, connect_timeout_s=options.connect_timeout_s, lock_wait_s=options.lock_wait_s
     ) as (box, leftovers):
-        plan.scratch, plan.leftovers = box.name, leftovers
-        tracer = trace.Tracer(box.url, options.connect_timeout_s, progress=lambda mid: progress(f"tracing {mid}"))
+        plan.scratch, plan.leftovers, plan.unconfined = box.name, leftovers, box.unconfined
+        tracer = trace.Tracer(box.url, options.connect_timeout_s, progress=lambda mid: progress(f"tracing {mid}"),
+                              confined=box.unconfined is None)  # fmt: skip
         try:
             progress("measuring this server's rates on a sample")
             plan.rates = est.calibrate(tracer.conn)

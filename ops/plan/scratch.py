@@ -9,6 +9,8 @@ the extensions production uses, such as PostGIS, created in it beforehand by a D
 (a schema ``ops_plan_in_use`` recording the extensions it found), fills it, and empties it again, and never
 drops it; a marked database whose plan is gone (killed) is emptied by the next plan. A system database
 (``postgres``, a template) or production itself is refused.
+
+The replay runs as a role of its own where it can (``ops.plan.confine``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from psycopg import conninfo, sql
 from ops import db, queries
 from ops.config import mask_url
 from ops.errors import CheckUnavailable, PlanError
+from ops.plan import confine
 
 PREFIX = "ops_plan_scratch_"
 # pg_advisory_lock(key, hashtext(name)) of a scratch database's creator: b"opsp" as an int4.
@@ -43,6 +46,7 @@ class Scratch:
     url: str
     name: str
     created: bool  # False: the operator's --scratch-url, emptied at the end, never dropped
+    unconfined: str | None = None  # why the replay runs as the plan's own role, not one of its own
 
 
 def _version_of(tool: str) -> int:
@@ -147,14 +151,20 @@ def _with_database(url: str, name: str) -> str:
 
 
 def drop_leftovers(admin: psycopg.Connection) -> list[str]:
-    """Drop the scratch databases of this database that killed plans left (their creator's lock is free)."""
+    """Drop the scratch databases of this database that killed plans left (their creator's lock is free), and
+    the roles their replays ran as."""
+    databases = [r[0] for r in admin.execute(queries.statement("plan", "leftovers")).fetchall()]
+    roles = [r[0] for r in admin.execute(queries.statement("plan", "leftover_roles")).fetchall()]
     dropped = []
-    for (name,) in admin.execute(queries.statement("plan", "leftovers")).fetchall():
+    for name in sorted({*databases, *roles}):
         if not db.scalar(admin, "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_KEY, name)):
             continue  # a running plan's
         try:
-            admin.execute(queries.identified("plan", "drop_database", database=name))
-            dropped.append(name)
+            if name in databases:
+                admin.execute(queries.identified("plan", "drop_database", database=name))
+                dropped.append(name)
+            if name in roles:
+                confine.drop_role(admin, name)
         finally:
             admin.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_KEY, name))
     return dropped
@@ -177,10 +187,6 @@ def _check_identity(scratch_conn: psycopg.Connection, admin: psycopg.Connection,
 def _drop(statement: str, **parts: sql.Composable) -> sql.Composed:
     """A DROP of plan.sql whose kind and names come from the catalogs (never from input)."""
     return sql.SQL(queries.statement("plan", statement)).format(**parts)
-
-
-def _extensions(conn: psycopg.Connection) -> dict[str, str]:
-    return dict(conn.execute(queries.statement("plan", "extensions")).fetchall())
 
 
 def _require_empty(conn: psycopg.Connection, url: str) -> None:
@@ -210,7 +216,7 @@ def _drop_loose(conn: psycopg.Connection, schemas: list[str]) -> None:
 
 def _empty(conn: psycopg.Connection, kept: dict[str, str]) -> None:
     """Empty an operator's scratch database, keeping the extensions it held before ops filled it."""
-    for extension in _extensions(conn):
+    for extension in confine.extensions(conn):
         if extension not in kept and extension != "plpgsql":
             conn.execute(queries.identified("plan", "drop_extension", extension=extension))
     schemas = sorted({"public", *kept.values()} - {"pg_catalog", "information_schema"})
@@ -247,14 +253,14 @@ def _operator_scratch(
             kept = _marked_extensions(conn)
             if kept is not None:  # left by a killed plan: emptied now
                 _empty(conn, kept)
-            kept = _extensions(conn)
+            kept = confine.extensions(conn)
             _require_empty(conn, scratch_url)
             conn.execute(queries.identified("plan", "create_schema", schema=MARKER))
             conn.execute(sql.SQL(queries.statement("plan", "mark_scratch")).format(
                 schema=sql.Identifier(MARKER), extensions=json.dumps(kept)))  # fmt: skip
             try:
                 copy_schema(url, scratch_url, major, lock_wait_s)
-                yield Scratch(scratch_url, name, False)
+                yield Scratch(scratch_url, name, False, "--scratch-url: the replay runs as that URL's role")
             finally:
                 _empty(conn, kept)
         finally:
@@ -293,9 +299,12 @@ def scratch_database(
                 ) from None
             try:
                 scratch_url_created = _with_database(url, name)
-                copy_schema(url, scratch_url_created, major, lock_wait_s)
-                yield Scratch(scratch_url_created, name, True), leftovers
+                unconfined = confine.confine(admin, name, scratch_url_created)
+                replay_url = scratch_url_created if unconfined else confine.as_role(scratch_url_created, name)
+                copy_schema(url, replay_url, major, lock_wait_s)
+                yield Scratch(replay_url, name, True, unconfined), leftovers
             finally:
                 admin.execute(queries.identified("plan", "drop_database", database=name))
+                confine.drop_role(admin, name)
         finally:
             admin.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_KEY, name))

@@ -127,6 +127,12 @@ def shared_writes(conn: psycopg.Connection) -> int:
     return int(db.scalar(conn, queries.statement("plan", "shared_writes")))
 
 
+def _refused_why(number: int, text: str, exc: psycopg.Error) -> str:
+    return (f"statement #{number} ({_summary(text)}) was refused to the replay's role, which may reach nothing "
+            f"beyond the scratch copy ({_describe_error(exc)}): it {vet.BEYOND}, or needs a privilege the copy "
+            "does not give; ops replayed none of this migration")  # fmt: skip
+
+
 def _summary(text: str) -> str:
     lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
     flat = " ".join(" ".join(lines).split())
@@ -143,7 +149,8 @@ def refused(m: Migration) -> str | None:
 
 
 RAN_BEYOND = (
-    "wrote to the cluster's shared catalogs (roles, databases, tablespaces, their settings) when replayed, so it "
+    "wrote to the cluster's shared catalogs (roles, databases, tablespaces, their settings) or changed its role "
+    "when replayed, so it "
     "acts beyond the scratch database: rolled back, never committed; ops replayed none of this migration"
 )
 
@@ -176,16 +183,30 @@ def taken_locks(
 class Tracer:
     """Replays migrations on the scratch database (``url``), in order, and keeps what each statement did."""
 
-    def __init__(self, url: str, connect_timeout_s: float, progress: Callable[[str], None] = lambda _m: None) -> None:
+    def __init__(self, url: str, connect_timeout_s: float, progress: Callable[[str], None] = lambda _m: None,
+                 confined: bool = False) -> None:  # fmt: skip
         self.url = url
+        self.confined = confined  # run as a role of its own (ops.plan.confine)
         self.connect_timeout_s = connect_timeout_s
         self.progress = progress
         self.conn = db.connect(url, autocommit=True, connect_timeout_s=connect_timeout_s)
         self.pid = self.conn.info.backend_pid
+        self.role = db.scalar(self.conn, queries.statement("plan", "current_role"))
         self.initial = snapshot(self.conn)
 
     def close(self) -> None:
         self.conn.close()
+
+    def _refused(self, exc: psycopg.Error) -> bool:
+        """Whether PostgreSQL refused a statement to the confined replay's role (a privilege beyond the copy)."""
+        return self.confined and isinstance(exc, psycopg.errors.InsufficientPrivilege)
+
+    def _beyond(self, shared: int) -> bool:
+        """Whether the statement just run wrote to the cluster's shared catalogs or left the replay's role."""
+        return (
+            shared_writes(self.conn) != shared
+            or db.scalar(self.conn, queries.statement("plan", "current_role")) != self.role
+        )
 
     def replay(self, migrations: list[Migration]) -> list[MigrationTrace]:
         traces = []
@@ -215,12 +236,14 @@ class Tracer:
                 cur = self.conn.execute(text)
                 st.tag = cur.statusmessage or ""
             except psycopg.Error as exc:
+                self.conn.execute("ROLLBACK")
+                if self._refused(exc):
+                    return MigrationTrace(m.id, True, not_traced=_refused_why(number, text, exc))
                 st.error = _describe_error(exc)
                 trace.failed = True
-                self.conn.execute("ROLLBACK")
                 return trace
             st.duration_s = time.monotonic() - started
-            if shared_writes(self.conn) != shared:
+            if self._beyond(shared):
                 self.conn.execute("ROLLBACK")
                 return MigrationTrace(m.id, True, not_traced=f"statement #{number} ({_summary(text)}) {RAN_BEYOND}")
             after, now_held = snapshot(self.conn), held_locks(self.conn, self.pid)
@@ -256,6 +279,8 @@ class Tracer:
                     st.error = _describe_error(exc)
             except psycopg.Error as exc:
                 self.conn.execute("ROLLBACK")
+                if self._refused(exc):
+                    return MigrationTrace(m.id, False, not_traced=_refused_why(number, text, exc))
                 st.error = _describe_error(exc)
             if st.error:
                 trace.failed = True
@@ -272,7 +297,7 @@ class Tracer:
         cur = self.conn.execute(st.text)
         st.duration_s = time.monotonic() - started
         st.tag = cur.statusmessage or ""
-        if shared_writes(self.conn) != shared:
+        if self._beyond(shared):
             self.conn.execute("ROLLBACK")
             raise BeyondScratch
         after, now_held = snapshot(self.conn), held_locks(self.conn, self.pid)

@@ -56,9 +56,12 @@ FUNCTIONS = re.compile(rf"({FUNCTION_NAMES})", re.IGNORECASE)
 # In a body (a DO block, a function): the same functions, and the statements above written as text.
 BODY_WORDS = re.compile(
     rf"\b({FUNCTION_NAMES}|program|(create|alter|drop)\s+(role|user|group|database|tablespace|subscription)"
-    r"|alter\s+system|reassign\s+owned|drop\s+owned|copy\b[^;]*\b(to|from)\s+')",
+    r"|alter\s+system|reassign\s+owned|drop\s+owned|copy\b[^;]*\b(to|from)\s+'"
+    r"|\bset\s+(session\s+|local\s+)?role\b|session\s+authorization|reset\s+role|set_config\s*\(\s*'role')",
     re.IGNORECASE,
 )
+ROLE_SETTINGS = {"role", "session_authorization"}  # SET ROLE, RESET ROLE, SET SESSION AUTHORIZATION
+ROLE_CHANGE = f"changes the session's role, which the replay's confinement rests on: it {BEYOND}"
 # Statements that refuse a transaction block and may still be replayed outside one (they cannot reach beyond
 # the database): the plan's replay runs them as production would.
 BLOCK_KINDS = {0, 1, 2}  # TransactionStmtKind: BEGIN, START, COMMIT
@@ -85,6 +88,8 @@ def _node_reason(node: Any) -> str | None:
     name = type(node).__name__
     if name in CLUSTER_NODES:
         return f"{CLUSTER_NODES[name]}: it {BEYOND}"
+    if name == "VariableSetStmt" and (node.name or "").lower() in ROLE_SETTINGS:
+        return ROLE_CHANGE
     if name == "TransactionStmt":
         return "controls the transaction (COMMIT, ROLLBACK, SAVEPOINT…), which the migration's runner does"
     if name == "CopyStmt" and (node.is_program or node.filename):
@@ -97,6 +102,9 @@ def _node_reason(node: Any) -> str | None:
         called = ".".join(getattr(part, "sval", "") for part in node.funcname or ())
         if FUNCTIONS.fullmatch(called.split(".")[-1]):
             return f"calls {called}(), which {BEYOND}"
+        first = getattr(getattr(node.args[0], "val", None), "sval", None) if node.args else None
+        if called.split(".")[-1].lower() == "set_config" and str(first).lower() in ROLE_SETTINGS:
+            return ROLE_CHANGE
     if name == "DoStmt":
         return _body_reason(" ".join(str(getattr(d.arg, "sval", "")) for d in node.args or ()))
     if name == "CreateFunctionStmt":

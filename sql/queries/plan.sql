@@ -7,8 +7,50 @@ SELECT datname FROM pg_database
 WHERE datname LIKE 'ops\_plan\_scratch\_' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '\_%'
 ORDER BY datname
 
+-- name: leftover_roles
+-- The roles of the scratch databases of this database (each named after its database).
+SELECT rolname FROM pg_roles
+WHERE rolname LIKE 'ops\_plan\_scratch\_' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '\_%'
+ORDER BY rolname
+
 -- name: create_database
 CREATE DATABASE {database} TEMPLATE template0
+
+-- name: create_role
+-- The role the replay runs as: it may log in nowhere, create no database or role, and owns the scratch
+-- database alone, so no statement it runs reaches production, its server's settings or another database.
+CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+
+-- name: grant_role
+-- The plan's own session may then act as it (SET ROLE, or the role option of the scratch connections).
+GRANT {role} TO CURRENT_USER
+
+-- name: database_owner
+ALTER DATABASE {database} OWNER TO {role}
+
+-- name: create_extension
+-- Production's extensions, created in the scratch database by the plan's own role before the restore (the
+-- replay's role may not create an untrusted extension such as PostGIS).
+CREATE EXTENSION IF NOT EXISTS {extension} WITH SCHEMA {schema} CASCADE
+
+-- name: parameters_to_grant
+-- The settings only a superuser may change that migrations change (Panoramax's batch updates set
+-- session_replication_role) and that the plan's own role may change: the replay's role may change them too.
+SELECT name FROM unnest(ARRAY['session_replication_role']) AS name
+WHERE has_parameter_privilege(current_user, name, 'SET')
+
+-- name: grant_parameter
+GRANT SET ON PARAMETER {parameter} TO {role}
+
+-- name: drop_role_grants
+-- What the replay's role holds beyond the scratch database (its grants on settings), given back first.
+DROP OWNED BY {role}
+
+-- name: drop_role
+DROP ROLE IF EXISTS {role}
+
+-- name: current_role
+SELECT current_user::text
 
 -- name: drop_database
 DROP DATABASE IF EXISTS {database} WITH (FORCE)
@@ -228,6 +270,8 @@ SELECT pg_relation_size('ops_plan_calibration')
 -- The rows this session has inserted, updated or deleted in the cluster's shared catalogs (roles, databases,
 -- tablespaces, their settings and comments) since its statistics were last flushed: never within a
 -- transaction block, so two readings in one transaction differ by what the transaction wrote there.
+-- pg_shdepend is left out: it records which role owns an object of this database (every object the replay's
+-- own role creates gets a row), nothing beyond it.
 SELECT coalesce(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0)::bigint
 FROM pg_stat_xact_all_tables s JOIN pg_class c ON c.oid = s.relid
-WHERE c.relisshared
+WHERE c.relisshared AND c.relname <> 'pg_shdepend'

@@ -15,11 +15,12 @@ from tests.factories import make_account, make_sequence, walk
 from tests.storage_helpers import env
 
 pytestmark = pytest.mark.category("hostile migrations")
+REFUSED = "was refused to the replay's role"
 
 CLUSTER_STATE = """
 SELECT (SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles),
        (SELECT string_agg(datname || ':' || datistemplate::text || ':' || datallowconn::text, ',' ORDER BY datname)
-        FROM pg_database WHERE datname NOT LIKE 'ops\\_plan\\_scratch\\_%%' AND datname !~ '^t[0-9]+_[0-9]+$'),
+        FROM pg_database WHERE datname NOT LIKE 'ops\\_plan\\_scratch\\_%%' AND datname !~ '^(scratch_)?t[0-9]+_[0-9]+$'),
        (SELECT coalesce(string_agg(array_to_string(setconfig, ';'), ',' ORDER BY setdatabase, setrole), '')
         FROM pg_db_role_setting),
        (SELECT coalesce(string_agg(coalesce(description, ''), ',' ORDER BY objoid), '') FROM pg_shdescription)
@@ -75,28 +76,56 @@ def hostile_forms(database: str) -> dict[str, tuple[str, str]]:
         ),
         "alter-system": ("-- transactional: false\nALTER SYSTEM SET work_mem = '1MB';\n", "ALTER SYSTEM"),
         "savepoint-games": ("SAVEPOINT a;\nRELEASE SAVEPOINT a;\n", "controls the transaction"),
+        "role-switch": ("SELECT set_config('role', 'postgres', false);\n", "changes the session's role"),
     }
 
 
-def test_no_hostile_migration_reaches_production_or_its_server(scenario, ops, production, tmp_path):
-    """a planned migration that drops, alters or reaches beyond its database changes nothing of production"""
+# Forms neither the vetting nor the shared-catalog check foresee: only the replay's own role stops them (a
+# cluster-wide statistics reset, superuser-only), so they are planned on the confined route alone.
+UNFORESEEN = {"reset-server-statistics": ("SELECT pg_stat_reset_shared('bgwriter');\n", REFUSED)}
+
+
+def server_statistics_reset(url: str) -> object:
+    with psycopg.connect(url) as c:
+        return c.execute("SELECT stats_reset FROM pg_stat_bgwriter").fetchone()[0]
+
+
+@pytest.mark.parametrize("route", ["confined", "unconfined"])
+def test_no_hostile_migration_reaches_production_or_its_server(scenario, ops, production, tmp_path, route,
+                                                               admin_url, cluster):  # fmt: skip
+    """a planned migration that drops, alters or reaches beyond its database changes nothing of production:
+    replayed as a role of its own (the scratch database ops creates), the forms the vetting cannot see
+    (dynamic SQL) are refused by PostgreSQL itself; replayed unconfined (a superuser's --scratch-url), by the
+    check of the shared catalogs"""
+    from tests.conftest import _create_database, _drop_database
+
     database = production.rsplit("/", 1)[1]
-    dump, state = database_dump(production), cluster_state(production)
-    for name, (text, said) in hostile_forms(database).items():
+    dump, state, statistics = database_dump(production), cluster_state(production), server_statistics_reset(production)
+    forms = hostile_forms(database) | (UNFORESEEN if route == "confined" else {})
+    scratch = f"scratch_{database}"
+    options = ["--scratch-url", cluster.url(scratch)] if route == "unconfined" else []
+    for name, (text, said) in forms.items():
+        if route == "confined" and said.startswith("wrote to the cluster's shared catalogs"):
+            said = REFUSED  # PostgreSQL refuses the role before anything is written
         folder = with_pending(tmp_path / name, "0100_hostile", text, "SELECT 1;\n")
-        result = ops("db", "plan", "--json", env=env(production, OPS_MIGRATIONS_DIR=str(folder)))
+        _drop_database(admin_url, scratch)
+        _create_database(admin_url, scratch, "template0")
+        result = ops("db", "plan", "--json", *options, env=env(production, OPS_MIGRATIONS_DIR=str(folder)))
         plan = json.loads(result.stdout) if result.stdout.strip() else {}
         [migration] = plan.get("migrations") or [{}]
         not_traced = migration.get("not_traced") or ""
-        unchanged = database_dump(production) == dump and cluster_state(production) == state
+        unchanged = (database_dump(production) == dump and cluster_state(production) == state
+                     and server_statistics_reset(production) == statistics)  # fmt: skip
         ok = (
             result.exit_code == 1
             and said in not_traced
             and unchanged
+            and plan.get("replay_confined") == (route == "confined")
             and any("was not traced" in w["message"] for w in plan["warnings"])
         )
         scenario.run(ok, f"{name}: exit {result.exit_code}, not traced: {not_traced!r}, unchanged: {unchanged}, "
                          f"{result.stderr.strip()[-200:]}")  # fmt: skip
+    _drop_database(admin_url, scratch)
     assert scenario.failures == 0, scenario.notes
 
 
@@ -186,8 +215,12 @@ def test_a_killed_plans_scratch_database_goes_even_when_there_is_nothing_to_plan
         oid = c.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
     leftover = f"ops_plan_scratch_{oid}_deadbeef"
     _create_database(admin_url, leftover, "template0")
+    with psycopg.connect(admin_url, autocommit=True) as c:  # the role its replay ran as, with its grant
+        c.execute(f"CREATE ROLE {leftover} NOLOGIN")
+        c.execute(f"GRANT SET ON PARAMETER session_replication_role TO {leftover}")
     result = ops("db", "plan", "--json", env=env(production))
     plan = json.loads(result.stdout)
     assert result.exit_code == 0 and plan["migrations"] == [] and plan["leftovers_dropped"] == [leftover]
     with psycopg.connect(admin_url) as c:
         assert c.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (leftover,)).fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (leftover,)).fetchone()[0] == 0
