@@ -359,7 +359,7 @@ def make_plan(
     ) as (box, leftovers):
         plan.scratch, plan.leftovers, plan.unconfined = box.name, leftovers, box.unconfined
         tracer = trace.Tracer(box.url, options.connect_timeout_s, progress=lambda mid: progress(f"tracing {mid}"),
-                              confined=box.unconfined is None)  # fmt: skip
+                              confined=box.unconfined is None, observer_url=box.observer_url)  # fmt: skip
         try:
             progress("measuring this server's rates on a sample")
             plan.rates = est.calibrate(tracer.conn)

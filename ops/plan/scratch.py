@@ -47,6 +47,7 @@ class Scratch:
     name: str
     created: bool  # False: the operator's --scratch-url, emptied at the end, never dropped
     unconfined: str | None = None  # why the replay runs as the plan's own role, not one of its own
+    observer_url: str | None = None  # the sessions that only watch the replay (as the plan's role); None: url
 
 
 def _version_of(tool: str) -> int:
@@ -302,7 +303,7 @@ def scratch_database(
                 unconfined = confine.confine(admin, name, scratch_url_created)
                 replay_url = scratch_url_created if unconfined else confine.as_role(scratch_url_created, name)
                 copy_schema(url, replay_url, major, lock_wait_s)
-                yield Scratch(replay_url, name, True, unconfined), leftovers
+                yield Scratch(replay_url, name, True, unconfined, scratch_url_created), leftovers
             finally:
                 admin.execute(queries.identified("plan", "drop_database", database=name))
                 confine.drop_role(admin, name)

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 from ops import db, queries
+from ops.errors import PlanError
 from ops.plan import vet
 from ops.plan.relations import Effects, Relation, effects, snapshot
 from ops.plan.source import Migration
@@ -184,8 +185,11 @@ class Tracer:
     """Replays migrations on the scratch database (``url``), in order, and keeps what each statement did."""
 
     def __init__(self, url: str, connect_timeout_s: float, progress: Callable[[str], None] = lambda _m: None,
-                 confined: bool = False) -> None:  # fmt: skip
+                 confined: bool = False, observer_url: str | None = None) -> None:  # fmt: skip
         self.url = url
+        # the sessions that hold a snapshot and read the locks beside a statement run outside a transaction: as
+        # the plan's own role, which sees the replay's session in pg_stat_activity (its confined role would not)
+        self.observer_url = observer_url or url
         self.confined = confined  # run as a role of its own (ops.plan.confine)
         self.connect_timeout_s = connect_timeout_s
         self.progress = progress
@@ -307,7 +311,7 @@ class Tracer:
 
     def _observed(self, st: StatementTrace, before: dict[int, Relation]) -> None:
         """A statement that refuses transaction blocks: run as in production (``run_observed``)."""
-        st.tag, st.duration_s, seen = run_observed(self.conn, self.url, st.text, self.connect_timeout_s)
+        st.tag, st.duration_s, seen = run_observed(self.conn, self.observer_url, st.text, self.connect_timeout_s)
         after = snapshot(self.conn)
         st.locks = taken_locks(seen, {}, {**before, **after}, self.initial)
         st.observed = bool(seen)
@@ -351,9 +355,13 @@ def run_observed(
                 blocker.execute("COMMIT")
                 released = True
             time.sleep(POLL_S)
+        unseen = not released and worker.is_alive()  # waiting all along, and the watcher never saw it wait
         if not released:
             blocker.execute("COMMIT")
         worker.join()
+    if unseen:  # its duration and locks would be the watch's, not the statement's: say so, do not guess
+        raise PlanError(f"the replay could not watch {_summary(text)} wait for its snapshot within "
+                        f"{OBSERVE_LIMIT_S:.0f} s (pg_stat_activity did not show its session)")  # fmt: skip
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("tag", ""), outcome.get("duration", 0.0), seen
