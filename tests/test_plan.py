@@ -259,12 +259,14 @@ def test_no_scratch_database_survives_a_kill_at_any_point(ops, ops_pending):
         proc.communicate(timeout=60)
         left_by_kills += len(scratch_databases(url))
     assert left_by_kills >= len(points) // 4, "too few kills landed while a scratch database existed"
-    with psycopg.connect(url) as c:  # a killed plan's CREATE DATABASE ends on the server after the kill
+    # a killed plan's CREATE DATABASE, or the DROP DATABASE of its end, goes on on the server after the kill
+    with psycopg.connect(url) as c:
         deadline = time.monotonic() + 60
         while (
             time.monotonic() < deadline
             and c.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'CREATE DATABASE%%' AND state = 'active'"
+                "SELECT count(*) FROM pg_stat_activity WHERE (query ILIKE 'CREATE DATABASE%%' "
+                "OR query ILIKE 'DROP DATABASE%%') AND state = 'active'"
             ).fetchone()[0]
         ):
             time.sleep(0.1)
