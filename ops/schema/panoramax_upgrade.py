@@ -150,15 +150,18 @@ def _one(backend: Any, m: Any, rollback: bool) -> None:
     transaction commits in the one transaction that also writes its ``_yoyo_log`` and ``_yoyo_migration`` rows.
     yoyo commits the migration on a connection of its own and records it after: a process killed in between
     (flask db upgrade too) leaves a migration applied that the history calls pending, and the next run applies
-    it again and fails. A migration without a transaction cannot be made whole; it runs as yoyo runs it."""
-    if not m.use_transactions:
-        (backend.rollback_one if rollback else backend.apply_one)(m)
-        return
+    it again and fails. A migration without a transaction cannot be made whole: its steps run as yoyo runs them,
+    then its two history rows are written in one transaction (``ops.schema.leftovers`` deals with what a kill
+    during its steps leaves)."""
     backend.ensure_internal_schema_updated()
     direction = "rollback" if rollback else "apply"
+    if not m.use_transactions:  # its statements commit one by one, on a connection of their own (as yoyo's)
+        with backend.copy() as steps_backend:
+            m.process_steps(steps_backend, direction)
     with backend.transaction():
-        m.process_steps(backend, direction)  # its own transaction nests as a savepoint of this one
-        backend.log_migration(m, direction)
+        if m.use_transactions:
+            m.process_steps(backend, direction)  # its own transaction nests as a savepoint of this one
+        backend.log_migration(m, direction)  # both history rows, or neither: a kill never leaves one alone
         (backend.unmark_one(m, log=False) if rollback else backend.mark_one(m, log=False))
 
 
