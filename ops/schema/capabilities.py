@@ -64,3 +64,20 @@ def optional_columns(conn: psycopg.Connection) -> dict[str, sql.Composable]:
         if (table, column) in present else sql.SQL("NULL::{}").format(sql.SQL(kind))
         for name, (table, column, alias, kind) in OPTIONAL.items()
     }  # fmt: skip
+
+
+# md5 of the source of the sequence-geometry functions whose rule sequence_derived.sql's set-based statement
+# gives byte for byte (the line in rank order, split where pictures are more than 75 m apart; the extent of
+# the pictures): ops's own (migration 0005) and Panoramax's (20240813_01 and 20240229_01, unchanged in every
+# release since 2.8). Any other body (a later Panoramax rule) is called per sequence instead.
+SEQUENCE_RULES = {
+    "compute_sequence_geom": {"85dd6945158637640cbb2675414017c9", "b5f4491712b27dd4e5f4f3b123f88b14"},
+    "compute_sequence_bbox": {"9bffba4b94015e8ee7f4e3b9325e36ae", "c5d6c81a44ad9e63e5b542bf056f8973"},
+}
+
+
+def sequence_rule_known(conn: psycopg.Connection) -> bool:
+    """Whether the database's compute_sequence_geom and compute_sequence_bbox are bodies ops knows
+    (``SEQUENCE_RULES``), so their rule may be computed set-based for many sequences at once."""
+    bodies: dict[str, str] = dict(conn.execute(queries.statement(FILE, "sequence_rule")).fetchall())
+    return all(bodies.get(name, "") in known for name, known in SEQUENCE_RULES.items())

@@ -25,3 +25,10 @@ SELECT EXISTS (
     WHERE i.indrelid = to_regclass('job_queue') AND i.indisunique AND i.indnatts = 1
       AND a.attname = 'picture_to_delete_id'
 )
+
+-- name: sequence_rule
+-- The bodies of the database's compute_sequence_geom and compute_sequence_bbox, as md5 of their source: the
+-- sequence geometry rule is computed set-based where they are ones ops knows (capabilities.SEQUENCE_RULES).
+SELECT p.proname, md5(p.prosrc) FROM pg_proc p
+WHERE p.pronamespace = current_schema()::regnamespace
+  AND p.proname IN ('compute_sequence_geom', 'compute_sequence_bbox')

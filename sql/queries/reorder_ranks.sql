@@ -29,7 +29,7 @@ WHERE s.id = ANY(%(seq_ids)s::uuid[]) AND coalesce({s_current_sort}, {u_sort_met
 WITH choice AS (
     SELECT * FROM unnest(%(chosen_ids)s::uuid[], %(choices)s::text[]) AS c (seq_id, choice)
 ), plain AS (  -- sequences without a choice: by (ts, originalFileName, id), the cheap key
-    SELECT sp.seq_id, sp.rank AS old_rank, p.ts, NULL::text AS choice,
+    SELECT sp.seq_id, sp.rank AS old_rank, sp.pic_id, p.ts, NULL::text AS choice,
            row_number() OVER (PARTITION BY sp.seq_id
                               ORDER BY CASE WHEN %(keep_order)s THEN sp.rank END, p.ts,
                                        p.metadata ->> 'originalFileName', p.id, sp.rank) AS new_rank
@@ -68,9 +68,9 @@ WITH choice AS (
     FROM keyed k
     WINDOW seq AS (PARTITION BY k.seq_id)
 )
-SELECT seq_id, old_rank, ts, choice, new_rank FROM plain
+SELECT seq_id, old_rank, pic_id, ts, choice, new_rank FROM plain
 UNION ALL
-SELECT seq_id, old_rank, ts, choice,
+SELECT seq_id, old_rank, id, ts, choice,
        row_number() OVER (
            PARTITION BY seq_id
            ORDER BY CASE WHEN %(keep_order)s THEN old_rank END,
@@ -87,27 +87,50 @@ WITH ordered AS ({ordered})
 SELECT seq_id, min(ts), max(ts), count(*), count(*) FILTER (WHERE old_rank <> new_rank), max(choice)
 FROM ordered GROUP BY seq_id ORDER BY seq_id
 
+-- name: lock
+-- The rows of the sequences about to move, locked for the transaction (FOR NO KEY UPDATE: what `ranks` takes
+-- anyway): a change to them by someone else waits until the pictures have traded places.
+SELECT count(*) FROM (
+    SELECT FROM sequences_pictures WHERE seq_id = ANY(%(seq_ids)s::uuid[]) FOR NO KEY UPDATE
+) locked
+
 -- name: ranks
--- Step 1: every picture whose rank changes gets its new rank, negated (so no (seq_id, rank) primary-key
--- collision can happen while ranks move).
-WITH ordered AS ({ordered}), moved AS (
+-- Writes the order, after `lock`. A sequence ranked 1..n (no gap) keeps its ranks: the picture wanted at
+-- each rank takes that rank's row (pic_id rewritten), one write per picture moved and no (seq_id, rank)
+-- collision. One with gaps is renumbered 1..n in two steps, as the primary key is not deferrable: here
+-- every picture whose rank changes gets its new rank negated, then `flip` makes them positive (each row
+-- written twice; measured at 1M, the second write checks both foreign keys again, 2.2 s for 109k rows).
+-- Returns, per sequence: its facts, how many pictures moved, the choice followed, and whether to flip.
+WITH ordered AS ({ordered}), shaped AS (  -- the moves, each with whether its sequence is ranked 1..n
+    SELECT o.seq_id, o.old_rank, o.new_rank, o.pic_id,
+           count(*) OVER seq = max(o.old_rank) OVER seq AND min(o.old_rank) OVER seq = 1 AS gapless
+    FROM ordered o WINDOW seq AS (PARTITION BY o.seq_id)
+), placed AS (  -- no gap: the picture wanted at each rank, into the row of that rank
+    UPDATE sequences_pictures sp
+    SET pic_id = o.pic_id
+    FROM shaped o
+    WHERE sp.seq_id = o.seq_id AND sp.rank = o.new_rank AND o.old_rank <> o.new_rank AND o.gapless
+    RETURNING sp.seq_id
+), negated AS (  -- gaps: new ranks, negated
     UPDATE sequences_pictures sp
     SET rank = -o.new_rank
-    FROM ordered o
-    WHERE sp.seq_id = o.seq_id AND sp.rank = o.old_rank AND o.old_rank <> o.new_rank
+    FROM shaped o
+    WHERE sp.seq_id = o.seq_id AND sp.rank = o.old_rank AND o.old_rank <> o.new_rank AND NOT o.gapless
     RETURNING sp.seq_id
 ), moved_per_sequence AS (
-    SELECT seq_id, count(*) AS n FROM moved GROUP BY seq_id
+    SELECT seq_id, count(*) AS n, bool_or(flip) AS flip
+    FROM (SELECT seq_id, false AS flip FROM placed UNION ALL SELECT seq_id, true FROM negated) m
+    GROUP BY seq_id
 ), facts AS (  -- one row per sequence before the join (a join per picture costs more than the ranking)
     SELECT seq_id, min(ts) AS min_ts, max(ts) AS max_ts, count(*) AS n, max(choice) AS choice
     FROM ordered GROUP BY seq_id
 )
-SELECT f.seq_id, f.min_ts, f.max_ts, f.n, coalesce(m.n, 0), f.choice
+SELECT f.seq_id, f.min_ts, f.max_ts, f.n, coalesce(m.n, 0), f.choice, coalesce(m.flip, false)
 FROM facts f LEFT JOIN moved_per_sequence m ON m.seq_id = f.seq_id
 ORDER BY f.seq_id
 
 -- name: flip
--- Step 2: the moved ranks become positive.
+-- Step 2 of a renumbering: the negated ranks become positive.
 UPDATE sequences_pictures SET rank = -rank WHERE seq_id = ANY(%(changed)s::uuid[]) AND rank < 0
 
 -- name: owner_chosen
