@@ -36,6 +36,26 @@ def _only_comments(statement: str) -> bool:
 
 
 DOCTOR_BARE = "doctor_bare"
+ORDERED = "{ordered}"  # a baseline's placeholder for ops's own ranking rule (reorder_chosen_baseline.sql)
+
+
+def _with_users_choices(conn: object, todo: list[str]) -> tuple[list[object], dict[str, object]]:
+    """``todo`` with ops sequences reorder's own ranking rule (the order users chose through Panoramax, else
+    capture time) composed in place of ``{ordered}``, and its parameters for every sequence not deleted, the
+    choices read by ops's own statement: the same ranks as ops, in one transaction."""
+    import psycopg
+    from psycopg import sql
+
+    from ops import queries, sequences
+    from ops.schema import capabilities
+
+    assert isinstance(conn, psycopg.Connection)
+    columns = capabilities.optional_columns(conn)
+    ids = [r[0] for r in conn.execute("SELECT id FROM sequences WHERE status <> 'deleted' ORDER BY id")]
+    params = sequences.order_params(conn, ids, columns)
+    ordered = queries.composed(sequences.RANKS, "ordered", columns)
+    composed: list[object] = [sql.SQL(s).format(ordered=ordered) if ORDERED in s else s for s in todo]
+    return composed, params
 
 
 def _doctor_bare(conn: object) -> None:
@@ -79,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(os.environ["DB_URL"], options="-c jit=off") as conn:
         if args.name == DOCTOR_BARE:
             _doctor_bare(conn)
+        if any(ORDERED in s for s in todo):
+            todo, params = _with_users_choices(conn, todo)  # type: ignore[assignment]
         for statement in todo[:-1] if args.stream else todo:
             conn.execute(statement, params)
         if args.stream:

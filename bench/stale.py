@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PANORAMAX = " on a Panoramax database"
 PREFIXES = ("peak RSS: ops ", "JIT on vs off: ", "ops ")
 # rows whose name does not start with their command
-ALIASES = {"reorder baseline's geometry": "sequences reorder"}
+ALIASES = {"reorder baseline's geometry": "sequences reorder", "reorder baseline's ranks": "sequences reorder"}
 # the benchmark group (BENCH_ONLY) that measures a command's rows on ops's own database
 GROUP_OF = {
     "sequences reorder": "sequences", "set-sequences-heading": "sequences", "doctor": "doctor",
@@ -29,8 +29,9 @@ GROUP_OF = {
 }  # fmt: skip
 # code a command runs beyond its spec's CLI and core modules: db upgrade's --panoramax form
 ALSO = {"db upgrade": ("ops/cli/panoramax_upgrade.py", "ops/schema/panoramax_upgrade.py")}
-BASELINES = {"sequences reorder": "reorder_baseline", "set-sequences-heading": "headings_baseline",
-             "user": "delete_data_baseline", "storage check": "storage_scan_baseline"}  # fmt: skip
+BASELINES = {"sequences reorder": ("reorder_baseline", "reorder_chosen_baseline"),
+             "set-sequences-heading": ("headings_baseline",), "user": ("delete_data_baseline",),
+             "storage check": ("storage_scan_baseline",)}  # fmt: skip
 
 
 def command_of(benchmark: str) -> str | None:
@@ -69,8 +70,7 @@ def files_of(command: str) -> list[str]:
     """The files the code of ``command`` lives in, relative to the repository."""
     spec = commands.spec(command)
     files = {_module_file(spec.cli), _module_file(spec.core), *(f"sql/queries/{name}.sql" for name in spec.sql)}
-    if command in BASELINES:
-        files.add(f"bench/sql/{BASELINES[command]}.sql")
+    files.update(f"bench/sql/{name}.sql" for name in BASELINES.get(command, ()))
     files.update(ALSO.get(command, ()))
     return sorted(files)
 

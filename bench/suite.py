@@ -32,6 +32,7 @@ GROWTH_FROM = 1_000_000  # below, a process's start-up (0.4 s) weighs on a one-s
 # core modules, from its spec), so that start-up is paid on both sides.
 BASELINE_OF = {
     "reorder_baseline": "sequences reorder",
+    "reorder_chosen_baseline": "sequences reorder",
     "headings_baseline": "set-sequences-heading",
     "delete_data_baseline": "user",
     "refresh_plain_baseline": "refresh",
@@ -135,9 +136,9 @@ def bench_sequences(bdb: BenchDb, template: str, size: int, rounds: int, rss: Rs
         m = rss.add("sequences reorder", size, _ops(bdb, db, "sequences", "reorder", "--json"))
         return m.seconds, m
 
-    ours_t, base_t, runs = _paired(
-        bdb, template, rounds, ours_reorder, lambda db: _time_baseline(bdb, db, "reorder_baseline")
-    )
+    # on a Panoramax database, users' chosen orders: the baseline ranks by the same rule (its ranks checked equal)
+    baseline = "reorder_chosen_baseline" if label else "reorder_baseline"
+    ours_t, base_t, runs = _paired(bdb, template, rounds, ours_reorder, lambda db: _time_baseline(bdb, db, baseline))
     o, b = statistics.median(ours_t), statistics.median(base_t)
     changed = json.loads(runs[0].stdout)["sequences_changed"]
     results.append(Result(f"sequences reorder (all){label}", size, o, b, o / b, TARGET_REORDER,
@@ -174,6 +175,8 @@ def bench_sequences(bdb: BenchDb, template: str, size: int, rounds: int, rss: Rs
     finally:
         bdb.drop(db)
 
+    results.append(_same_ranks(bdb, template, size, baseline, label))
+
     def ours_heading(db: str) -> tuple[float, Measured]:
         m = rss.add("set-sequences-heading", size, _ops(bdb, db, "set-sequences-heading", "--overwrite", "--json"))
         return m.seconds, m
@@ -186,6 +189,29 @@ def bench_sequences(bdb: BenchDb, template: str, size: int, rounds: int, rss: Rs
                           o / b <= 1.5, peak_rss_mb=max(r.peak_rss_mb for r in runs),
                           note=f"{json.loads(runs[0].stdout)['pictures_updated']} pictures updated"))  # fmt: skip
     return results
+
+
+RANKS_DIGEST = (
+    "SELECT md5(string_agg(seq_id::text || ':' || rank || ':' || pic_id::text, ',' ORDER BY seq_id, rank)), count(*)"
+    " FROM sequences_pictures"
+)
+
+
+def _same_ranks(bdb: BenchDb, template: str, size: int, baseline: str, label: str) -> Result:
+    """The baseline's ranks against ops's, each run on a copy of the instance: a pair compares the same result."""
+    digests = []
+    for run in (lambda db: _ops(bdb, db, "sequences", "reorder"), lambda db: _baseline(bdb, db, baseline)):
+        db = bdb.clone(template)
+        try:
+            run(db)
+            with psycopg.connect(bdb.url_of(db)) as c:
+                digests.append(c.execute(RANKS_DIGEST).fetchone())
+        finally:
+            bdb.drop(db)
+    (ours, rows), (theirs, _) = digests
+    return Result(f"reorder baseline's ranks vs ops's{label}", size, rows if ours == theirs else 0, rows,
+                  1.0 if ours == theirs else 0.0, "identical", ours == theirs, "pictures",
+                  note=f"{baseline}: every rank of every sequence, compared by digest")  # fmt: skip
 
 
 def _reader(url: str, stop: threading.Event, waits: list[float]) -> None:

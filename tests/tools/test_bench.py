@@ -66,9 +66,10 @@ def test_every_benchmark_runs_at_tiny_size(tiny_instance, s3_endpoint):
     bdb, template, _, _ = tiny_instance
     rss = suite.RssLog()
     sequences = suite.bench_sequences(bdb, template, 1500, 1, rss)
-    check(sequences, 5)
+    check(sequences, 6)
     geometry = sequences[3]  # what ops wrote: the geometry and bbox of the database's functions
     assert geometry.passed and geometry.ours_s == geometry.baseline_s == 15
+    assert sequences[4].passed  # the baseline's ranks are ops's
     check(suite.bench_refresh(bdb, template, 1500, 1, rss), 2)
     check(suite.bench_delete_data(bdb, template, 1500, 1, rss), 2)
     check(suite.bench_cleanup_local(bdb, template, 1500, rss), 1)
@@ -102,10 +103,11 @@ def test_sequence_benchmarks_run_on_a_panoramax_database(new_database, panoramax
     results = suite.bench_sequences(
         bdb, url.rsplit("/", 1)[1], 1500, 1, suite.RssLog(), label=" on a Panoramax database"
     )
-    check(results, 5)
+    check(results, 6)
     assert all(r.benchmark.endswith(" on a Panoramax database") for r in results)
     assert results[1].passed and results[1].ours_s == 0  # an ordered instance: reorder writes nothing
     assert results[3].passed and results[3].ours_s == 15  # ops's geometry and bbox: Panoramax's functions'
+    assert results[4].passed and results[4].ours_s == 1500  # the users'-choices baseline ranks as ops
     name, rss = url.rsplit("/", 1)[1], suite.RssLog()
     identity = suite.bench_geometry_identity(bdb, name, 1500, label=" on a Panoramax database")
     assert identity[0].passed and identity[0].ours_s == identity[0].baseline_s == 15
