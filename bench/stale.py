@@ -30,7 +30,8 @@ GROUP_OF = {
 # code a command runs beyond its spec's CLI and core modules: db upgrade's --panoramax form
 ALSO = {"db upgrade": ("ops/cli/panoramax_upgrade.py", "ops/schema/panoramax_upgrade.py")}
 BASELINES = {"sequences reorder": ("reorder_baseline", "reorder_chosen_baseline"),
-             "set-sequences-heading": ("headings_baseline",), "user": ("delete_data_baseline",),
+             "set-sequences-heading": ("headings_baseline", "headings_rewrite_baseline"),
+             "user": ("delete_data_baseline",),
              "storage check": ("storage_scan_baseline",)}  # fmt: skip
 
 
