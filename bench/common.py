@@ -111,10 +111,16 @@ class BenchDb:
         self._n = 0
 
     def clone(self, template: str) -> str:
+        """A copy of ``template``, its files copied and flushed before anything is timed on it. The default
+        strategy (WAL_LOG) copies through shared buffers and leaves them dirty: the next timed run pays for
+        writing out the copy, whichever side it is (reorder at 1M, 4 rounds each: 5.4-6.8 s against 5.0-5.5 s
+        with FILE_COPY and a sync)."""
         self._n += 1
         name = f"bench_{os.getpid()}_{self._n}"
         with psycopg.connect(self.admin_url, autocommit=True) as c:
-            c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+            c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(name), sql.Identifier(template)))  # fmt: skip
+        os.sync()
         return name
 
     def drop(self, name: str) -> None:
