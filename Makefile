@@ -52,8 +52,9 @@ compose-tools:
 	@sh scripts/ensure-debian-tool.sh docker-compose docker-compose -- the overlay docker-compose test
 	@sh scripts/ensure-debian-tool.sh podman podman -- the overlay podman-compose test
 
+# Every test; then each command's Spec.sql is checked against the files it ran (tests/spec_sql.py).
 test: setup postgres promtool chromium compose-tools
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal
+	OPS_CHECK_SPEC_SQL=1 $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The inner loop (about 2 minutes): lint, then every test not marked slow (tests/conftest.py says which are).
 check: lint postgres

@@ -4,6 +4,7 @@
 
 It imports the modules the ops command imports (``--imports``), so that both sides pay the same interpreter
 and import start-up, connects with DB_URL, and runs ``bench/sql/NAME.sql`` in one transaction. The name
+``reorder_chosen_baseline`` runs reorder_baseline.sql ranked by ops's own rule (users' chosen orders); the name
 ``doctor_bare`` runs ops doctor's own check statements (``sql/queries/doctor.sql``) bare instead: one after
 the other in one transaction, no per-check transaction, timeout, deadline or report; a statement the
 database cannot run (a table or column it lacks) is skipped, as doctor marks its check not applicable. With
@@ -36,7 +37,18 @@ def _only_comments(statement: str) -> bool:
 
 
 DOCTOR_BARE = "doctor_bare"
-ORDERED = "{ordered}"  # a baseline's placeholder for ops's own ranking rule (reorder_chosen_baseline.sql)
+ORDERED = "{ordered}"  # reorder_baseline.sql's placeholder for its ranking rule
+REORDER = "reorder_baseline"
+CHOSEN = "reorder_chosen_baseline"  # reorder_baseline.sql ranked by ops's own rule, users' chosen orders first
+CAPTURE_ORDER = "reorder_capture_order"  # reorder_baseline.sql's rule on ops's own database: capture time
+
+
+def _with_capture_order(todo: list[str]) -> list[object]:
+    """``todo`` with the capture-time ranking rule composed in place of ``{ordered}``."""
+    from psycopg import sql
+
+    (rule,) = statements(CAPTURE_ORDER)
+    return [sql.SQL(s).format(ordered=sql.SQL(rule)) if ORDERED in s else s for s in todo]
 
 
 def _with_users_choices(conn: object, todo: list[str]) -> tuple[list[object], dict[str, object]]:
@@ -93,14 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
 
     params = dict(p.split("=", 1) for p in args.param) or None
-    todo = [] if args.name == DOCTOR_BARE else statements(args.name)
+    todo = [] if args.name == DOCTOR_BARE else statements(REORDER if args.name == CHOSEN else args.name)
     # JIT off, as in ops's sessions (ops.db.SESSION_SETTINGS): the pair compares the work; its cost is
     # measured by the JIT pairs of the bench (ops --jit against ops)
     with psycopg.connect(os.environ["DB_URL"], options="-c jit=off") as conn:
         if args.name == DOCTOR_BARE:
             _doctor_bare(conn)
-        if any(ORDERED in s for s in todo):
+        if args.name == CHOSEN:
             todo, params = _with_users_choices(conn, todo)  # type: ignore[assignment]
+        elif any(ORDERED in s for s in todo):
+            todo = _with_capture_order(todo)  # type: ignore[assignment]
         for statement in todo[:-1] if args.stream else todo:
             conn.execute(statement, params)
         if args.stream:

@@ -276,7 +276,7 @@ def main() -> int:
         generate(conn, args.pictures, args.sequences, args.seed)
     if args.files:
         from ops import storage
-        from ops.config import Settings
+        from ops.settings import Settings
 
         settings = Settings(fs_url=os.environ.get("FS_URL"))
         store = storage.from_settings(settings)

@@ -1,6 +1,6 @@
 """Which published figures are older than the code they measure.
 
-Each benchmark row names the command it measures (``command_of``); the command's spec (``ops/commands.py``)
+Each benchmark row names the command it measures (``command_of``); the command's spec (on its Click command)
 names the files its code lives in: its CLI module, its core module and the SQL files it runs (``files_of``),
 and the row's baseline SQL (``bench/sql``) counts too. A figure is stale when any of those files changed in a
 commit after the one it was measured at (``git rev-list``), or when that commit is unknown here. The report
@@ -14,7 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops import commands
+from ops.cli import specs
+from ops.commands import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
 PANORAMAX = " on a Panoramax database"
@@ -29,10 +30,15 @@ GROUP_OF = {
 }  # fmt: skip
 # code a command runs beyond its spec's CLI and core modules: db upgrade's --panoramax form
 ALSO = {"db upgrade": ("ops/cli/panoramax_upgrade.py", "ops/schema/panoramax_upgrade.py")}
-BASELINES = {"sequences reorder": ("reorder_baseline", "reorder_chosen_baseline"),
+BASELINES = {"sequences reorder": ("reorder_baseline", "reorder_capture_order"),
              "set-sequences-heading": ("headings_baseline", "headings_rewrite_baseline"),
              "user": ("delete_data_baseline",),
              "storage check": ("storage_scan_baseline",)}  # fmt: skip
+
+
+@functools.cache
+def _specs() -> dict[str, Spec]:
+    return {s.path: s for s in specs()}
 
 
 def command_of(benchmark: str) -> str | None:
@@ -44,7 +50,7 @@ def command_of(benchmark: str) -> str | None:
     for alias, command in ALIASES.items():
         if name.startswith(alias):
             return command
-    found = [s.path for s in commands.SPECS if name == s.path or name.startswith(s.path + " ")
+    found = [s.path for s in _specs().values() if name == s.path or name.startswith(s.path + " ")
              or name.startswith(s.path + ",") or name.startswith(s.path + ":")]  # fmt: skip
     return max(found, key=len) if found else None
 
@@ -61,16 +67,22 @@ def group_of(benchmark: str) -> str | None:
     return GROUP_OF.get(command)
 
 
-def _module_file(target: str) -> str:
-    module = target.split(":")[0]
-    path = Path(*module.split("."))
-    return str(path / "__init__.py") if (ROOT / path).is_dir() else f"{path}.py"
+def _module_files(target: str) -> list[str]:
+    """The file of a module, or every module of its package when it is a package (ops.doctor) or lives in a
+    subpackage of the core (ops.plan.planner: the plan's code is all of ops/plan/); a CLI module alone."""
+    parts = target.split(":")[0].split(".")
+    path = Path(*parts)
+    if (ROOT / path).is_dir():
+        return sorted(str(p.relative_to(ROOT)) for p in (ROOT / path).glob("*.py"))
+    if len(parts) > 2 and parts[1] != "cli":
+        return sorted(str(p.relative_to(ROOT)) for p in (ROOT / path.parent).glob("*.py"))
+    return [f"{path}.py"]
 
 
 def files_of(command: str) -> list[str]:
     """The files the code of ``command`` lives in, relative to the repository."""
-    spec = commands.spec(command)
-    files = {_module_file(spec.cli), _module_file(spec.core), *(f"sql/queries/{name}.sql" for name in spec.sql)}
+    spec = _specs()[command]
+    files = {*_module_files(spec.cli), *_module_files(spec.core), *(f"sql/queries/{name}.sql" for name in spec.sql)}
     files.update(f"bench/sql/{name}.sql" for name in BASELINES.get(command, ()))
     files.update(ALSO.get(command, ()))
     return sorted(files)

@@ -48,27 +48,17 @@ BASELINE_OF = {
 
 # Commands without a benchmark row, and why (tests/tools/test_bench.py: every other command has one, and none
 # of these has one). A command that reads or writes in proportion to the instance gets a row.
-NOT_BENCHED = {
-    "db rollback": "undoes ops's own migrations by hand; its cost is that of the rollback SQL",
-    "health": "a handful of index lookups bounded by --timeout; its start-up is in the start-up rows",
-    "jobs": "the queue's summary: one aggregate over the queue, which a working instance keeps short",
-    "jobs list": "a page of the queue (--limit), by index",
-    "jobs retry": "one statement per failed job named or selected",
-    "jobs prune": "deletes history in batches like cleanup; not measured yet",
-    "storage orphans": "lists the storage like storage check (measured); its own row not measured yet",
-    "tokens verify": "one token looked up by its id",
-    "default-account-tokens get": "one token looked up",
-    "local-db start": "starts a local cluster for trials, never production",
-    "local-db stop": "stops that cluster",
-    "local-db status": "reads that cluster's port file",
-    "local-db url": "prints that cluster's URL",
-}
+def not_benched() -> dict[str, str]:
+    """The commands no row measures, each with why (its spec says it: ``not_benched``)."""
+    from ops.cli import specs
+
+    return {s.path: s.not_benched for s in specs() if s.not_benched}
 
 
 def imports_of(baseline: str) -> str:
-    from ops.commands import spec
+    from ops.cli import specs
 
-    s = spec(BASELINE_OF[baseline])
+    s = next(s for s in specs() if s.path == BASELINE_OF[baseline])
     return ",".join(dict.fromkeys(target.split(":")[0] for target in (s.cli, s.core)))
 
 

@@ -14,16 +14,15 @@ from uuid import UUID
 
 import psycopg
 
-from ops import db, jobs, queries, refresh
+from ops import db, queries, refresh, worker
 from ops.errors import AccountNotFound, AmbiguousAccount, UsageError
-from ops.report import Report as Log
-from ops.report import silent
+from ops.report import Log, silent
 from ops.schema import capabilities
+from ops.settings import DELETE_BATCH
 from ops.storage import Storage
 from ops.storage_check import prove_location
 
 ROLES = ("admin", "user")
-DEFAULT_DELETE_BATCH = 10_000
 FIRST_DELETE_BATCH = 1_000
 QUICK_BATCH_S = 0.5
 SLOW_BATCH_S = 1.5
@@ -157,7 +156,7 @@ def delete_data(
     conn: psycopg.Connection,
     account: Account,
     *,
-    batch_size: int = DEFAULT_DELETE_BATCH,
+    batch_size: int = DELETE_BATCH.default,
     dry_run: bool = False,
     log: Log = silent,
 ) -> DeleteDataResult:
@@ -229,7 +228,7 @@ class UserResult:
     created: bool | None = None  # --create: True created (or would be), False the name existed
     role_set: str | None = None
     delete_data: DeleteDataResult | None = None
-    files: jobs.BatchResult | None = None  # --wait: the delete jobs processed
+    files: worker.BatchResult | None = None  # --wait: the delete jobs processed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -250,7 +249,7 @@ def manage(
     role: str | None = None,
     delete_it: bool = False,
     storage: Storage | None = None,
-    batch_size: int = DEFAULT_DELETE_BATCH,
+    batch_size: int = DELETE_BATCH.default,
     dry_run: bool = False,
     log: Log = silent,
 ) -> UserResult:
@@ -279,5 +278,5 @@ def manage(
             prove_location(conn, storage)
         result.delete_data = delete_data(conn, target, batch_size=batch_size, dry_run=dry_run, log=log)
         if storage is not None and not dry_run:
-            result.files = jobs.drain(conn, storage, log=log)
+            result.files = worker.drain(conn, storage, log=log)
     return result

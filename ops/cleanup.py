@@ -26,12 +26,12 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from ops import db, jobs, queries, refresh, sequences
+from ops import db, queries, refresh, sequences, worker
 from ops.errors import ConfigError
-from ops.report import Report as Log
-from ops.report import silent
+from ops.report import Log, silent
 from ops.schema import capabilities
 from ops.schema.kind import detect
+from ops.settings import CLEANUP_BATCH
 from ops.storage import KINDS, DeleteResult, Storage
 from ops.storage.layout import picture_of
 from ops.storage_check import prove_location
@@ -71,7 +71,7 @@ class CleanupResult:
     other_delete_jobs_waiting: int = 0  # a cleanup of named sequences leaves the others' jobs to the worker
     files_already_gone: dict[str, int] = field(default_factory=dict)  # not there when their deletion came
     storage_unavailable: str | None = None  # the storage stopped answering: the jobs left wait for ops worker
-    delete_jobs: jobs.BatchResult | None = None
+    delete_jobs: worker.BatchResult | None = None
     storage_requests: dict[str, int] = field(default_factory=dict)
     not_deleted_examples: list[str] = field(default_factory=list)
 
@@ -116,7 +116,7 @@ def cleanup(
     *,
     dry_run: bool = False,
     enqueue_only: bool = False,
-    batch_size: int = jobs.DEFAULT_BATCH_SIZE,
+    batch_size: int = CLEANUP_BATCH.default,
     log: Log = silent,
 ) -> CleanupResult:
     """Run (or, with ``dry_run``, count) a cleanup. ``conn`` is an autocommit connection (a read-only one
@@ -189,7 +189,7 @@ def _per_sequence(
         return
     if plan.database and plan.kinds and not enqueue_only:
         assert storage is not None
-        earlier = jobs.drain(conn, storage, batch_size=batch_size, log=log, sequences=ids)
+        earlier = worker.drain(conn, storage, batch_size=batch_size, log=log, sequences=ids)
         result.finished_earlier_delete_jobs = earlier.jobs
         result.add_files(earlier.deletion)
         if earlier.jobs:
@@ -234,7 +234,7 @@ def _drain(
 ) -> None:  # fmt: skip
     """Process the queued delete jobs now: those of this cleanup of ``sequences`` (None: a whole-instance
     cleanup, every job). Other jobs (Panoramax's, another cleanup's) are the worker's."""
-    result.delete_jobs = jobs.drain(conn, storage, batch_size=batch_size, log=log, sequences=sequences)
+    result.delete_jobs = worker.drain(conn, storage, batch_size=batch_size, log=log, sequences=sequences)
     result.add_files(result.delete_jobs.deletion)
     result.storage_unavailable = result.delete_jobs.storage_unavailable
 

@@ -1,6 +1,5 @@
-"""Settings of ops: from the environment (Panoramax's variable names), a ``.env`` file and global options.
-
-Secrets never leave this module in clear: ``mask_url`` is how a database or S3 URL is shown.
+"""Where settings come from and how URLs are shown: the ``.env`` file, database URLs checked, and secrets
+masked (``mask_url`` is how a database or S3 URL is shown; the settings themselves are ``ops.settings``).
 """
 
 from __future__ import annotations
@@ -167,76 +166,6 @@ def normalize_db_url(url: str) -> str:
     return urlunsplit(("postgresql", *tuple(parts)[1:]))
 
 
-def default_cache_dir() -> Path:
-    """Where ops keeps what it fetches (Panoramax releases for ``ops db plan``): $XDG_CACHE_HOME/ops."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ops"
-
-
-def scratch_url() -> str | None:
-    """OPS_SCRATCH_URL: the empty database ``ops db plan`` replays migrations on, for a role without CREATEDB."""
-    return os.environ.get("OPS_SCRATCH_URL") or None
-
-
 def application_name() -> str:
     """The ``application_name`` ops sessions show in ``pg_stat_activity``."""
     return f"ops@{socket.gethostname()}"[:63]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the global options and the environment say. Each command asks only for what it needs."""
-
-    db_url: str | None = None
-    secret_key: str | None = None
-    fs_url: str | None = None
-    fs_permanent_url: str | None = None
-    fs_derivates_url: str | None = None
-    fs_tmp_url: str | None = None
-    verbose: int = 0
-    quiet: bool = False
-    connect_timeout: float = 10.0  # seconds: OPS_CONNECT_TIMEOUT
-    read_lock_timeout: float = 5.0  # seconds: OPS_READ_LOCK_TIMEOUT (read-only commands)
-    read_statement_timeout: float = 60.0  # seconds: OPS_READ_STATEMENT_TIMEOUT (read-only commands)
-    write_lock_timeout: float = 60.0  # seconds: OPS_WRITE_LOCK_TIMEOUT (commands that write)
-    read_deadline: float = 900.0  # seconds: OPS_READ_DEADLINE, a read-only command's whole database work
-    s3_connect_timeout: float = 5.0  # seconds: OPS_S3_CONNECT_TIMEOUT
-    s3_read_timeout: float = 20.0  # seconds: OPS_S3_READ_TIMEOUT
-    s3_deadline: float = 60.0  # seconds: OPS_S3_DEADLINE, the longest an S3 call may take, retries included
-    s3_max_attempts: int = 5  # AWS_MAX_ATTEMPTS, botocore's standard setting
-    jit: bool = False  # OPS_JIT: let PostgreSQL JIT-compile ops's statements (benchmarks of its cost)
-
-    def require_db_url(self) -> str:
-        if not self.db_url:
-            raise ConfigError(DB_URL_HELP)
-        return normalize_db_url(self.db_url)
-
-    @property
-    def secret_key_set_empty(self) -> bool:
-        """FLASK_SECRET_KEY (or SECRET_KEY) is set, to nothing (Click reads an empty variable as unset)."""
-        return self.secret_key is None and any(os.environ.get(v) == "" for v in ("FLASK_SECRET_KEY", "SECRET_KEY"))
-
-    @property
-    def default_region_set(self) -> bool:
-        """The environment names an AWS region (boto3 reads it itself)."""
-        return bool(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
-
-    @property
-    def storage_configured(self) -> bool:
-        """Some storage setting is given (FS_URL or one of FS_*_URL): whether it is whole is for
-        ``ops.storage.from_settings`` to say."""
-        return any((self.fs_url, self.fs_permanent_url, self.fs_derivates_url, self.fs_tmp_url))
-
-    def secrets(self) -> list[str]:
-        """Every secret these settings hold, for scrubbing any text shown to the user."""
-        found: list[str] = []
-        urls = (self.db_url, self.fs_url, self.fs_permanent_url, self.fs_derivates_url, self.fs_tmp_url, scratch_url())
-        for url in urls:
-            if url:
-                found += url_secrets(url)
-        if self.secret_key:
-            found.append(self.secret_key)
-        for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"):  # read by boto3 itself
-            if os.environ.get(var):
-                found.append(os.environ[var])
-        return found

@@ -1,312 +1,212 @@
-"""The job queue and the worker: claim ``delete`` jobs in batches, delete their files, keep a history.
-
-A ``delete`` job names a picture that is no longer in the database (``picture_to_delete_id``) and the kinds
-of file to remove (``args.files``: permanent, derivates, tmp). Jobs are claimed with ``FOR UPDATE SKIP
-LOCKED``, so any number of workers on any number of machines never take the same job. A failure counts in
-``nb_errors`` and the job is retried later with backoff; past the retry limit it leaves the queue, its error
-kept in ``job_history``. The worker also refreshes the materialized views on a cron schedule.
-"""
+"""What operators see and do with the job queue (``ops jobs``): counts per task and state, the jobs one by
+one, failed jobs sent back to the queue, finished history pruned. Works on both kinds of database, with
+every task of Panoramax's queue (prepare, delete, dispatch, finalize, read_metadata, transfer)."""
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from croniter import croniter
+from psycopg import sql
 
-from ops import db, queries, refresh
-from ops.errors import DatabaseUnavailable, StorageUnavailable, UsageError
-from ops.report import Report as Log
-from ops.report import silent
-from ops.storage import KINDS, DeleteResult, Storage
-from ops.storage.layout import lasting
-from ops.storage_check import prove_location
+from ops import db, queries
+from ops.report import Log, silent
 
-HAS_WARNING = (
-    "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('job_history') AND attname = 'warning')"
-)
+EPOCH = datetime(1970, 1, 1).astimezone()
 
-DEFAULT_BATCH_SIZE = 1000
-DEFAULT_NB_RETRIES = 5
-DEFAULT_REFRESH_CRON = "0 2 * * *"
-IDLE_SLEEP_S = 1.0
-STORAGE_PAUSE_S = 5.0
-STORAGE_PAUSE_MAX_S = 300.0
+
+def _start(conn: psycopg.Connection, since: timedelta | None) -> datetime:
+    """The start of the period ``since`` by the database's clock (the beginning of time when None)."""
+    return db.scalar(conn, "SELECT now() - %s::interval", (since,)) if since else EPOCH
 
 
 @dataclass
-class Job:
-    id: UUID
-    picture_id: UUID
-    args: dict[str, Any]  # as queued: kept whole in job_history (a re-run of a cleanup reads it there)
-    nb_errors: int
-    picture_exists: bool
-    error: str | None = None
-    warning: str | None = None
+class TaskCounts:
+    task: str
+    queued: int = 0
+    waiting_retry: int = 0
+    next_retry_at: datetime | None = None
+    processing: int = 0
+    oldest_ready_age_s: float | None = None
+    failed_24h: int = 0
+    failed: int = 0
+
+
+@dataclass
+class QueueSummary:
+    tasks: list[TaskCounts] = field(default_factory=list)
 
     @property
-    def kinds(self) -> list[str]:
-        """The kinds of file to delete: ``args.files``, or every kind (Panoramax's jobs name none)."""
-        files = self.args.get("files")
-        return [k for k in KINDS if k in files] if files else list(KINDS)
+    def queued(self) -> int:
+        return sum(t.queued for t in self.tasks)
+
+    @property
+    def failed_24h(self) -> int:
+        return sum(t.failed_24h for t in self.tasks)
+
+    @property
+    def oldest_ready_age_s(self) -> float | None:
+        ages = [t.oldest_ready_age_s for t in self.tasks if t.oldest_ready_age_s is not None]
+        return max(ages) if ages else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tasks": [asdict(t) for t in self.tasks],
+            "queued": self.queued,
+            "failed_24h": self.failed_24h,
+            "oldest_ready_age_s": self.oldest_ready_age_s,
+        }
+
+
+def summary(conn: psycopg.Connection, *, all_failures: bool = True) -> QueueSummary:
+    """Counts per task: queued (ready now), waiting for a retry, being processed, failed in the last 24 h and
+    (``all_failures``) in all. Read-only and lock-free."""
+    counts: dict[str, TaskCounts] = {}
+    for task, queued, waiting, next_at, processing, age in conn.execute(queries.statement("jobs_view", "summary")):
+        counts[task] = TaskCounts(task, queued, waiting, next_at, processing, age)
+    recent = conn.execute(
+        queries.statement("jobs_view", "failures"), {"since": db.scalar(conn, "SELECT now() - interval '24 hours'")}
+    )
+    for task, n in recent.fetchall():
+        counts.setdefault(task, TaskCounts(task)).failed_24h = n
+    if all_failures:
+        for task, n in conn.execute(queries.statement("jobs_view", "failures"), {"since": EPOCH}).fetchall():
+            counts.setdefault(task, TaskCounts(task)).failed = n
+    return QueueSummary(sorted(counts.values(), key=lambda t: t.task))
+
+
+@dataclass(frozen=True)
+class JobLine:
+    id: UUID
+    task: str
+    target_kind: str
+    target: UUID
+    attempts_failed: int
+    last_error: str | None
+    at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "id": str(self.id), "target": str(self.target), "at": self.at.isoformat()}
+
+    @property
+    def error_line(self) -> str:
+        return (self.last_error or "").strip().splitlines()[0] if self.last_error and self.last_error.strip() else ""
 
 
 @dataclass
-class BatchResult:
-    jobs: int = 0
-    done: int = 0
-    retried_later: int = 0
-    given_up: int = 0
-    files_kept_picture_in_database: int = 0
-    storage_unavailable: str | None = None  # why the storage did not answer: the jobs left wait, untouched
-    deletion: DeleteResult = field(default_factory=DeleteResult)
-    failed_job_ids: list[UUID] = field(default_factory=list, repr=False)
+class JobList:
+    jobs: list[JobLine]
+    total: int  # how many match, the limit aside
 
-    def add(self, other: BatchResult) -> None:
-        self.jobs += other.jobs
-        self.done += other.done
-        self.retried_later += other.retried_later
-        self.given_up += other.given_up
-        self.files_kept_picture_in_database += other.files_kept_picture_in_database
-        self.storage_unavailable = other.storage_unavailable or self.storage_unavailable
-        self.deletion.add(other.deletion)
+    @property
+    def more(self) -> int:
+        return self.total - len(self.jobs)
 
     def as_dict(self) -> dict[str, Any]:
-        """The counts, and the files deleted per kind (``files_deleted``)."""
-        data: dict[str, Any] = {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("deletion", "failed_job_ids")
-        }
-        data["files_deleted"] = dict(self.deletion.files)
-        data["files_already_gone"] = dict(self.deletion.already_gone)
-        return data
+        return {"jobs": [j.as_dict() for j in self.jobs], "total": self.total, "more": self.more}
 
 
-def claim(
-    conn: psycopg.Connection, batch_size: int, exclude: list[UUID] | None = None, sequences: list[UUID] | None = None
-) -> list[Job]:
-    """Claim due delete jobs (but those of ``exclude``; only those a cleanup of ``sequences`` queued when
-    given); call inside the transaction that will finish them."""
-    exclude = exclude or []
-    named = [str(s) for s in sequences] if sequences is not None else None
-    params = {"batch_size": batch_size, "exclude": exclude, "sequences": named}
-    rows = conn.execute(queries.load("jobs_claim"), params).fetchall()
-    return [Job(r[0], r[1], r[2] if isinstance(r[2], dict) else {}, r[3], r[4]) for r in rows]
+def list_jobs(
+    conn: psycopg.Connection, *, task: str | None, failed: bool, since: timedelta | None, limit: int | None
+) -> JobList:
+    """Queued jobs (oldest first), or with ``failed`` the jobs that failed and left the queue (newest first);
+    at most ``limit`` (None: all), and how many there are in all."""
+    start = _start(conn, since)
+    name = "list_failed" if failed else "list_queued"
+    rows = conn.execute(queries.statement("jobs_view", name), {"task": task, "since": start, "limit": limit})
+    found = rows.fetchall()
+    return JobList([JobLine(*row[:-1]) for row in found], int(found[0][-1]) if found else 0)
 
 
-def delete_files(storage: Storage, jobs: list[Job]) -> DeleteResult:
-    """Delete the files the jobs name, kind by kind (the one place where picture files are deleted)."""
-    wanted = {kind: [j.picture_id for j in jobs if kind in j.kinds and not j.picture_exists] for kind in KINDS}
-    return storage.delete_pictures(wanted)
+@dataclass
+class RetryResult:
+    dry_run: bool
+    requeued: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # job id -> why
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def skipped_by_reason(self) -> dict[str, list[str]]:
+        """The skipped jobs grouped by why, most frequent reason first."""
+        groups: dict[str, list[str]] = {}
+        for job, why in self.skipped.items():
+            groups.setdefault(why, []).append(job)
+        return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
 
 
-def _finish(
-    conn: psycopg.Connection, jobs: list[Job], started_at: datetime, nb_retries: int, result: BatchResult
-) -> None:
-    remove, retry = [], []
-    for job in jobs:
-        if job.error is None:
-            remove.append(job.id)
-        elif job.nb_errors + 1 >= nb_retries or lasting(job.error):  # a permission: no retry fixes it
-            remove.append(job.id)
-            result.given_up += 1
-        else:
-            retry.append(job.id)
-            result.retried_later += 1
-        if job.error is not None:
-            result.failed_job_ids.append(job.id)
-    result.done = len(jobs) - result.retried_later - result.given_up
-    # job_history.warning came with Panoramax 2.9; before it, a warning (files kept: the picture is in the
-    # database again) is only in the batch's counts (files_kept_picture_in_database)
-    with_warning = db.scalar(conn, HAS_WARNING)
-    conn.execute(
-        queries.statement("jobs_finish", "history" if with_warning else "history_without_warning"),
-        {
-            "started_at": started_at,
-            "job_ids": [j.id for j in jobs],
-            "picture_ids": [j.picture_id for j in jobs],
-            "args": [json.dumps(j.args, default=str) for j in jobs],
-            "errors": [j.error for j in jobs],
-            "warnings": [j.warning for j in jobs],
-        },
-    )
-    conn.execute(queries.statement("jobs_finish", "remove"), {"remove_ids": remove})
-    if retry:
-        conn.execute(queries.statement("jobs_finish", "retry"), {"retry_ids": retry})
+# pg_advisory_xact_lock key that serialises retries: b"opsretry" as an integer.
+RETRY_LOCK_KEY = int.from_bytes(b"opsretry", "big")
 
 
-def process_batch(
+def retry(
     conn: psycopg.Connection,
-    storage: Storage,
-    batch_size: int,
-    nb_retries: int,
-    exclude: list[UUID] | None = None,
-    sequences: list[UUID] | None = None,
-) -> BatchResult:
-    """Claim one batch, delete its files and record the outcome, in one transaction (conn: autocommit).
-    Jobs of ``exclude`` (already attempted by the caller) are not claimed. A file that cannot be deleted
-    fails its own job (counted against its retries); a storage that does not answer at all fails no job:
-    the claim is rolled back, the jobs keep their attempts, and the result says why."""
-    result = BatchResult()
-    try:
+    ids: list[UUID],
+    *,
+    all_failed: bool = False,
+    task: str | None = None,
+    since: timedelta | None = None,
+    dry_run: bool = False,
+) -> RetryResult:
+    """Put failed jobs back in the queue (under their own id, so their history goes on), once per target,
+    where it still makes sense; each skipped job with the reason. The decision and the insert are one
+    statement, and retries run one at a time: two retries, or a retry and a worker, never make a job that
+    has since succeeded run again. A dry run only reads."""
+    result = RetryResult(dry_run)
+    params = {"ids": ids, "all_failed": all_failed, "task": task, "since": _start(conn, since)}
+    judge = queries.statement("jobs_view", "retry_candidates")
+    if dry_run:
+        rows = [(r[0], r[7], r[7] is None) for r in conn.execute(judge, params).fetchall()]
+    else:
+        requeue = sql.SQL(queries.statement("jobs_view", "requeue_judged")).format(judged=sql.SQL(judge))
         with conn.transaction():
-            started_at = datetime.now(UTC)
-            jobs = claim(conn, batch_size, exclude, sequences)
-            if not jobs:
-                return result
-            prove_location(conn, storage)  # else the claim is rolled back: the jobs keep their attempts
-            result.jobs = len(jobs)
-            for job in jobs:
-                if job.picture_exists:
-                    job.warning = f"picture {job.picture_id} is in the database again: its files were kept"
-                    result.files_kept_picture_in_database += 1
-            result.deletion = delete_files(storage, jobs)
-            for job in jobs:
-                job.error = result.deletion.failed.get(job.picture_id)
-            _finish(conn, jobs, started_at, nb_retries, result)
-    except StorageUnavailable as e:
-        return BatchResult(storage_unavailable=str(e))
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (RETRY_LOCK_KEY,))
+            rows = conn.execute(requeue, params).fetchall()
+    found = {r[0] for r in rows}
+    result.skipped = {str(job_id): "no such job in the history" for job_id in ids if job_id not in found}
+    for job_id, reason, queued in rows:
+        if queued:
+            result.requeued.append(str(job_id))
+        else:
+            result.skipped[str(job_id)] = reason or "another job of its target is queued"
     return result
 
 
-def drain(
-    conn: psycopg.Connection,
-    storage: Storage,
-    *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    nb_retries: int = DEFAULT_NB_RETRIES,
-    should_stop: Callable[[], bool] = lambda: False,
-    log: Log = silent,
-    total: BatchResult | None = None,
-    sequences: list[UUID] | None = None,
-) -> BatchResult:
-    """Process batches until no job is due (or ``should_stop``); one log line per batch. A job that fails
-    is attempted once per drain (its retry waits for a later one), so the counts are of distinct jobs.
-    Each finished batch is added to ``total`` at once: a caller keeps the counts of the batches done
-    before a lost connection."""
-    total = total if total is not None else BatchResult()
-    failed: list[UUID] = []
-    while not should_stop():
-        started = time.monotonic()
-        batch = process_batch(conn, storage, batch_size, nb_retries, failed, sequences)
-        if batch.storage_unavailable:
-            total.storage_unavailable = batch.storage_unavailable
-            log(f"storage unavailable: {batch.storage_unavailable}; the jobs keep their attempts")
-            break
-        if batch.jobs == 0:
-            break
-        failed += batch.failed_job_ids
-        total.add(batch)
-        files = sum(batch.deletion.files.values())
-        log(
-            f"batch: {batch.jobs} delete jobs, {files} files deleted, {batch.retried_later} to retry, "
-            f"{batch.given_up} given up, in {time.monotonic() - started:.2f} s"
-        )
-    return total
-
-
-# --- periodic refresh ---------------------------------------------------------------------------------
-
-
-def validate_cron(expression: str) -> str:
-    """A cron expression that is valid and fires (``0 0 30 2 *``, February 30th, never does)."""
-    if not croniter.is_valid(expression):
-        raise UsageError(f"PICTURE_PROCESS_REFRESH_CRON should be a valid cron syntax, got '{expression}'")
-    try:
-        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
-    except ValueError:  # CroniterBadDateError (a ValueError): its search gives up on dates that never come
-        raise UsageError(f"PICTURE_PROCESS_REFRESH_CRON {expression!r} never fires: no such date") from None
-    return expression
-
-
-def next_refresh(cron: str, last: datetime | None, now: datetime) -> datetime:
-    """The cron's next time after the last refresh; now when there was none."""
-    if last is None:
-        return now
-    after: datetime = croniter(cron, last).get_next(datetime)
-    return after
-
-
 @dataclass
-class WorkerOptions:
-    batch_size: int = DEFAULT_BATCH_SIZE
-    nb_retries: int = DEFAULT_NB_RETRIES
-    refresh_cron: str = DEFAULT_REFRESH_CRON
-    once: bool = False
+class PruneResult:
+    dry_run: bool
+    history_rows: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def run_worker(
-    connect: Callable[[], psycopg.Connection],
-    storage: Storage,
-    options: WorkerOptions,
+def prune(
+    conn: psycopg.Connection,
+    older_than: timedelta,
     *,
-    should_stop: Callable[[], bool],
+    include_failures: bool = False,
+    dry_run: bool = False,
+    batch_size: int = 10_000,
     log: Log = silent,
-) -> BatchResult:
-    """The worker loop: drain the queue, refresh the views when the schedule says so, sleep when idle.
-
-    With ``once`` it drains the queue and returns. A lost database connection is re-opened with backoff; a
-    storage that does not answer pauses the draining with backoff (STORAGE_PAUSE_S, doubling up to
-    STORAGE_PAUSE_MAX_S), the jobs keeping their attempts, while refreshes go on.
-    """
-    validate_cron(options.refresh_cron)
-    total = BatchResult()
-    conn = connect()
-    scheduled: datetime | None = None
-    failures = 0
-    storage_pauses = 0
-    resume_at = 0.0
-    try:
-        while not should_stop():
-            try:
-                if time.monotonic() >= resume_at:
-                    total.storage_unavailable = None
-                    drain(conn, storage, batch_size=options.batch_size, nb_retries=options.nb_retries,
-                          should_stop=should_stop, log=log, total=total)  # fmt: skip
-                    if total.storage_unavailable and not options.once:
-                        pause = min(STORAGE_PAUSE_MAX_S, STORAGE_PAUSE_S * 2.0**storage_pauses)
-                        storage_pauses += 1
-                        resume_at = time.monotonic() + pause
-                        log(f"pausing file deletions for {pause:.0f} s")
-                    elif not total.storage_unavailable:
-                        storage_pauses = 0
-                if options.once:
-                    break
-                now = db.scalar(conn, "SELECT now()")  # the database's clock, not ours
-                if scheduled is None:
-                    scheduled = next_refresh(options.refresh_cron, refresh.last_refresh(conn), now)
-                if now >= scheduled:
-                    for o in refresh.refresh(conn):
-                        log(f"refresh {o.view}: {o.state} {o.message}".rstrip())
-                    scheduled = next_refresh(options.refresh_cron, max(now, refresh.last_refresh(conn) or now), now)
-                    log(f"next views refresh at {scheduled.isoformat(timespec='seconds')}")
-                failures = 0
-            except psycopg.OperationalError as e:
-                log(f"database connection lost ({' '.join(str(e).split())})")
-                conn.close()
-                while not should_stop():
-                    failures += 1
-                    wait = min(60.0, 2.0**failures)
-                    log(f"reconnecting in {wait:.0f} s")
-                    _sleep(wait, should_stop)
-                    try:
-                        conn = connect()
-                        break
-                    except DatabaseUnavailable as again:
-                        log(str(again))
-                continue
-            _sleep(IDLE_SLEEP_S, should_stop)
-    finally:
-        conn.close()
-    return total
-
-
-def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end and not should_stop():
-        time.sleep(0.1)
+) -> PruneResult:
+    """Delete finished history older than ``older_than``, a batch per transaction; failures stay unless
+    ``include_failures``; the history of jobs still queued always stays."""
+    params = {
+        "before": db.scalar(conn, "SELECT now() - %s::interval", (older_than,)),
+        "include_failures": include_failures,
+        "batch_size": batch_size,
+    }
+    if dry_run:
+        return PruneResult(True, int(db.scalar(conn, queries.statement("jobs_view", "prunable"), params)))
+    result = PruneResult(False)
+    while True:
+        with conn.transaction():
+            deleted = conn.execute(queries.statement("jobs_view", "prune_batch"), params).rowcount
+        if not deleted:
+            return result
+        result.history_rows += deleted
+        log(f"pruned {result.history_rows} history rows so far")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -41,17 +42,23 @@ def view_lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"ops.view.{name}".encode()).digest()[:8], "big") >> 1
 
 
+class RefreshState(StrEnum):
+    REFRESHED = "refreshed"
+    SKIPPED = "skipped"  # another session is refreshing it
+    FAILED = "failed"
+
+
 @dataclass
 class RefreshOutcome:
     view: str
-    state: str  # refreshed | skipped | failed
+    state: RefreshState
     concurrently: bool = False
     duration_s: float = 0.0
     nb_rows: int = 0
     message: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "duration_s": round(self.duration_s, 3)}
+        return {**asdict(self), "state": str(self.state), "duration_s": round(self.duration_s, 3)}
 
 
 def _can_refresh_concurrently(conn: psycopg.Connection, name: str) -> bool:
@@ -71,7 +78,7 @@ def _refresh_one(conn: psycopg.Connection, name: str) -> RefreshOutcome:
     if not db.try_advisory_lock(conn, key):
         holder = db.lock_holder(conn, key)
         who = f"pid {holder.pid}" if holder else "another session"
-        return RefreshOutcome(name, "skipped", message=f"a refresh is already running ({who})")
+        return RefreshOutcome(name, RefreshState.SKIPPED, message=f"a refresh is already running ({who})")
     try:
         concurrently = _can_refresh_concurrently(conn, name)
         statement = queries.identified(
@@ -85,10 +92,10 @@ def _refresh_one(conn: psycopg.Connection, name: str) -> RefreshOutcome:
             queries.statement("bookkeeping", "record_refresh"),
             {"name": name, "duration_ms": int(duration * 1000), "nb_rows": nb_rows},
         )
-        return RefreshOutcome(name, "refreshed", concurrently, duration, nb_rows)
+        return RefreshOutcome(name, RefreshState.REFRESHED, concurrently, duration, nb_rows)
     except psycopg.Error as e:  # reported per view, the others still refresh
         message = e.diag.message_primary or str(e).strip()
-        return RefreshOutcome(name, "failed", message=" ".join(message.split()))
+        return RefreshOutcome(name, RefreshState.FAILED, message=" ".join(message.split()))
     finally:
         db.advisory_unlock(conn, key)
 
@@ -99,7 +106,9 @@ def _panoramax_refresh(conn: psycopg.Connection, full: bool) -> RefreshOutcome:
     has_grid = bool(db.scalar(conn, "SELECT to_regprocedure('compute_pictures_aggregate_grid_expired()') IS NOT NULL"))
     name = GRID if has_grid else LEGACY_GRID
     if not has_grid and not views.matview_exists(conn, LEGACY_GRID):
-        return RefreshOutcome(name, "failed", message="neither Panoramax's aggregate grid nor pictures_grid exists")
+        return RefreshOutcome(
+            name, RefreshState.FAILED, message="neither Panoramax's aggregate grid nor pictures_grid exists"
+        )
     started = time.monotonic()
     emptied = 0
     try:
@@ -125,20 +134,20 @@ def _panoramax_refresh(conn: psycopg.Connection, full: bool) -> RefreshOutcome:
                 cells = int(db.scalar(conn, queries.statement("panoramax_refresh", "expired")))
                 emptied = max(0, dropped - cells)
     except RefreshRunning as e:
-        return RefreshOutcome(name, "skipped", message=str(e))
+        return RefreshOutcome(name, RefreshState.SKIPPED, message=str(e))
     except psycopg.errors.LockNotAvailable as e:  # lock_timeout: another session holds the grid
         explained = db.explain(conn, e, "refresh")
-        return RefreshOutcome(name, "failed", message=str(explained) if explained else str(e).strip())
+        return RefreshOutcome(name, RefreshState.FAILED, message=str(explained) if explained else str(e).strip())
     except psycopg.Error as e:
         message = e.diag.message_primary or str(e).strip()
-        return RefreshOutcome(name, "failed", message=" ".join(message.split()))
+        return RefreshOutcome(name, RefreshState.FAILED, message=" ".join(message.split()))
     if full and has_grid:
         done = "all cells rebuilt"
     elif has_grid:
         done = "expired cells updated" + (f", {emptied} emptied cells removed" if emptied else "")
     else:
         done = "view refreshed"
-    return RefreshOutcome(name, "refreshed", has_grid is False, time.monotonic() - started, cells, done)
+    return RefreshOutcome(name, RefreshState.REFRESHED, has_grid is False, time.monotonic() - started, cells, done)
 
 
 def has_expiring_grid(conn: psycopg.Connection) -> bool:
@@ -196,7 +205,7 @@ def refresh(
 
 def raise_on_failure(outcomes: list[RefreshOutcome]) -> None:
     """RefreshFailed naming every view that failed, if any did."""
-    bad = [o for o in outcomes if o.state == "failed"]
+    bad = [o for o in outcomes if o.state == RefreshState.FAILED]
     if bad:
         raise RefreshFailed("; ".join(f"refresh of {o.view} failed: {o.message}" for o in bad))
 

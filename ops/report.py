@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-Report = Callable[[str], None]
+Log = Callable[[str], None]  # one line said (a log line, a progress report)
 
 
 def silent(_: object) -> None:

@@ -17,8 +17,8 @@ import psycopg
 from ops import db, queries, report
 from ops.errors import UnknownSequences, UsageError
 from ops.schema import capabilities
+from ops.settings import SEQUENCE_BATCH
 
-DEFAULT_BATCH_SIZE = 1000
 Progress = Callable[[int], None]
 TARGETS, RANKS, DERIVED, HEADINGS = "sequence_targets", "reorder_ranks", "sequence_derived", "headings"
 
@@ -125,7 +125,7 @@ def reorder(
     conn: psycopg.Connection,
     ids: list[UUID] | None = None,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = SEQUENCE_BATCH.default,
     dry_run: bool = False,
     by_capture_time: bool = False,
     keep_order: bool = False,
@@ -234,7 +234,7 @@ def set_headings(
     *,
     value: int | None = None,
     overwrite: bool = False,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = SEQUENCE_BATCH.default,
     dry_run: bool = False,
     progress: Progress = report.silent,
 ) -> HeadingResult:

@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 
 from ops import queries
-from ops.report import Report, silent
+from ops.report import Log, silent
 from ops.storage import Storage
 from ops.storage.layout import KINDS, picture_of
 from ops.storage_check import prove_location
@@ -95,7 +95,7 @@ def find_orphans(
     *,
     delete: bool = False,
     min_age_s: float = 3600,
-    log: Report = silent,
+    log: Log = silent,
 ) -> OrphanReport:
     """Files whose picture has no row and no pending delete job; with ``delete``, remove them.
 

@@ -43,9 +43,9 @@ def root_context() -> click.Context:
 
 def pieces(path: str) -> str:
     """Where a command lives, from its spec: its CLI function, its core function, whether it writes, its SQL."""
-    from ops.commands import SPECS
+    from ops.cli import specs
 
-    spec = next((s for s in SPECS if s.path == path), None)
+    spec = next((s for s in specs() if s.path == path), None)
     if spec is None:
         return ""
     sql = ", ".join(f"`sql/queries/{name}.sql`" for name in spec.sql) or "none"

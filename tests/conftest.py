@@ -27,6 +27,7 @@ from psycopg import sql
 from ops.cli import cli
 from ops.localdb import LocalCluster
 from ops.schema import runner
+from tests import spec_sql
 from tests.storage_helpers import Store, local_store, s3_store
 
 ENV_VARS = (
@@ -342,6 +343,11 @@ _scenarios_of_workers: list[dict[str, Any]] = []
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
     _scenarios_of_workers.extend(getattr(node, "workeroutput", {}).get("scenarios", []))
+    spec_sql.merge(getattr(node, "workeroutput", {}).get("spec_sql", {}))
+
+
+if spec_sql.ENABLED:
+    spec_sql.start()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -349,3 +355,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from tests.reliability.conftest import write_record
 
         write_record(_scenarios_of_workers)
+    if not spec_sql.ENABLED or not spec_sql.whole_suite(session.config):
+        return
+    if hasattr(session.config, "workerinput"):  # a worker: its record goes to the controller
+        session.config.workeroutput["spec_sql"] = spec_sql.as_data()  # type: ignore[attr-defined]
+        return
+    spec_sql.write(REPO / ".ops" / "spec-sql.json")
+    found = spec_sql.problems()
+    if found and exitstatus == 0:
+        print("\nSpec.sql differs from what the commands ran (tests/spec_sql.py):\n  " + "\n  ".join(found))
+        session.exitstatus = 1

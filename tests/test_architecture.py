@@ -150,4 +150,4 @@ def test_one_error_mapping_and_one_place_for_settings():
             if isinstance(node, ast.Attribute) and node.attr in ("get", "getenv") and ast.unparse(node.value) in (
                 "os.environ", "os"
             ):  # fmt: skip
-                assert name == "ops.config", f"{name}:{node.lineno}: settings are read in ops.config only"
+                assert name == "ops.settings", f"{name}:{node.lineno}: settings are read in ops.settings only"

@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 
 from ops import storage
-from ops.config import Settings
+from ops.settings import Settings
 from tests.factories import Pic, is_panoramax, make_account, make_sequence, picture_ids, rows
 from tests.storage_helpers import DERIVATIVES, env, local_store, prepared_sequence, s3_store
 

@@ -83,3 +83,55 @@ def test_db_commands_need_no_storage_nor_secret(ops, ops_db_url):
     result = ops("db", "status", env={"DB_URL": ops_db_url})
     assert result.exit_code == 0
     assert "FS_URL" not in result.stderr and "SECRET" not in result.stderr
+
+
+def test_every_setting_is_declared_once_in_the_settings_table():
+    """Each option that reads the environment gets its variables, default and help from ops.settings: no
+    `envvar=` anywhere else in the CLI, and each global option's default is the Settings field's."""
+    import ast
+    from dataclasses import fields
+
+    import click
+
+    from ops import settings
+    from ops.cli import cli
+    from tests.conftest import REPO, every_command
+
+    table = [s for s in vars(settings).values() if isinstance(s, settings.Setting)]
+    table += list(settings.global_settings().values())
+    envs = {s.env for s in table if s.env}
+    for _, command in every_command(cli):
+        for param in command.params:
+            if isinstance(param, click.Option) and param.envvar:
+                assert tuple(param.envvar) in envs, f"{param.name}: {param.envvar} is not in ops.settings"
+    for path in (REPO / "ops" / "cli").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "envvar":
+                assert path.name == "options.py", f"{path.name}:{node.value.lineno}: envvar= outside the table"
+    options = {p.name: p for p in cli.params if isinstance(p, click.Option)}
+    for f in fields(settings.Settings):
+        if f.default is not None and f.name != "verbose":  # (-v counts from nothing)
+            assert options[f.name].default == f.default, f.name
+
+
+def test_the_core_and_the_cli_share_each_default():
+    """What a core function does by default is what its command does by default."""
+    import inspect
+
+    from ops import accounts, sequences, settings, worker
+    from ops.cli import cli
+
+    def option_default(path: str, name: str) -> object:
+        command = cli
+        for word in path.split():
+            command = command.get_command(None, word)  # type: ignore[union-attr,arg-type,assignment]
+        return next(p.default for p in command.params if p.name == name)
+
+    def default(function: object, name: str) -> object:
+        return inspect.signature(function).parameters[name].default  # type: ignore[arg-type]
+
+    assert option_default("worker", "batch_size") == worker.WorkerOptions().batch_size == settings.WORKER_BATCH.default
+    assert option_default("worker", "nb_retries") == worker.WorkerOptions().nb_retries == settings.NB_RETRIES.default
+    assert option_default("worker", "refresh_cron") == worker.WorkerOptions().refresh_cron
+    assert option_default("sequences reorder", "batch_size") == default(sequences.reorder, "batch_size")
+    assert option_default("user", "batch_size") == default(accounts.manage, "batch_size")

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import timedelta
 from uuid import uuid4
 
 import psycopg
 import pytest
 
 from ops import doctor
+from ops.doctor import checks
 from tests.conftest import MONITORING_GRANTS, database_dump, make_role
 from tests.factories import Pic, is_panoramax, make_account, make_sequence, walk
 from tests.storage_helpers import env
@@ -177,14 +179,14 @@ def test_database_and_account_checks_find_and_fix(ops, conn, db_url, clean, admi
                                                    (defaults[0],)))  # fmt: skip
     seed_and_fix(ops, conn, db_url, "ACC002", lambda: conn.execute(
         "DELETE FROM tokens WHERE account_id = %s", (defaults[0],)), [str(defaults[0])])  # fmt: skip
-    monkeypatch.setattr(doctor, "IDLE_AFTER", doctor.timedelta(0))
+    monkeypatch.setattr(checks, "IDLE_AFTER", timedelta(0))
     holder = psycopg.connect(db_url, application_name="forgotten")
     holder.execute("SELECT 1 FROM pictures LIMIT 1")  # a transaction left open, holding its locks
     pid = holder.info.backend_pid
     time.sleep(0.2)
     seed_and_fix(ops, conn, db_url, "DB004", lambda: None, [str(pid)])
     holder.close()
-    monkeypatch.setattr(doctor, "XID_WARNING", 0)
+    monkeypatch.setattr(checks, "XID_WARNING", 0)
     _r, report = run(ops, db_url, "--only", "DB003")
     assert found(report, "DB003")[0]["fix"] == "VACUUM (FREEZE);"  # the whole database, runnable as printed
 

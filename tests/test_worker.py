@@ -8,8 +8,8 @@ from uuid import uuid4
 
 import pytest
 
-from ops import jobs, storage
-from ops.config import Settings
+from ops import storage, worker
+from ops.settings import Settings
 from tests.conftest import start_ops
 from tests.factories import is_panoramax, rows
 from tests.storage_helpers import deny_deletion, env, local_store, s3_store
@@ -61,13 +61,13 @@ def test_failing_jobs_are_retried_with_backoff_then_given_up(conn, db_url, s3):
     try:
         bucket = storage.from_settings(Settings(fs_url=f"s3://{store.bucket}/geovisio?endpoint_url={proxy.url}"))
         conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pic,))
-        first = jobs.process_batch(conn, bucket, 10, nb_retries=2)
+        first = worker.process_batch(conn, bucket, 10, nb_retries=2)
         assert (first.jobs, first.retried_later, first.given_up) == (1, 1, 0)
         nb_errors, later = conn.execute("SELECT nb_errors, to_do_after_ts > now() FROM job_queue").fetchone()
         assert nb_errors == 1 and later
-        assert jobs.process_batch(conn, bucket, 10, nb_retries=2).jobs == 0  # not due yet
+        assert worker.process_batch(conn, bucket, 10, nb_retries=2).jobs == 0  # not due yet
         conn.execute("UPDATE job_queue SET to_do_after_ts = now() - interval '1 second'")
-        second = jobs.process_batch(conn, bucket, 10, nb_retries=2)
+        second = worker.process_batch(conn, bucket, 10, nb_retries=2)
         assert (second.jobs, second.given_up) == (1, 1)
     finally:
         proxy.close()
@@ -84,7 +84,7 @@ def test_a_refused_deletion_fails_its_job_at_once(conn, db_url, s3):
     deny_deletion(store)
     bucket = storage.from_settings(Settings(fs_url=store.env["FS_URL"]))
     conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (pic,))
-    first = jobs.process_batch(conn, bucket, 10, nb_retries=5)
+    first = worker.process_batch(conn, bucket, 10, nb_retries=5)
     assert (first.jobs, first.retried_later, first.given_up) == (1, 0, 1) and rows(conn, "job_queue") == 0
     assert "AccessDenied" in conn.execute("SELECT error FROM job_history").fetchone()[0]
 
@@ -93,7 +93,7 @@ def test_a_storage_that_does_not_answer_costs_no_job_an_attempt(conn, db_url, s3
     broken = storage.from_settings(Settings(fs_url=f"s3://missing-bucket/x?endpoint_url={s3}"))
     conn.execute("INSERT INTO job_queue (task, picture_to_delete_id) VALUES ('delete', %s)", (uuid4(),))
     for _ in range(3):
-        batch = jobs.process_batch(conn, broken, 10, nb_retries=2)
+        batch = worker.process_batch(conn, broken, 10, nb_retries=2)
         assert batch.jobs == 0 and "missing-bucket" in (batch.storage_unavailable or "")
     assert conn.execute("SELECT nb_errors, to_do_after_ts FROM job_queue").fetchone() == (0, None)
     assert rows(conn, "job_history") == 0
@@ -103,8 +103,8 @@ def test_worker_refresh_schedule():
     from datetime import UTC, datetime
 
     now = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
-    assert jobs.next_refresh("0 2 * * *", None, now) == now
-    assert jobs.next_refresh("59 23 * * *", datetime(2026, 11, 28, 9, 0, tzinfo=UTC), now) == datetime(
+    assert worker.next_refresh("0 2 * * *", None, now) == now
+    assert worker.next_refresh("59 23 * * *", datetime(2026, 11, 28, 9, 0, tzinfo=UTC), now) == datetime(
         2026, 11, 28, 23, 59, tzinfo=UTC
     )
 

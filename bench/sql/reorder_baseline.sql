@@ -4,16 +4,14 @@
 -- which bench.suite checks byte-identical to compute_sequence_geom on the instance. It cannot be one
 -- statement: (seq_id, rank) is a non-deferrable primary key, and reassigning ranks in one UPDATE collides
 -- with the old ranks. So: new ranks negated, then flipped, then the derived fields of the moved sequences.
+-- Its ranking rule, the `ordered` placeholder, is composed by bench.baseline: capture time
+-- (reorder_capture_order.sql) on ops's own database; where users chose orders through Panoramax (a
+-- collection's sort, an upload set's sort_method), ops's own `ordered` of sql/queries/reorder_ranks.sql,
+-- the choices read as ops reads them (the name reorder_chosen_baseline), so both sides give the same ranks
+-- (bench.suite checks them equal). The rule is the specification; the pair compares the work around it.
 CREATE TEMPORARY TABLE moved (seq_id uuid PRIMARY KEY) ON COMMIT DROP;
 
-WITH ordered AS (
-    SELECT sp.seq_id, sp.rank AS old_rank,
-           row_number() OVER (PARTITION BY sp.seq_id ORDER BY p.ts, p.metadata ->> 'originalFileName', p.id) AS new_rank
-    FROM sequences_pictures sp
-    JOIN pictures p ON p.id = sp.pic_id
-    JOIN sequences s ON s.id = sp.seq_id
-    WHERE s.status <> 'deleted'
-), upd AS (
+WITH ordered AS ({ordered}), upd AS (
     UPDATE sequences_pictures sp SET rank = -o.new_rank
     FROM ordered o
     WHERE sp.seq_id = o.seq_id AND sp.rank = o.old_rank AND o.old_rank <> o.new_rank

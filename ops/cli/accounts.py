@@ -10,6 +10,9 @@ import click
 
 from ops.cli.common import database, emit, open_storage, settings
 from ops.cli.options import batch_size_option, dry_run_option, json_option
+from ops.cli.registry import specified
+from ops.schema.needs import DELETE_JOBS, Needs
+from ops.settings import DELETE_BATCH
 
 if TYPE_CHECKING:
     from ops.accounts import UserResult
@@ -38,6 +41,8 @@ def tokens_group() -> None:
     """
 
 
+@specified("ops.tokens:verify", Needs({"accounts": ("id", "name"), "tokens": ("id", "account_id")}), writes=False,
+           sql=("tokens",), not_benched="one token looked up by its id")  # fmt: skip
 @tokens_group.command()
 @click.argument("token")
 @json_option
@@ -55,7 +60,7 @@ def verify(ctx: click.Context, token: str, as_json: bool) -> None:
     from ops import tokens
 
     secret = _secret(ctx)
-    with database(ctx, "tokens verify") as conn:
+    with database(ctx) as conn:
         info = tokens.verify(conn, token, secret)
     emit(
         info.as_dict(),
@@ -79,6 +84,9 @@ def default_account_tokens() -> None:
     """
 
 
+@specified("ops.tokens:default_account_token_id",
+           Needs({"accounts": ("id", "is_default"), "tokens": ("id", "account_id", "generated_at")}), writes=False,
+           sql=("tokens",), not_benched="one token looked up")  # fmt: skip
 @default_account_tokens.command()
 @json_option
 @click.pass_context
@@ -94,7 +102,7 @@ def get(ctx: click.Context, as_json: bool) -> None:
     from ops import tokens
 
     secret = _secret(ctx)
-    with database(ctx, "default-account-tokens get") as conn:
+    with database(ctx) as conn:
         token_id = tokens.default_account_token_id(conn)
     jwt = tokens.encode(token_id, secret)
     if as_json:
@@ -103,6 +111,12 @@ def get(ctx: click.Context, as_json: bool) -> None:
         click.echo(jwt)
 
 
+@specified("ops.accounts:manage", DELETE_JOBS | Needs(
+    {"accounts": ("id", "name", "role", "is_default", "created_at"), "sequences": ("account_id", "status", "updated_at"),
+     "pictures": ("account_id",), "upload_sets": ("id", "account_id"), "tokens": ("account_id",)},
+    {"account_role": ("admin", "user"), "sequence_status": ("deleted",)},
+), writes=True, sql=("accounts", "account_counts", "delete_data_batch", "capabilities", "storage_check", "jobs_claim", "jobs_finish",
+                     "panoramax_refresh"))  # fmt: skip
 @click.command()
 @click.argument("account")
 @click.option("--create", is_flag=True, help="Create an account with this name (nothing changes if it exists).")
@@ -115,7 +129,7 @@ def get(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--wait", is_flag=True, help="With --delete-data: delete the files now instead of leaving them to ops worker."
 )
-@batch_size_option(10_000, "Most pictures (batches start at 1,000 and grow while quick)")
+@batch_size_option(DELETE_BATCH)
 @dry_run_option
 @json_option
 @click.pass_context
@@ -145,7 +159,7 @@ def user(
     if create and not isinstance(identifier, str):
         raise click.UsageError("a name must be provided to create an account (got an id)")
     store = open_storage(ctx) if wait and not dry_run else None
-    with database(ctx, "user", read_only=dry_run or not (create or role or delete_data)) as conn:
+    with database(ctx, read_only=dry_run or not (create or role or delete_data)) as conn:
         result = accounts.manage(
             conn, identifier, create_it=create, role=role, delete_it=delete_data, storage=store,
             batch_size=batch_size, dry_run=dry_run, log=log.info,
@@ -201,3 +215,6 @@ def _user_lines(result: UserResult, show: bool) -> list[str]:
             else:
                 lines.append("the files will be deleted by ops worker")
     return lines
+
+
+COMMANDS = (tokens_group, default_account_tokens, user)

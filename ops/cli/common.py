@@ -12,7 +12,7 @@ from uuid import UUID
 
 import click
 
-from ops.config import Settings
+from ops.settings import Settings
 
 if TYPE_CHECKING:
     import psycopg
@@ -26,27 +26,40 @@ def settings(ctx: click.Context) -> Settings:
     return obj if isinstance(obj, Settings) else Settings()
 
 
+def _command_path(ctx: click.Context, command: click.Command | None) -> str:
+    """The path of ``command`` as typed (``"sequences reorder"``), the command of ``ctx`` when None."""
+    if command is None or command is ctx.command:
+        return " ".join(ctx.command_path.split()[1:])  # without the program's name
+    from ops.cli import cli, registry
+
+    return registry.path_of(cli, command)
+
+
 @contextmanager
 def database(
-    ctx: click.Context, command: str, *, check_schema: bool = True, read_only: bool = False
+    ctx: click.Context, *, command: click.Command | None = None, check_schema: bool = True, read_only: bool = False
 ) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to DB_URL; refuses to go on when the schema is not what ``command`` needs
-    (pending migrations, or on a Panoramax-managed database, a table, column, label or function it uses).
+    """An autocommit connection to DB_URL for ``command`` (the command of ``ctx`` when None), whose spec
+    says what it needs: refuses to go on when the schema is not what the command needs (pending migrations,
+    or on a Panoramax-managed database, a table, column, label or function it uses).
 
     ``read_only``: a session of read-only transactions whose lock waits and statements are bounded
     (OPS_READ_LOCK_TIMEOUT, OPS_READ_STATEMENT_TIMEOUT): a command that only looks never hangs behind a lock.
-    A lock wait or statement past those limits, and a missing privilege, become one error line naming the
-    cause (and who holds the locks)."""
+    A command whose spec does not write is read-only by force. A lock wait or statement past those limits,
+    and a missing privilege, become one error line naming the cause (and who holds the locks)."""
     import time
 
     import psycopg
 
-    from ops import commands, db
+    from ops import db
+    from ops.cli.registry import spec_of
     from ops.errors import WaitTimeout
     from ops.schema import status
 
     current = settings(ctx)
-    read_only = read_only or not commands.spec(command).writes  # a command that cannot write: read-only by force
+    spec = spec_of(command or ctx.command)
+    name = f"ops {_command_path(ctx, command)}"
+    read_only = read_only or not spec.writes  # a command that cannot write: read-only by force
     url = current.require_db_url()
     group = ctx.find_object(dict)  # `ops db --migrations-dir X …` (tests, development)
     directory = group.get("migrations_dir") if group else None
@@ -67,13 +80,13 @@ def database(
         watchdog = db.bound_by_deadline(conn, left) if read_only and current.read_deadline else None
         try:
             if check_schema:
-                status.ensure_schema_current(conn, directory, command=command)
+                status.ensure_schema_current(conn, directory, spec.needs, what=name, views_in_sync=spec.views_in_sync)
             yield conn
         except psycopg.Error as e:
             if watchdog is not None and db.deadline_passed(conn):
-                raise WaitTimeout(f"ops {command} did not finish within {current.read_deadline:g} s "
+                raise WaitTimeout(f"{name} did not finish within {current.read_deadline:g} s "
                                   "(OPS_READ_DEADLINE): its query was cancelled") from None  # fmt: skip
-            explained = db.explain(conn, e, f"ops {command}")
+            explained = db.explain(conn, e, name)
             if explained is None:
                 raise
             raise explained from None
@@ -94,15 +107,24 @@ def could_not_check() -> Iterator[None]:
         raise CheckUnavailable(str(e)) from None
 
 
-def jit_report(ctx: click.Context) -> JitReport | None:
-    """What JIT costs the geometry function on this server, timed in a session with the server's own JIT
-    setting (as Panoramax's API has it), read-only and bounded like the rest of db status."""
-    from ops import db, jit
+@contextmanager
+def server_session(ctx: click.Context) -> Iterator[psycopg.Connection]:
+    """A read-only session with the server's own JIT setting (as Panoramax's API has it), bounded like the
+    sessions of read-only commands: where JIT's cost is measured."""
+    from ops import db
 
     current = settings(ctx)
     with db.connect(current.require_db_url(), autocommit=True, jit=None, connect_timeout_s=current.connect_timeout,
                     server_settings=db.read_only_settings(current.read_lock_timeout,
                                                           current.read_statement_timeout)) as conn:  # fmt: skip
+        yield conn
+
+
+def jit_report(ctx: click.Context) -> JitReport | None:
+    """What JIT costs the geometry function on this server, timed in a ``server_session``."""
+    from ops import jit
+
+    with server_session(ctx) as conn:
         return jit.measure(conn)
 
 
@@ -176,6 +198,11 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         return
     with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
         yield bar.update
+
+
+def counts_line(title: str, counts: dict[str, int]) -> str:
+    """``deleted files: permanent 3, derivates 12, tmp 0``."""
+    return f"{title}: " + ", ".join(f"{name} {n}" for name, n in counts.items())
 
 
 def say(line: str) -> None:

@@ -17,9 +17,13 @@ from ops.cli.options import (
     dry_run_option,
     json_option,
     lock_timeout_option,
+    setting_option,
     yes_option,
 )
 from ops.cli.plan import migrations_dir, plan_command, plan_database, plan_lines
+from ops.cli.registry import specified
+from ops.schema.needs import Needs
+from ops.settings import MIGRATIONS_DIR
 
 if TYPE_CHECKING:
     from ops.refresh import RefreshOutcome
@@ -39,13 +43,7 @@ def _dir(ctx: click.Context) -> Path | None:
 
 
 @click.group()
-@click.option(
-    "--migrations-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="OPS_MIGRATIONS_DIR",
-    hidden=True,
-    help="Use migrations from this folder instead of the packaged ones (tests, development).",
-)
+@setting_option(MIGRATIONS_DIR, "--migrations-dir")
 @click.pass_context
 def db(ctx: click.Context, migrations_dir: Path | None) -> None:
     """Database schema: apply, roll back and inspect migrations. Needs only DB_URL.
@@ -72,14 +70,12 @@ def _print_lock_plan(ctx: click.Context) -> None:
     --scratch-url) is one line, the dry run still lists the statements."""
     import psycopg
 
-    from ops.config import scratch_url
     from ops.errors import OpsError
+    from ops.settings import MAX_LOCK, SCRATCH_URL
 
     say("")
     try:
-        from ops.plan.planner import DEFAULT_MAX_LOCK_S
-
-        result = plan_database(ctx, None, scratch_url(), DEFAULT_MAX_LOCK_S, None)
+        result = plan_database(ctx, None, SCRATCH_URL.from_environment(), MAX_LOCK.default, None)
     except (OpsError, psycopg.Error) as e:
         say(f"no lock plan: {' '.join(str(e).split())} (ops db plan says more)")
         return
@@ -97,6 +93,8 @@ def _run_result(result: Any, verb: str) -> dict[str, Any]:
             "removed_bookkeeping": result.cleaned_bookkeeping}  # fmt: skip
 
 
+@specified("ops.schema.runner:upgrade", None, writes=True,
+           sql=("bookkeeping", "capabilities", "ddl", "leftovers", "plan", "panoramax_upgrade"))  # fmt: skip
 @db.command()
 @dry_run_option
 @lock_timeout_option
@@ -142,7 +140,7 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
 
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
-        with database(ctx, "db upgrade", check_schema=False, read_only=True) as conn:
+        with database(ctx, check_schema=False, read_only=True) as conn:
             plan = runner.plan_upgrade(conn, directory)
         if as_json:
             emit({"would_apply": [{"id": m.id, "statements": m.statements} for m in plan]}, True, [])
@@ -159,6 +157,13 @@ def upgrade(ctx: click.Context, dry_run: bool, lock_timeout: float, ddl_lock_tim
          ["database is up to date" if result.done else "nothing to apply: database is up to date"])  # fmt: skip
 
 
+@specified(
+    "ops.schema.runner:rollback",
+    None,
+    writes=True,
+    sql=("bookkeeping", "capabilities", "ddl", "panoramax_upgrade"),
+    not_benched="undoes ops's own migrations by hand; its cost is that of the rollback SQL",
+)
 @db.command()
 @click.option("--all", "everything", is_flag=True, help="Roll back every migration: nothing created by ops remains.")
 @yes_option
@@ -197,7 +202,7 @@ def rollback(
         return
     url, directory = _url(ctx), _dir(ctx)
     if dry_run:
-        with database(ctx, "db rollback", check_schema=False, read_only=True) as conn:
+        with database(ctx, check_schema=False, read_only=True) as conn:
             plan = runner.plan_rollback(conn, directory, everything=everything)
         if as_json:
             emit({"would_roll_back": [{"id": m.id, "statements": m.statements} for m in plan]}, True, [])
@@ -256,6 +261,8 @@ def _status_lines(state: SchemaStatus, view_states: list[ViewStatus]) -> list[st
     return lines
 
 
+@specified("ops.schema.status:migration_status", None, writes=False,
+           sql=("bookkeeping", "capabilities", "ddl", "sequence_targets"))  # fmt: skip
 @db.command()
 @click.option(
     "--check", is_flag=True, help="Exit 1 when a migration is pending, modified or missing (container start-up)."
@@ -272,12 +279,14 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
     ops db status
     ops db status --check --json
     """
+    from ops.cli import specs
+    from ops.commands import needs_by_command
     from ops.errors import SchemaPending
     from ops.schema import status as core
     from ops.schema import views
 
-    with database(ctx, "db status", check_schema=False) as conn:
-        state = core.migration_status(conn, _dir(ctx))
+    with database(ctx, check_schema=False) as conn:
+        state = core.migration_status(conn, _dir(ctx), needs_by_command(specs()))
         view_states = views.view_status(conn)
     jit = jit_report(ctx) if state.detected.panoramax else None  # Panoramax's API runs with the server's JIT
     data = {**state.as_dict(), "views": [v.as_dict() for v in view_states], "jit": jit.as_dict() if jit else None}
@@ -288,15 +297,24 @@ def status(ctx: click.Context, check: bool, as_json: bool) -> None:
 
 
 def _say_outcome(o: RefreshOutcome) -> None:
-    if o.state == "refreshed" and o.view == "pictures_aggregate_grid":
+    from ops.refresh import RefreshState
+
+    if o.state == RefreshState.REFRESHED and o.view == "pictures_aggregate_grid":
         say(f"refreshed {o.view} in {o.duration_s:.2f} s: {o.nb_rows} cells ({o.message})")
-    elif o.state == "refreshed":
+    elif o.state == RefreshState.REFRESHED:
         how = "concurrently" if o.concurrently else "plainly"
         say(f"refreshed {o.view} {how} in {o.duration_s:.2f} s: {o.nb_rows} rows")
-    elif o.state == "skipped":
+    elif o.state == RefreshState.SKIPPED:
         say(f"skipped {o.view}: {o.message}")
 
 
+@specified(
+    "ops.refresh:refresh",
+    Needs({"refresh_database": ("refreshed_at",)}),
+    writes=True,
+    sql=("panoramax_refresh", "bookkeeping", "capabilities", "ddl"),
+    views_in_sync=True,
+)
 @click.command("refresh")
 @click.option("--view", "view_name", metavar="NAME", help="Refresh only this view (ops-managed databases).")
 @click.option(
@@ -322,7 +340,7 @@ def refresh(ctx: click.Context, view_name: str | None, full: bool, as_json: bool
     """
     from ops import refresh as core
 
-    with database(ctx, "refresh") as conn:
+    with database(ctx) as conn:
         outcomes = core.refresh(conn, view_name, report=None if as_json else _say_outcome, full=full)
     if as_json:
         emit([o.as_dict() for o in outcomes], True, [])
@@ -335,3 +353,6 @@ db.add_command(refresh)
 
 
 db.add_command(plan_command)
+
+
+COMMANDS = (db, refresh)

@@ -12,16 +12,40 @@ from uuid import UUID
 
 import click
 
-from ops.cli.common import SEQUENCE_ID, could_not_check, database, emit, expand_ids, jit_report, settings
-from ops.cli.options import DURATION, dry_run_option, json_option, refresh_cron_option
+from ops.cli.common import SEQUENCE_ID, could_not_check, database, emit, expand_ids, server_session, settings
+from ops.cli.options import dry_run_option, json_option, refresh_cron_option, setting_option
+from ops.cli.prometheus import textfile
+from ops.cli.registry import specified
+from ops.settings import STUCK_AFTER
 
 if TYPE_CHECKING:
-    from ops.doctor import DoctorReport, FixPlan
+    import psycopg
+
+    from ops.doctor import DoctorReport, Fix, FixPlan
 
 log = logging.getLogger("ops")
 CODES_HELP = "A code (SEQ001…) or a prefix (SEQ); repeatable."
 
 
+# writes: --fix does, each fix in a session of its own command; the checks run in read-only sessions
+@specified(
+    "ops.doctor:run",
+    None,
+    writes=True,
+    sql=(
+        "doctor",
+        "doctor_fixes",
+        "bookkeeping",
+        "capabilities",
+        "ddl",
+        "sequence_targets",
+        "reorder_ranks",
+        "panoramax_refresh",
+        "headings",
+        "jobs_view",
+        "sequence_derived",
+    ),  # --fix runs the last three
+)
 @click.command()
 @click.option("--only", multiple=True, metavar="CODE", help=f"Run only these checks. {CODES_HELP}")
 @click.option("--skip", multiple=True, metavar="CODE", help=f"Do not run these checks. {CODES_HELP}")
@@ -29,8 +53,7 @@ CODES_HELP = "A code (SEQ001…) or a prefix (SEQ); repeatable."
               help="Only these sequences (and their pictures); repeatable, - reads ids from stdin.")  # fmt: skip
 @click.option("--fail-level", type=click.Choice(["info", "warning", "error"]), default="warning", show_default=True,
               help="Exit 1 when a finding is at this severity or above.")  # fmt: skip
-@click.option("--stuck-after", type=DURATION, default="24h", show_default=True,
-              help="How old a processing state must be to count as stuck.")  # fmt: skip
+@setting_option(STUCK_AFTER, "--stuck-after")
 @refresh_cron_option
 @click.option("--fix", is_flag=True, help="Run the ops commands that repair the fixable findings (never deleting).")
 @dry_run_option
@@ -62,13 +85,15 @@ def doctor(
     ops doctor --prometheus > /var/lib/node_exporter/ops_doctor.prom
     """
     from ops import doctor as core
-    from ops import jobs
+    from ops import worker
+    from ops.cli import specs
+    from ops.commands import needs_by_command
 
     if dry_run and not fix:
         raise click.UsageError("--dry-run goes with --fix (doctor alone changes nothing)")
     if prometheus and (as_json or fix):
         raise click.UsageError("--prometheus goes alone: neither with --json nor with --fix")
-    jobs.validate_cron(refresh_cron)
+    worker.validate_cron(refresh_cron)
     only_codes, skip_codes = _codes(only, "--only"), _codes(skip, "--skip")
     ids = expand_ids(sequence_ids) or None
     current = settings(ctx)
@@ -79,18 +104,18 @@ def doctor(
         store = storage.from_settings(current)
     deadline_at = time.monotonic() + current.read_deadline if current.read_deadline else None
     options = core.Options(only_codes, skip_codes, ids, stuck_after, refresh_cron, current.read_statement_timeout,
-                           store, deadline_at)  # fmt: skip
+                           store, deadline_at, needs_by_command(specs()), lambda: server_session(ctx))  # fmt: skip
+    level = core.Severity(fail_level)
     started = time.monotonic()
     from ops.errors import CheckUnavailable
 
     try:
-        with could_not_check(), database(ctx, "doctor", check_schema=False) as conn:
+        with could_not_check(), database(ctx, check_schema=False, read_only=True) as conn:
             if ids:
                 from ops.sequences import check_sequences_exist
 
                 check_sequences_exist(conn, ids)
-            report = core.run(conn, options, jit_report=lambda: jit_report(ctx),
-                              progress=lambda c: log.debug(f"{c}…"))  # fmt: skip
+            report = core.run(conn, options, progress=lambda c: log.debug(f"{c}…"))
             plan = core.fix_plan(conn, report, options) if fix else None
     except CheckUnavailable as e:
         if not prometheus:
@@ -98,18 +123,19 @@ def doctor(
         log.error(f"error: {e}")  # every series all the same: the alerts see checks that could not run
         report = core.not_run(options, str(e))
     if prometheus:  # data asked for: printed even with -q
-        click.echo(report.prometheus(fail_level, time.monotonic() - started, time.time()), nl=False)
-        ctx.exit(report.exit_code(fail_level))
+        series = report.series(level, time.monotonic() - started, time.time())
+        families = {name: (text.format(fail_level=level), label) for name, (text, label) in core.FAMILIES.items()}
+        click.echo(textfile(families, series), nl=False)
+        ctx.exit(report.exit_code(level))
     done = _fix(ctx, plan, dry_run) if plan is not None and not plan.empty else {}
-    code = report.exit_code(fail_level)
+    code = report.exit_code(level)
     if done and not dry_run:  # the state after the fixes: their checks run again
-        fixed = frozenset(f.code for f in report.findings if f.state == "found" and f.fixable)
-        with database(ctx, "doctor", check_schema=False) as conn:
-            after = core.run(conn, dataclasses.replace(options, only=fixed, skip=frozenset()),
-                             jit_report=lambda: None)  # fmt: skip
+        fixed = frozenset(f.code for f in report.findings if f.state == core.State.FOUND and f.fixable)
+        with database(ctx, check_schema=False, read_only=True) as conn:
+            after = core.run(conn, dataclasses.replace(options, only=fixed, skip=frozenset()))
         remaining = {f.code: f for f in after.findings}
         report.findings = [remaining.get(f.code, f) if f.code in fixed else f for f in report.findings]
-        code = max(report.exit_code(fail_level), 1 if done.get("failed") else 0)
+        code = max(report.exit_code(level), 1 if done.get("failed") else 0)
     emit({**report.as_dict(), "fix": {"dry_run": dry_run, **plan.as_dict(), **done} if plan else None}, as_json,
          _lines(report, plan, dry_run, done), always=code != 0)  # fmt: skip
     for step, why in done.get("failed", {}).items():
@@ -129,45 +155,45 @@ def _codes(values: tuple[str, ...], option: str) -> frozenset[str]:
     return frozenset(chosen)
 
 
+def _fixes() -> dict[Fix, tuple[str, click.Command, Callable[[psycopg.Connection, list[UUID]], Any], str]]:
+    """Each fix action: its key in --json, the command whose spec its session takes, how it runs (that
+    command's core function) and how the summary says it."""
+    from ops import jobs, refresh, sequences
+    from ops.cli import db as db_commands
+    from ops.cli import jobs as job_commands
+    from ops.cli import sequences as sequence_commands
+    from ops.doctor import Fix
+
+    return {  # a reorder renumbers in place: no order a user chose changes
+        Fix.REORDER: ("reordered", sequence_commands.reorder,
+                      lambda c, ids: sequences.reorder(c, ids, keep_order=True).as_dict(), "reorder {n} sequences"),
+        Fix.HEADINGS: ("headings", sequence_commands.set_sequences_heading,
+                       lambda c, ids: sequences.set_headings(c, ids).as_dict(), "set headings of {n}"),
+        Fix.RETRY: ("retried", job_commands.retry, lambda c, ids: jobs.retry(c, ids).as_dict(), "retry {n} jobs"),
+        Fix.REFRESH: ("refreshed", db_commands.refresh, lambda c, _ids: [o.as_dict() for o in refresh.refresh(c)],
+                      "refresh: {yes}"),
+    }  # fmt: skip
+
+
 def _fix(ctx: click.Context, plan: FixPlan, dry_run: bool) -> dict[str, Any]:
     """Run the fixes, each by the core function of its command, each in its own session (its lock waits
     bounded by OPS_WRITE_LOCK_TIMEOUT). A fix that fails is reported under ``failed``; the others still run."""
     import psycopg
 
-    from ops import job_admin, refresh, sequences
     from ops.errors import OpsError
 
     done: dict[str, Any] = {}
     if dry_run:
         return done
     failed: dict[str, str] = {}
-
-    def attempt(key: str, run: Callable[[], Any]) -> None:
+    for action, (key, command, run, _said) in _fixes().items():
+        if action not in plan.actions:
+            continue
         try:
-            done[key] = run()
+            with database(ctx, command=command) as conn:
+                done[key] = run(conn, plan.actions[action])
         except (OpsError, psycopg.Error) as e:
             failed[key] = " ".join(str(e).split())
-
-    def reorder() -> Any:
-        with database(ctx, "sequences reorder") as conn:  # renumbered in place: no order a user chose changes
-            return sequences.reorder(conn, plan.reorder, keep_order=True).as_dict()
-
-    def headings() -> Any:
-        with database(ctx, "set-sequences-heading") as conn:
-            return sequences.set_headings(conn, plan.headings).as_dict()
-
-    def retry() -> Any:
-        with database(ctx, "jobs retry") as conn:
-            return job_admin.retry(conn, plan.retry_jobs).as_dict()
-
-    def refreshed() -> Any:
-        with database(ctx, "refresh") as conn:
-            return [o.as_dict() for o in refresh.refresh(conn)]
-
-    for key, wanted, run in (("reordered", plan.reorder, reorder), ("headings", plan.headings, headings),
-                             ("retried", plan.retry_jobs, retry), ("refreshed", plan.refresh, refreshed)):  # fmt: skip
-        if wanted:
-            attempt(key, run)
     for outcome in done.get("refreshed", []):
         if outcome["state"] == "failed":
             failed["refreshed"] = f"{outcome['view']}: {outcome['message']}"
@@ -177,15 +203,17 @@ def _fix(ctx: click.Context, plan: FixPlan, dry_run: bool) -> dict[str, Any]:
 
 
 def _lines(report: DoctorReport, plan: FixPlan | None, dry_run: bool, done: dict[str, Any]) -> list[str]:
+    from ops.doctor import State
+
     lines = []
     for f in report.findings:
-        if f.state == "clean":
+        if f.state == State.CLEAN:
             continue
         head = f"{f.code} {f.severity.upper():<7}"
-        if f.state == "not applicable":
+        if f.state == State.NOT_APPLICABLE:
             lines.append(f"{f.code} -       not applicable: {f.title} ({f.detail})")
             continue
-        if f.state == "failed":
+        if f.state == State.FAILED:
             lines.append(f"{f.code} FAILED  could not run: {f.title}: {f.detail}")
             continue
         lines.append(f"{head} {f.count:,} {f.title}" + (f" ({f.detail})" if f.detail else ""))
@@ -194,11 +222,14 @@ def _lines(report: DoctorReport, plan: FixPlan | None, dry_run: bool, done: dict
         lines.append(f"        hint: {f.hint}")
         if f.fix:
             lines.append(f"        fix: {f.fix}")
-    found = [f for f in report.findings if f.state == "found"]
-    clean = sum(1 for f in report.findings if f.state == "clean")
+    found = [f for f in report.findings if f.state == State.FOUND]
+    clean = sum(1 for f in report.findings if f.state == State.CLEAN)
     lines.append(f"doctor: {len(found)} findings, {clean} checks clean ({report.kind} database)")
     if plan is not None:
-        verb = "would" if dry_run else "did"
-        lines.append(f"fix ({verb}): reorder {len(plan.reorder)} sequences, set headings of {len(plan.headings)}, "
-                     f"retry {len(plan.retry_jobs)} jobs, refresh: {'yes' if plan.refresh else 'no'}")  # fmt: skip
+        said = [text.format(n=len(plan.actions.get(action, [])), yes="yes" if action in plan.actions else "no")
+                for action, (_key, _command, _run, text) in _fixes().items()]  # fmt: skip
+        lines.append(f"fix ({'would' if dry_run else 'did'}): {', '.join(said)}")
     return lines
+
+
+COMMANDS = (doctor,)

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ops import settings as settings_table
 from ops.cli.common import emit, settings
-from ops.cli.options import DURATION, MAX_COUNT, Seconds, json_option, refresh_cron_option
+from ops.cli.options import json_option, refresh_cron_option, setting_option
 from ops.cli.prometheus import textfile
+from ops.cli.registry import specified
 
 if TYPE_CHECKING:
     import psycopg
@@ -18,7 +20,6 @@ if TYPE_CHECKING:
     from ops.health import Check, HealthReport
     from ops.storage import Storage
 
-COUNT = click.IntRange(1, MAX_COUNT)
 UNKNOWN = 3  # Nagios' "could not check": what a monitoring system must see for a check it cannot run
 
 
@@ -41,27 +42,26 @@ def _unknown(error: click.UsageError) -> None:
     raise click.exceptions.Exit(UNKNOWN)
 
 
+@specified(
+    "ops.health:run",
+    None,
+    writes=False,
+    sql=("jobs_view", "panoramax_refresh", "bookkeeping", "capabilities", "storage_check"),
+    not_benched="a handful of index lookups bounded by --timeout; its start-up is in the start-up rows",
+)
 @click.command(cls=NagiosCommand)
 @json_option
 @click.option("--prometheus", is_flag=True, help="Print gauges in node_exporter's textfile format.")
-@click.option("--queue-warning", type=COUNT, default=1_000, show_default=True, metavar="JOBS")
-@click.option("--queue-critical", type=COUNT, default=10_000, show_default=True, metavar="JOBS")
-@click.option("--age-warning", type=DURATION, default="1h", show_default=True, help="Oldest ready job.")
-@click.option("--age-critical", type=DURATION, default="6h", show_default=True, help="Oldest ready job.")
-@click.option("--failures-warning", type=COUNT, default=1, show_default=True, metavar="JOBS",
-              help="Jobs failed in the last 24 h.")  # fmt: skip
-@click.option("--failures-critical", type=COUNT, default=100, show_default=True, metavar="JOBS")
+@setting_option(settings_table.QUEUE_WARNING, "--queue-warning")
+@setting_option(settings_table.QUEUE_CRITICAL, "--queue-critical")
+@setting_option(settings_table.AGE_WARNING, "--age-warning")
+@setting_option(settings_table.AGE_CRITICAL, "--age-critical")
+@setting_option(settings_table.FAILURES_WARNING, "--failures-warning")
+@setting_option(settings_table.FAILURES_CRITICAL, "--failures-critical")
 @refresh_cron_option
-@click.option("--refresh-grace", type=DURATION, default="1h", show_default=True, help="Overdue refresh: warning.")
-@click.option("--refresh-critical", type=DURATION, default="1d", show_default=True, help="Overdue refresh: critical.")
-@click.option(
-    "--timeout",
-    type=Seconds(1, 3600),
-    default=10,
-    show_default=True,
-    metavar="SECONDS",
-    help="The answer comes within this time whatever fails: what has not answered is CRITICAL.",
-)
+@setting_option(settings_table.REFRESH_GRACE, "--refresh-grace")
+@setting_option(settings_table.REFRESH_CRITICAL, "--refresh-critical")
+@setting_option(settings_table.HEALTH_TIMEOUT, "--timeout")
 @click.pass_context
 def health(
     ctx: click.Context,
@@ -90,12 +90,14 @@ def health(
     ops health --json
     ops health --prometheus > /var/lib/node_exporter/ops.prom
     """
-    from ops import db, jobs, storage
+    from ops import db, storage, worker
     from ops import health as core
+    from ops.cli import specs
+    from ops.commands import all_needs
 
     if as_json and prometheus:
         _unknown(click.UsageError("--json and --prometheus go apart", ctx))
-    jobs.validate_cron(refresh_cron)
+    worker.validate_cron(refresh_cron)
     current = settings(ctx)
     limits = core.Thresholds(
         queue_warning, queue_critical, age_warning.total_seconds(), age_critical.total_seconds(),
@@ -112,7 +114,7 @@ def health(
     def open_storage() -> Storage:
         return storage.from_settings(current)
 
-    report = core.run(connect, open_storage if current.storage_configured else None, limits)
+    report = core.run(connect, open_storage if current.storage_configured else None, limits, all_needs(specs()))
     if prometheus:
         click.echo(textfile(core.FAMILIES, report.series()), nl=False)
     else:
@@ -127,7 +129,9 @@ PERFDATA = {"database": "database_time", "queue": "queued", "oldest_job": "oldes
 def nagios(report: HealthReport) -> list[str]:
     """Nagios plugin output: the first line is the overall state, its summary and the performance data after
     ``|``; then one line per check."""
-    worst = [c for c in report.checks.values() if c.state == report.state and c.state != "ok"]
+    from ops.health import Status
+
+    worst = [c for c in report.checks.values() if c.state == report.state and c.state != Status.OK]
     summary = "; ".join(f"{c.name}: {c.message}" for c in worst) or f"{len(report.checks)} checks ok"
     perf = " ".join(_perfdata(c) for c in report.checks.values() if c.name in PERFDATA)
     lines = [f"OPS HEALTH {report.state.upper()} - {summary} | {perf}"]
@@ -147,3 +151,6 @@ def _perfdata(check: Check) -> str:
     return (
         f"{PERFDATA[check.name]}={number(check.value)}{check.unit};{number(check.warning)};{number(check.critical)};0;"
     )
+
+
+COMMANDS = (health,)

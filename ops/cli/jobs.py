@@ -9,13 +9,17 @@ from uuid import UUID
 import click
 
 from ops.cli.common import UuidType, database, emit
-from ops.cli.options import DURATION, MAX_BATCH, dry_run_option, json_option
+from ops.cli.options import DURATION, dry_run_option, json_option
+from ops.cli.registry import specified
+from ops.schema.needs import HISTORY, Needs
+from ops.settings import MAX_BATCH
 from ops.tasks import TASKS
 
 log = logging.getLogger("ops")
 SHOWN = 10
 task_option = click.option("--task", type=click.Choice(TASKS), help="Only jobs of this task.")
 since_option = click.option("--since", type=DURATION, help="Only jobs of this last period (24h, 7d…).")
+NEEDS = HISTORY | Needs({"pictures": ("id",), "sequences": ("id",), "upload_sets": ("id",)})
 
 
 def _age(seconds: float | None) -> str:
@@ -24,6 +28,13 @@ def _age(seconds: float | None) -> str:
     return "-" if seconds is None else describe(seconds)
 
 
+@specified(
+    "ops.jobs:summary",
+    NEEDS,
+    writes=False,
+    sql=("jobs_view",),
+    not_benched="the queue's summary: one aggregate over the queue, which a working instance keeps short",
+)
 @click.group(invoke_without_command=True)
 @json_option
 @click.pass_context
@@ -38,10 +49,10 @@ def jobs(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ops import job_admin
+    from ops import jobs as core
 
-    with database(ctx, "jobs") as conn:
-        result = job_admin.summary(conn)
+    with database(ctx) as conn:
+        result = core.summary(conn)
     lines = [f"{'task':<14} {'queued':>7} {'retry':>7} {'running':>8} {'failed 24h':>11} {'failed':>7}  oldest ready"]
     for t in result.tasks:
         retry = f"{t.waiting_retry}" + (f" (next {t.next_retry_at:%H:%M:%S})" if t.next_retry_at else "")
@@ -52,6 +63,9 @@ def jobs(ctx: click.Context, as_json: bool) -> None:
     emit(result.as_dict(), as_json, lines)
 
 
+@specified(
+    "ops.jobs:list_jobs", NEEDS, writes=False, sql=("jobs_view",), not_benched="a page of the queue (--limit), by index"
+)
 @jobs.command("list")
 @task_option
 @click.option("--failed", is_flag=True, help="Failed jobs that left the queue (newest first), not queued ones.")
@@ -74,10 +88,10 @@ def list_command(
     ops jobs list --failed --task delete --since 7d --json
     ops jobs list --all
     """
-    from ops import job_admin
+    from ops import jobs as core
 
-    with database(ctx, "jobs list") as conn:
-        found = job_admin.list_jobs(conn, task=task, failed=failed, since=since, limit=None if show_all else limit)
+    with database(ctx) as conn:
+        found = core.list_jobs(conn, task=task, failed=failed, since=since, limit=None if show_all else limit)
     lines = [
         f"{j.id}  {j.task:<13} {j.target_kind} {j.target}  attempts failed: {j.attempts_failed}  "
         f"{j.at:%Y-%m-%d %H:%M:%S}  {j.error_line}".rstrip()
@@ -92,6 +106,13 @@ def list_command(
     emit(found.as_dict(), as_json, lines)
 
 
+@specified(
+    "ops.jobs:retry",
+    NEEDS,
+    writes=True,
+    sql=("jobs_view",),
+    not_benched="one statement per failed job named or selected",
+)
 @jobs.command()
 @click.argument("job_ids", nargs=-1, type=UuidType("job"))
 @click.option("--failed", "all_failed", is_flag=True, help="Every failed job (of --task, --since).")
@@ -116,15 +137,15 @@ def retry(
     ops jobs retry 3f0c2a1e-5b7d-4c9e-8f10-2a3b4c5d6e7f
     ops jobs retry --failed --task delete --since 24h --dry-run
     """
-    from ops import job_admin
+    from ops import jobs as core
 
     if not job_ids and not all_failed:
         raise click.UsageError("give job ids, or --failed")
     if job_ids and (all_failed or task or since):
         raise click.UsageError("give job ids or --failed [--task] [--since], not both")
     ids = [i for i in job_ids if isinstance(i, UUID)]
-    with database(ctx, "jobs retry", read_only=dry_run) as conn:
-        result = job_admin.retry(conn, ids, all_failed=all_failed, task=task, since=since, dry_run=dry_run)
+    with database(ctx, read_only=dry_run) as conn:
+        result = core.retry(conn, ids, all_failed=all_failed, task=task, since=since, dry_run=dry_run)
     verb = "would queue again" if dry_run else "queued again"
     lines = [f"{verb}: {job}" for job in result.requeued]
     for why, skipped in result.skipped_by_reason().items():
@@ -134,6 +155,13 @@ def retry(
     emit(result.as_dict(), as_json, lines)
 
 
+@specified(
+    "ops.jobs:prune",
+    NEEDS,
+    writes=True,
+    sql=("jobs_view",),
+    not_benched="deletes history in batches like cleanup; not measured yet",
+)
 @jobs.command()
 @click.option("--older-than", type=DURATION, required=True, help="Prune history older than this (30d…).")
 @click.option("--include-failures", is_flag=True, help="Also prune failed jobs' history (kept by default).")
@@ -148,9 +176,12 @@ def prune(ctx: click.Context, older_than: timedelta, include_failures: bool, dry
     ops jobs prune --older-than 30d --dry-run
     ops jobs prune --older-than 90d --include-failures
     """
-    from ops import job_admin
+    from ops import jobs as core
 
-    with database(ctx, "jobs prune", read_only=dry_run) as conn:
-        result = job_admin.prune(conn, older_than, include_failures=include_failures, dry_run=dry_run, log=log.info)
+    with database(ctx, read_only=dry_run) as conn:
+        result = core.prune(conn, older_than, include_failures=include_failures, dry_run=dry_run, log=log.info)
     verb = "would delete" if dry_run else "deleted"
     emit(result.as_dict(), as_json, [f"{verb} {result.history_rows} job history rows"])
+
+
+COMMANDS = (jobs,)

@@ -8,6 +8,7 @@ import click
 
 from ops.cli.common import emit
 from ops.cli.options import json_option
+from ops.cli.registry import specified
 from ops.localdb import DEFAULT_DATA_DIR, LocalCluster
 
 data_dir_option = click.option(
@@ -36,6 +37,13 @@ def _state(cluster: LocalCluster) -> dict[str, str | None]:
     return {"state": state, "url": cluster.url() if running else None, "data_dir": str(cluster.data_dir)}
 
 
+@specified(
+    "ops.localdb:LocalCluster.start",
+    None,
+    writes=True,
+    sql=("ddl",),
+    not_benched="starts a local cluster for trials, never production",
+)
 @local_db.command()
 @data_dir_option
 @json_option
@@ -51,6 +59,7 @@ def start(data_dir: Path, as_json: bool) -> None:
     emit(_state(cluster), as_json, [url], always=True)
 
 
+@specified("ops.localdb:LocalCluster.stop", None, writes=True, not_benched="stops that cluster")
 @local_db.command()
 @data_dir_option
 @json_option
@@ -67,6 +76,7 @@ def stop(data_dir: Path, as_json: bool) -> None:
          always=True)  # fmt: skip
 
 
+@specified("ops.localdb:LocalCluster.running_port", None, writes=False, not_benched="reads that cluster's port file")
 @local_db.command()
 @data_dir_option
 @json_option
@@ -86,6 +96,7 @@ def status(data_dir: Path, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+@specified("ops.localdb:LocalCluster.url", None, writes=False, not_benched="prints that cluster's URL")
 @local_db.command()
 @data_dir_option
 @click.option("--start", "start_it", is_flag=True, help="Start the cluster first if it is not running.")
@@ -100,3 +111,6 @@ def url(data_dir: Path, start_it: bool, as_json: bool) -> None:
     cluster = LocalCluster(data_dir)
     url = cluster.start() if start_it else cluster.url()
     emit({**_state(cluster), "url": url}, as_json, [url], always=True)
+
+
+COMMANDS = (local_db,)

@@ -1,16 +1,18 @@
-"""Options shared by several commands, defined once (pip-tools' style)."""
+"""Options shared by several commands, defined once (pip-tools' style), and the option of any setting of
+``ops.settings``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from ops.settings import DDL_LOCK, DEADLINE, MIGRATION_LOCK, REFRESH_CRON, Kind, Setting
+
 F = TypeVar("F", bound=Callable[..., Any])
-MAX_BATCH = 1_000_000
-MAX_COUNT = 1_000_000_000  # thresholds and limits counted in jobs or rows
 
 
 class DurationType(click.ParamType):
@@ -59,48 +61,45 @@ class Seconds(click.FloatRange):
         return super().convert(value, param, ctx)
 
 
+def _type(setting: Setting) -> click.ParamType | None:
+    if setting.kind == Kind.SECONDS:
+        return Seconds(setting.low, setting.high)
+    if setting.kind == Kind.COUNT:
+        return click.IntRange(None if setting.low is None else int(setting.low),
+                              None if setting.high is None else int(setting.high))  # fmt: skip
+    if setting.kind == Kind.DURATION:
+        return DURATION
+    if setting.kind == Kind.PATH:
+        return click.Path(file_okay=False, path_type=Path)
+    return None
+
+
+def setting_option(setting: Setting, *names: str, **extra: Any) -> Callable[[F], F]:
+    """The option of a setting of ``ops.settings``: its type, default, environment variables and help as the
+    table declares them (``names``: the option's names, when not the setting's own)."""
+    env = f" [env: {' or '.join(setting.env)}]" if setting.env else ""
+    how: dict[str, Any] = {"help": setting.help.removesuffix(".") + env + ".", "metavar": setting.metavar,
+                           "hidden": setting.hidden, "type": _type(setting)}  # fmt: skip
+    if setting.env:
+        how["envvar"] = list(setting.env)
+    if setting.kind in (Kind.FLAG, Kind.COUNTER):
+        how["count" if setting.kind == Kind.COUNTER else "is_flag"] = True
+    declared = names or setting.names
+    if setting.default is not None and setting.kind != Kind.COUNTER:
+        how["default"] = setting.default
+        how["show_default"] = setting.kind != Kind.FLAG or any("/" in n for n in declared)
+    return click.option(*declared, **{**how, **extra})
+
+
 dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would be done and change nothing.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-lock_timeout_option = click.option(
-    "--lock-timeout",
-    type=Seconds(0, 86400),
-    default=300,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to wait for another ops process to release the migration lock.",
-)
-ddl_lock_timeout_option = click.option(
-    "--ddl-lock-timeout",
-    type=Seconds(0.001, 3600),
-    default=10,
-    show_default=True,
-    metavar="SECONDS",
-    help="lock_timeout of migration statements; a statement that waits longer is retried 3 times, then fails.",
-)
+lock_timeout_option = setting_option(MIGRATION_LOCK, "--lock-timeout")
+ddl_lock_timeout_option = setting_option(DDL_LOCK, "--ddl-lock-timeout")
+deadline_option = setting_option(DEADLINE, "--deadline")
+refresh_cron_option = setting_option(REFRESH_CRON, "--refresh-cron")
 
 
-deadline_option = click.option("--deadline", type=Seconds(1, 86400), default=600, show_default=True,
-                               help="With --panoramax: how long one migration is retried while a lock is not "
-                               "granted.")  # fmt: skip
-
-
-def batch_size_option(default: int, what: str) -> Callable[[F], F]:
+def batch_size_option(setting: Setting) -> Callable[[F], F]:
     """``--batch-size``: how much work one transaction (or batch) takes."""
-    return click.option(
-        "--batch-size",
-        type=click.IntRange(1, MAX_BATCH),
-        default=default,
-        show_default=True,
-        help=f"{what} per transaction.",
-    )
-
-
-refresh_cron_option = click.option(
-    "--refresh-cron",
-    default="0 2 * * *",
-    show_default=True,
-    envvar="PICTURE_PROCESS_REFRESH_CRON",
-    metavar="CRON",
-    help="When refreshes are due (Panoramax's setting) [env: PICTURE_PROCESS_REFRESH_CRON].",
-)
+    return setting_option(setting, "--batch-size")

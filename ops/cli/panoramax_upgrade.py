@@ -14,7 +14,7 @@ import click
 from ops.cli.common import database, emit, progress_lines, say, settings
 
 if TYPE_CHECKING:
-    from ops.plan.planner import Plan
+    from ops.plan.records import Plan
 
 log = logging.getLogger("ops")
 
@@ -48,18 +48,18 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _panoramax_database(ctx: click.Context, command: str, source: str) -> tuple[str, Path]:
     """The database's URL, refused unless Panoramax built it, and the folder of the release's migrations."""
-    from ops.config import default_cache_dir
     from ops.errors import UsageError
     from ops.plan import source as plan_source
     from ops.schema import kind
+    from ops.settings import cache_dir
 
     url = settings(ctx).require_db_url()
-    with database(ctx, "db upgrade", check_schema=False, read_only=True) as conn:
+    with database(ctx, check_schema=False, read_only=True) as conn:
         detected = kind.detect(conn)
     if not detected.panoramax:
         raise UsageError(f"--panoramax works on a database built by Panoramax; this is a {detected.describe()}: "
                          f"ops {command} (without --panoramax) works on it (nothing was changed)")  # fmt: skip
-    return url, plan_source.resolve(source, default_cache_dir())
+    return url, plan_source.resolve(source, cache_dir())
 
 
 def _stoppable(work: Callable[[], Any], as_json: bool) -> Any:
@@ -107,10 +107,9 @@ def run_rollback(ctx: click.Context, source: str, *, everything: bool, yes: bool
 def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool, deadline_s: float,
         as_json: bool) -> None:  # fmt: skip
     from ops.cli.plan import plan_database, plan_lines
-    from ops.config import scratch_url
     from ops.errors import OpsError, UsageError
-    from ops.plan.estimate import format_seconds
     from ops.schema import panoramax_upgrade as core
+    from ops.settings import SCRATCH_URL
 
     url, folder = _panoramax_database(ctx, "db upgrade", source)
     pending = core.pending(url, folder)
@@ -122,7 +121,7 @@ def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool
     lock_timeout_s = _lock_timeout_s(ctx)
     options = core.Options(lock_timeout_s=lock_timeout_s, deadline_s=deadline_s)
     try:
-        plan = plan_database(ctx, str(folder), scratch_url(), lock_timeout_s, None)
+        plan = plan_database(ctx, str(folder), SCRATCH_URL.from_environment(), lock_timeout_s, None)
     except OpsError as e:
         if not accept_warnings:
             raise UsageError(f"no plan could be made ({e}): nothing was applied; --accept-warnings upgrades "
@@ -132,7 +131,7 @@ def run(ctx: click.Context, source: str, *, accept_warnings: bool, dry_run: bool
     others: list[str] = []
     if plan is not None:
         options.analyze_after, others = handled_here(plan)
-        options.estimates = {m.id: f"{m.bound.sign}{format_seconds(m.seconds)}" for m in plan.migrations}
+        options.estimates = {m.id: m.bound.figure(m.seconds) for m in plan.migrations}
         if not as_json:
             for line in plan_lines(plan):
                 say(line)

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 import click
 
 from ops.cli.common import could_not_check, database, emit, settings
-from ops.cli.options import Seconds, json_option
+from ops.cli.options import json_option, setting_option
+from ops.cli.registry import specified
+from ops.settings import CACHE_DIR, MAX_LOCK, SCRATCH_URL
 
 if TYPE_CHECKING:
-    from ops.plan.planner import Plan as PlanResult
+    from ops.plan.records import Plan as PlanResult
 
 log = logging.getLogger("ops")
 
@@ -26,7 +28,7 @@ def migrations_dir(ctx: click.Context) -> Path | None:
 
 
 def plan_lines(plan: PlanResult) -> list[str]:
-    from ops.plan.estimate import format_seconds
+    from ops.plan.bound import Bound, format_seconds
     from ops.plan.trace import sql_name
 
     if not plan.migrations:
@@ -44,7 +46,7 @@ def plan_lines(plan: PlanResult) -> list[str]:
     for m in plan.migrations:
         mode = "one transaction" if m.transactional else "no transaction"
         lines.append("")
-        lines.append(f"{m.id}  ({mode}, {len(m.statements)} statement(s))  {m.bound.sign}{format_seconds(m.seconds)}")
+        lines.append(f"{m.id}  ({mode}, {len(m.statements)} statement(s))  {m.bound.figure(m.seconds)}")
         lines.extend(f"  first: {what}" for what in m.interrupted)
         if m.not_traced:
             lines.append(f"  not traced: {m.not_traced}")
@@ -53,7 +55,7 @@ def plan_lines(plan: PlanResult) -> list[str]:
         for sp in m.statements:
             t = sp.trace
             locks = [lk for lk in t.locks if lk.production]
-            shown = locks or sp.estimate.seconds > 0 or sp.estimate.bound != "~" or t.error or not t.observed
+            shown = locks or sp.estimate.seconds > 0 or sp.estimate.bound != Bound.ABOUT or t.error or not t.observed
             if not shown:
                 quiet += 1
                 continue
@@ -70,7 +72,7 @@ def plan_lines(plan: PlanResult) -> list[str]:
             lines.append(f"  ({quiet} more statement(s): no lock on a table of production, no work to speak of)")
         for b in m.blocked:
             span = f"#{b.statement} to the commit" if m.transactional else f"during #{b.statement}"
-            lines.append(f"  blocks {b.what} on {b.table}: {b.bound.sign}{format_seconds(b.seconds)} ({sql_name(b.mode)}, "
+            lines.append(f"  blocks {b.what} on {b.table}: {b.bound.figure(b.seconds)} ({sql_name(b.mode)}, "
                          f"{span})")  # fmt: skip
     lines.append("")
     if plan.rates:
@@ -91,18 +93,18 @@ def plan_lines(plan: PlanResult) -> list[str]:
 
 def plan_database(ctx: click.Context, panoramax: str | None, scratch_url: str | None, max_lock: float,
                cache_dir: Path | None) -> PlanResult:  # fmt: skip
-    from ops.config import default_cache_dir
     from ops.plan import planner
+    from ops.settings import cache_dir as cache_dir_of
 
     current = settings(ctx)
     options = planner.Options(
         panoramax_source=panoramax, scratch_url=scratch_url, max_lock_s=max_lock,
-        cache_dir=cache_dir or default_cache_dir(), migrations_dir=migrations_dir(ctx),
+        cache_dir=cache_dir_of(cache_dir), migrations_dir=migrations_dir(ctx),
         connect_timeout_s=current.connect_timeout, lock_wait_s=current.read_lock_timeout,
     )  # fmt: skip
     previous = signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the scratch database is dropped
     try:
-        with could_not_check(), database(ctx, "db plan", check_schema=False) as conn:
+        with could_not_check(), database(ctx, command=plan_command, check_schema=False) as conn:
             return planner.make_plan(conn, current.require_db_url(), options, progress=log.info)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -112,6 +114,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+@specified("ops.plan.planner:make_plan", None, writes=False, sql=("plan", "capabilities", "leftovers"))
 @click.command("plan")
 @click.option(
     "--panoramax",
@@ -120,27 +123,9 @@ def _interrupt(signum: int, frame: object) -> None:
     help="On a Panoramax-managed database: the release to plan, as a version (2.15.1, fetched with pip), a "
     "geovisio wheel or sdist, or a folder of migrations.",
 )
-@click.option(
-    "--scratch-url",
-    metavar="URL",
-    envvar="OPS_SCRATCH_URL",
-    help="An empty database to replay the migrations on, for a role without CREATEDB (ops fills it, then "
-    "empties it) [env: OPS_SCRATCH_URL].",
-)
-@click.option(
-    "--max-lock",
-    type=Seconds(0, 86400),
-    default=5.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Warn about every lock that blocks writes on a table for longer than this.",
-)
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="OPS_CACHE_DIR",
-    help="Where fetched Panoramax releases are kept [env: OPS_CACHE_DIR; default: ~/.cache/ops].",
-)
+@setting_option(SCRATCH_URL, "--scratch-url")
+@setting_option(MAX_LOCK, "--max-lock")
+@setting_option(CACHE_DIR, "--cache-dir")
 @json_option
 @click.pass_context
 def plan_command(

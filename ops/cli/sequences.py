@@ -8,8 +8,11 @@ import click
 
 from ops.cli.common import SEQUENCE_ID, database, emit, expand_ids, progress
 from ops.cli.options import batch_size_option, dry_run_option, json_option
+from ops.cli.registry import specified
+from ops.schema.needs import SEQUENCE_TARGETS, Needs
+from ops.settings import SEQUENCE_BATCH
 
-batch_option = batch_size_option(1000, "Sequences")
+batch_option = batch_size_option(SEQUENCE_BATCH)
 
 
 @click.group()
@@ -26,6 +29,11 @@ def _ids_line(what: str, ids: list[UUID], shown: int = 10) -> str:
     return f"{what}: {len(ids)}" + (f" ({', '.join(map(str, ids[:shown]))}{more})" if ids else "")
 
 
+@specified("ops.sequences:reorder", SEQUENCE_TARGETS | Needs(
+    {"sequences": ("geom", "bbox", "min_picture_ts", "max_picture_ts", "nb_pictures", "updated_at"),
+     "pictures": ("id", "ts", "metadata", "geom")},
+    functions=("compute_sequence_geom", "compute_sequence_bbox"),
+), writes=True, sql=("sequence_targets", "reorder_ranks", "sequence_derived", "capabilities"))  # fmt: skip
 @sequences.command()
 @click.argument("sequence_ids", nargs=-1, type=SEQUENCE_ID)
 @click.option(
@@ -62,7 +70,7 @@ def reorder(
     ids = expand_ids(sequence_ids) or None
     if by_capture_time and not ids:
         raise click.UsageError("--by-capture-time overrides owners' choices for named sequences only: give their ids")
-    with database(ctx, "sequences reorder", read_only=dry_run) as conn:
+    with database(ctx, read_only=dry_run) as conn:
         with progress(core.targets(conn, ids).count(conn), "reordering sequences") as step:
             result = core.reorder(conn, ids, batch_size=batch_size, dry_run=dry_run, by_capture_time=by_capture_time,
                                   progress=step)  # fmt: skip
@@ -79,6 +87,9 @@ def reorder(
     emit(result.as_dict(), as_json, lines)
 
 
+@specified("ops.sequences:set_headings",
+           SEQUENCE_TARGETS | Needs({"pictures": ("id", "geom", "heading", "heading_computed")}), writes=True,
+           sql=("sequence_targets", "headings", "capabilities"))  # fmt: skip
 @click.command("set-sequences-heading")
 @click.argument("sequence_ids", nargs=-1, type=SEQUENCE_ID)
 @click.option(
@@ -119,7 +130,7 @@ def set_sequences_heading(
     from ops import sequences as core
 
     ids = expand_ids(sequence_ids) or None
-    with database(ctx, "set-sequences-heading", read_only=dry_run) as conn:
+    with database(ctx, read_only=dry_run) as conn:
         with progress(core.targets(conn, ids).count(conn), "setting headings") as step:
             result = core.set_headings(conn, ids, value=value, overwrite=overwrite, batch_size=batch_size,
                                        dry_run=dry_run, progress=step)  # fmt: skip
@@ -130,3 +141,6 @@ def set_sequences_heading(
     if result.skipped_deleted:
         lines.append(_ids_line("deleted sequences left as they are", result.skipped_deleted))
     emit(result.as_dict(), as_json, lines)
+
+
+COMMANDS = (sequences, set_sequences_heading)

@@ -242,20 +242,10 @@ class Estimate:
     basis: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        return f"{self.bound.sign}{format_seconds(self.seconds)}"
+        return self.bound.figure(self.seconds)
 
     def as_dict(self) -> dict[str, Any]:
         return {"seconds": round(self.seconds, 3), "bound": self.bound, "basis": self.basis}
-
-
-def format_seconds(s: float) -> str:
-    if s < 0.05:
-        return "0 s"
-    if s < 10:
-        return f"{s:.1f} s"
-    if s < 600:
-        return f"{s:.0f} s"
-    return f"{s / 60:.0f} min"
 
 
 def _rows(n: int) -> str:

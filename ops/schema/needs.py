@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 JOB_COLUMNS = ("id", "task", "args", "ts", "nb_errors", "to_do_after_ts", "picture_id", "sequence_id",
                "picture_to_delete_id")  # fmt: skip
-# job_history.warning (Panoramax 2.9) is written when it exists, never needed (ops.jobs._finish)
+# job_history.warning (Panoramax 2.9) is written when it exists, never needed (ops.worker._finish)
 HISTORY_COLUMNS = ("job_id", "picture_to_delete_id", "job_task", "args", "started_at", "finished_at", "error")
 
 

@@ -31,7 +31,7 @@ import psycopg
 
 from ops import db, queries
 from ops.errors import MigrationError, OpsError
-from ops.report import Report, silent
+from ops.report import Log, silent
 from ops.schema import leftovers, yoyo_adapter
 
 FILE = "panoramax_upgrade"
@@ -121,7 +121,7 @@ def loadable(folder: Path, ids: list[str]) -> None:
 
 @contextlib.contextmanager
 def _progress(watch: psycopg.Connection, mid: str, estimate: str | None, every_s: float,
-              report: Report) -> Iterator[None]:  # fmt: skip
+              report: Log) -> Iterator[None]:  # fmt: skip
     """A line every ``every_s`` seconds while the migration runs: its statement, for how long, the estimate."""
     stop = threading.Event()
     started = time.monotonic()
@@ -165,7 +165,7 @@ def _one(backend: Any, m: Any, rollback: bool) -> None:
         (backend.unmark_one(m, log=False) if rollback else backend.mark_one(m, log=False))
 
 
-def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, report: Report,
+def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, report: Log,
            rollback: bool = False) -> int:  # fmt: skip
     """Apply (or roll back) one migration with yoyo, retried while it times out waiting for a lock or is the
     victim PostgreSQL picks in a deadlock (its transaction rolled back whole either way); returns the attempts."""
@@ -202,7 +202,7 @@ def _apply(backend: Any, watch: psycopg.Connection, m: Any, options: Options, re
         backoff = min(backoff * 2, BACKOFF_MAX_S)
 
 
-def upgrade(url: str, folder: Path, options: Options | None = None, report: Report = silent) -> Result:
+def upgrade(url: str, folder: Path, options: Options | None = None, report: Log = silent) -> Result:
     """Apply Panoramax's pending migrations of ``folder`` (see the module's docstring). Raises UpgradeStopped
     (with what was applied) when interrupted or when a lock is never granted."""
     return _run(url, folder, options or Options(), report, rollback=False, everything=True)
@@ -220,7 +220,7 @@ def to_roll_back(url: str, folder: Path, everything: bool) -> list[str]:
 
 
 def rollback(url: str, folder: Path, everything: bool, options: Options | None = None,
-             report: Report = silent) -> Result:  # fmt: skip
+             report: Log = silent) -> Result:  # fmt: skip
     """Roll back the last of Panoramax's migrations of ``folder`` applied (every one, ``everything``) with
     yoyo, out of Panoramax's own history, as ``flask db rollback [--all]`` does, each under the same lock
     timeout, retries and deadline as an upgrade."""
@@ -257,7 +257,7 @@ def _locked(url: str, backend: Any) -> Iterator[None]:
             conn.rollback()
 
 
-def _run(url: str, folder: Path, options: Options, report: Report, *, rollback: bool, everything: bool) -> Result:
+def _run(url: str, folder: Path, options: Options, report: Log, *, rollback: bool, everything: bool) -> Result:
     backend = _backend(url, options.lock_timeout_s)
     watch = db.connect(url, autocommit=True)
     result = Result([])

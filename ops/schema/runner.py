@@ -17,7 +17,7 @@ import psycopg
 
 from ops import db
 from ops.errors import MigrationError, NotOpsManaged
-from ops.report import Report, silent
+from ops.report import Log, silent
 from ops.schema import bookkeeping, kind, migrations, views, yoyo_adapter
 from ops.schema.files import default_migrations_dir, views_dir_for
 from ops.schema.migrations import RunOptions
@@ -61,7 +61,7 @@ def plan_rollback(
     )
 
 
-def _ops_history(lock_conn: psycopg.Connection, options: RunOptions, report: Report) -> bool:
+def _ops_history(lock_conn: psycopg.Connection, options: RunOptions, report: Log) -> bool:
     """Under the lock: refuse a Panoramax database; move a history an older ops kept in yoyo's default
     tables to ops's own (one transaction). Says whether it moved one."""
     detected = require_ops_managed(lock_conn)
@@ -81,7 +81,7 @@ def _ops_history(lock_conn: psycopg.Connection, options: RunOptions, report: Rep
     return True
 
 
-def _report_waiting(report: Report) -> Callable[[db.LockHolder | None], None]:
+def _report_waiting(report: Log) -> Callable[[db.LockHolder | None], None]:
     def on_wait(holder: db.LockHolder | None) -> None:
         who = holder.describe() if holder else "another session"
         report(f"waiting for the migration lock, held by {who}")
@@ -90,7 +90,7 @@ def _report_waiting(report: Report) -> Callable[[db.LockHolder | None], None]:
 
 
 @contextlib.contextmanager
-def migration_lock(url: str, options: RunOptions, log: Report) -> Iterator[psycopg.Connection]:
+def migration_lock(url: str, options: RunOptions, log: Log) -> Iterator[psycopg.Connection]:
     """The runner's lock: a session advisory lock on a dedicated autocommit connection."""
     with db.connect(url, autocommit=True) as conn:
         with db.advisory_lock(
@@ -104,7 +104,7 @@ def migration_lock(url: str, options: RunOptions, log: Report) -> Iterator[psyco
 
 
 def _run_plan(
-    url: str, lock_conn: psycopg.Connection, plan: list[PlannedMigration], options: RunOptions, report: Report
+    url: str, lock_conn: psycopg.Connection, plan: list[PlannedMigration], options: RunOptions, report: Log
 ) -> list[tuple[str, float]]:
     done: list[tuple[str, float]] = []
     if not plan:
@@ -128,8 +128,8 @@ def upgrade(
     directory: Path | None = None,
     *,
     options: RunOptions | None = None,
-    report: Report = silent,
-    log: Report = silent,
+    report: Log = silent,
+    log: Log = silent,
 ) -> RunResult:
     """Apply every pending migration, each in its own transaction (unless ``-- transactional: false``),
     then, under the same lock, bring the materialized views of ``views/`` (beside the migrations) in sync.
@@ -151,8 +151,8 @@ def rollback(
     *,
     everything: bool = False,
     options: RunOptions | None = None,
-    report: Report = silent,
-    log: Report = silent,
+    report: Log = silent,
+    log: Log = silent,
 ) -> RunResult:
     """Roll back the most recently applied migration, or all of them (then drop the bookkeeping too).
 

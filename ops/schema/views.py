@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from ops import db, queries
-from ops.report import Report, silent
+from ops.report import Log, silent
 from ops.schema import bookkeeping
 from ops.schema.files import ViewFile, view_files
 
@@ -76,7 +76,7 @@ def _sync_one(conn: psycopg.Connection, view: ViewFile, known: dict[str, str]) -
     return "re-created" if view.name in known else "created"
 
 
-def sync(conn: psycopg.Connection, directory: Path | None, report: Report = silent) -> SyncResult:
+def sync(conn: psycopg.Connection, directory: Path | None, report: Log = silent) -> SyncResult:
     """Create missing views, re-create changed ones, drop those whose file is gone (one transaction)."""
     files = view_files(directory)
     result = SyncResult()
@@ -98,9 +98,7 @@ def sync(conn: psycopg.Connection, directory: Path | None, report: Report = sile
     return result
 
 
-def sync_tolerant(
-    conn: psycopg.Connection, directory: Path | None, report: Report = silent, log: Report = silent
-) -> None:
+def sync_tolerant(conn: psycopg.Connection, directory: Path | None, report: Log = silent, log: Log = silent) -> None:
     """Re-create views after a partial rollback; a view whose tables are gone is left out, with a warning."""
     files = view_files(directory)
     if not files:

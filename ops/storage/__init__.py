@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from ops.config import Settings, mask_url
+from ops.config import mask_url
 from ops.errors import ConfigError, StorageUnavailable
+from ops.settings import Settings
 from ops.storage.layout import KINDS, Area, DeleteResult, Target, derivates_folder, picture_key
 
 AreaFactory = Callable[[str, str, str, Settings, dict[object, object]], Area]

@@ -37,7 +37,7 @@ from ops.storage.layout import (
 )
 
 if TYPE_CHECKING:
-    from ops.config import Settings
+    from ops.settings import Settings
 
 READ_CHUNK = 1 << 20
 # unlink and rmdir wait on the filesystem (its journal, its discards), not on the CPU: 8 threads delete

@@ -45,7 +45,7 @@ from ops.storage.layout import (
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectTypeDef
 
-    from ops.config import Settings
+    from ops.settings import Settings
 from ops.storage.s3_client import S3_FAILURES, DeadlineExceeded, Limits, S3Client, S3Location, parse_s3_url
 
 S3_BATCH = 1000

@@ -122,13 +122,13 @@ def test_failing_s3_deletion_is_reported_per_picture_and_attempted_once(ops, con
 def test_unreachable_storage_leaves_every_job_waiting_with_its_attempts(ops, conn, db_url, s3, tmp_path):
     store = local_store(tmp_path)
     seq, _pics = prepared_sequence(conn, store, 4)  # with their files: the location is proven
-    from ops import jobs, storage
-    from ops.config import Settings
+    from ops import storage, worker
+    from ops.settings import Settings
 
     first = ops("cleanup", str(seq), "--enqueue-only", env={"DB_URL": db_url, **store.env})
     assert first.exit_code == 0, first.stderr
     dead = storage.from_settings(Settings(fs_url="s3://b/x?endpoint_url=http://127.0.0.1:9"))  # nothing listens
-    result = jobs.drain(conn, dead, batch_size=10)
+    result = worker.drain(conn, dead, batch_size=10)
     assert (result.jobs, result.retried_later, len(result.deletion.failed)) == (0, 0, 0)
     assert "cannot reach the S3 endpoint" in (result.storage_unavailable or "")
     assert conn.execute("SELECT count(*), max(nb_errors) FROM job_queue").fetchone() == (4, 0)

@@ -1,4 +1,4 @@
-"""ops.jobs: the refresh schedule."""
+"""ops.worker: the refresh schedule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from ops.errors import UsageError
-from ops.jobs import next_refresh, validate_cron
+from ops.worker import next_refresh, validate_cron
 
 PIC = UUID("4366dddb-8a71-4f6e-a3d4-cb6b545476bb")
 

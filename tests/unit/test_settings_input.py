@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from ops import jobs
+from ops import worker
 from ops.errors import OpsError, PlanError, UsageError
 from ops.plan import source
 
 
 def test_a_cron_that_never_fires_is_refused():
     with pytest.raises(UsageError, match="never fires"):
-        jobs.validate_cron("0 0 30 2 *")
-    assert jobs.validate_cron("0 2 * * *") == "0 2 * * *"
+        worker.validate_cron("0 0 30 2 *")
+    assert worker.validate_cron("0 2 * * *") == "0 2 * * *"
 
 
 @pytest.mark.parametrize(
