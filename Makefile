@@ -86,6 +86,8 @@ bench: setup postgres
 	$(VENV)/bin/python -m bench.report
 
 bench-report: setup
+	@mkdir -p .ops && $(VENV)/bin/pip install -q -e '.[test,bench]' > .ops/bench-install.log 2>&1 \
+		|| { cat .ops/bench-install.log; exit 1; }
 	$(VENV)/bin/python -m bench.report
 
 clean:
