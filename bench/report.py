@@ -227,8 +227,9 @@ def main(argv: list[str]) -> int:
         return 0
     check, message = "--check" in argv, "performance figures are out of date: run make bench-report"
     if not check and not charts.draw_all(load_runs()):
-        print("charts not redrawn: matplotlib is missing (pip install -e '.[bench]', as make bench does)",
-              file=sys.stderr)
+        print(
+            "charts not redrawn: matplotlib is missing (pip install -e '.[bench]', as make bench does)", file=sys.stderr
+        )
     page = readme_section.update(BEGIN, END, render(), check=check, stale=message, page=PAGE)
     readme = readme_section.update(README_BEGIN, README_END, highlights(), check=check, stale=message)
     return page or readme
