@@ -1,7 +1,7 @@
 """`python -m bench` (make bench): run every benchmark, save JSON under bench/results/, print a table.
 
 BENCH_PICTURES=100000 make bench                  # the default size
-BENCH_PICTURES=1000000,10000000 make bench        # the growth run (about 2 hours, disk stated first)
+BENCH_PICTURES=1000000,10000000 make bench        # the growth run (about 3 hours, 36 GB: disk stated first)
 BENCH_ROUNDS=3                                    # rounds of the paired benchmarks (median); default 3 up
                                                   # to 1M pictures, 1 above
 BENCH_ONLY=storage                                # only some groups: doctor, sequences, panoramax, refresh,

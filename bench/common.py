@@ -165,15 +165,24 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, PostgreSQL 15, Python {platform.python_version()}"
 
 
-def save(results: list[Result], meta: dict[str, object]) -> Path:
+def save(results: list[Result], meta: dict[str, object], directory: Path = RESULTS) -> Path:
     """``bench/results/<date>-<commit>-<sizes>.json``: the run's metadata (commit, machine, sizes, rounds,
-    when it finished) and its results; bench.report builds docs/performance.md's tables from these files."""
-    RESULTS.mkdir(exist_ok=True)
+    when it finished) and its results; bench.report builds docs/performance.md's tables from these files.
+    A file already there (another group's run of the same commit and sizes that day) is never overwritten:
+    this run's file gets ``-2``, ``-3``..."""
+    directory.mkdir(exist_ok=True)
     sizes = "-".join(str(s) for s in meta["sizes"])  # type: ignore[attr-defined]
-    path = RESULTS / f"{date.today().isoformat()}-{meta['commit']}-{sizes}.json"
-    document = {**meta, "results": [r.as_dict() for r in results]}
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    return path
+    stem = f"{date.today().isoformat()}-{meta['commit']}-{sizes}"
+    document = json.dumps({**meta, "results": [r.as_dict() for r in results]}, indent=2, ensure_ascii=False)
+    n = 1
+    while True:
+        path = directory / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
+        try:
+            with path.open("x", encoding="utf-8") as f:  # "x": fails when the file exists
+                f.write(document + "\n")
+            return path
+        except FileExistsError:
+            n += 1
 
 
 def _fmt(value: float, unit: str) -> str:

@@ -164,6 +164,22 @@ def test_report_takes_the_newest_run_per_size_and_flags_growth_that_is_not_linea
     assert text.startswith(report.BEGIN) and text.endswith(report.END)
 
 
+def test_a_second_run_of_the_same_commit_and_sizes_keeps_the_first_run_s_results(tmp_path):
+    """Two groups run one after the other at 10M the same day (sequences, then upgrade): both files stay, and
+    the report shows both runs' rows (the second once overwrote the first's results)."""
+    from bench import report
+    from bench.common import save
+
+    meta = {"commit": "abc1234", "machine": "m", "sizes": [10_000_000], "rounds": {"10000000": 1}}
+    first = save([Result("reorder", 10_000_000, 44.0, 53.0, 0.83, "≤ 1.0×", True)],
+                 {**meta, "finished_at": "2026-12-07T09:52:00"}, tmp_path)  # fmt: skip
+    second = save([Result("upgrade", 10_000_000, 77.0, 77.5, 0.99, "≤ 1.5×", True)],
+                  {**meta, "finished_at": "2026-12-07T10:12:00"}, tmp_path)  # fmt: skip
+    assert first != second and first.exists() and second.exists()
+    text = report.render(report.load_runs(tmp_path), {})
+    assert "| reorder | 44.00 s (0.83×) |" in text and "| upgrade | 77.00 s (0.99×) |" in text
+
+
 def test_bench_console_keeps_moto_s_request_log_off_the_terminal(tmp_path):
     import io
     import logging
